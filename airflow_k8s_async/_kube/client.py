@@ -1,0 +1,328 @@
+"""KubeClient: one per (ClusterConfig, running event loop), reused by every trigger in the process.
+
+kubernetes-asyncio is used for what it does well (loading kubeconfig / in-cluster credentials,
+exec plugins, the TLS context and the aiohttp session); requests are plain JSON over that session,
+so callers work with dicts and no model classes are built per object. A 401 reloads the
+credentials once (service-account token files and exec plugins rotate) and retries; 429 and 5xx
+are retried over a backoff sequence, honouring ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import weakref
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.client.rest import RESTClientObject
+from kubernetes_asyncio.config import ConfigException
+from kubernetes_asyncio.config.incluster_config import load_incluster_config
+from kubernetes_asyncio.config.kube_config import KubeConfigLoader, KubeConfigMerger
+
+from airflow_k8s_async import __version__
+from airflow_k8s_async._kube.cluster import ClusterConfig
+from airflow_k8s_async._kube.retry import backoff_delays
+from airflow_k8s_async.errors import (
+    ConfigurationError,
+    KubeApiError,
+    KubeConnectionError,
+    KubeServerError,
+    KubeTooManyRequestsError,
+    KubeUnauthorizedError,
+    api_error,
+)
+
+log = logging.getLogger(__name__)
+
+# Requests that change nothing, or change it the same way twice, may be retried after a broken
+# connection or a 5xx; a POST may have been applied, so it is not.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "PUT"})
+_RETRY_ATTEMPTS = 5
+DEFAULT_TIMEOUT = 60.0
+# Unary requests in flight per client: bounds bursts (1000 triggers starting at once) without
+# limiting long-lived streams (watches, log follows), which must never wait for a slot.
+_MAX_UNARY_IN_FLIGHT = 64
+
+
+def _default_kubeconfig_paths() -> str:
+    return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
+async def load_configuration(cluster: ClusterConfig) -> Configuration:
+    """Read credentials and cluster info for ``cluster`` into a fresh Configuration."""
+    cfg: Configuration = type.__call__(Configuration)  # fresh, not a copy of the global default
+    try:
+        in_cluster = cluster.in_cluster or (
+            cluster.config_dict is None
+            and cluster.config_file is None
+            and "KUBERNETES_SERVICE_HOST" in os.environ
+        )
+        if in_cluster:
+            await asyncio.to_thread(load_incluster_config, client_configuration=cfg)
+        else:
+            if cluster.config_dict is not None:
+                source: Any = cluster.kubeconfig_dict()
+            else:
+                paths = cluster.config_file or _default_kubeconfig_paths()
+                # File reads and YAML parsing stay off the event loop.
+                merger = await asyncio.to_thread(KubeConfigMerger, paths)
+                if merger.config is None:
+                    raise ConfigurationError(
+                        f"no kubeconfig found at {paths}: set the connection's kube_config_path, "
+                        "config_file=, or KUBECONFIG"
+                    )
+                source = merger.config
+            loader = KubeConfigLoader(
+                config_dict=source, active_context=cluster.context, config_base_path=None
+            )
+            await loader.load_and_set(cfg)
+    except ConfigException as exc:
+        raise ConfigurationError(f"cannot load cluster credentials ({cluster.describe()}): {exc}") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigurationError(f"malformed kubeconfig ({cluster.describe()}): {exc!r}") from exc
+    if not cluster.verify_ssl:
+        cfg.verify_ssl = False
+    return cfg
+
+
+def _tls_identity(cfg: Configuration) -> tuple[Any, ...]:
+    return (cfg.host, cfg.ssl_ca_cert, cfg.cert_file, cfg.key_file, cfg.verify_ssl, cfg.tls_server_name)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        return None if value is None else max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class KubeClient:
+    """JSON requests and streams against one cluster, over one pooled aiohttp session."""
+
+    def __init__(self, *, cluster: ClusterConfig, configuration: Configuration) -> None:
+        self.cluster = cluster
+        self._cfg = configuration
+        self._rest = self._new_rest(configuration)
+        self._retired: list[RESTClientObject] = []
+        self._generation = 0
+        self._reload_lock = asyncio.Lock()
+        self._unary = asyncio.Semaphore(_MAX_UNARY_IN_FLIGHT)
+        self.requests: Counter[str] = Counter()  # by HTTP method; read by tests and benchmarks
+        self.credential_reloads = 0
+
+    @classmethod
+    async def connect(cls, *, cluster: ClusterConfig) -> KubeClient:
+        return cls(cluster=cluster, configuration=await load_configuration(cluster))
+
+    @staticmethod
+    def _new_rest(cfg: Configuration) -> RESTClientObject:
+        cfg.connection_pool_maxsize = 0  # unlimited: watches and log streams hold connections
+        return RESTClientObject(cfg)
+
+    @property
+    def host(self) -> str:
+        return str(self._cfg.host)
+
+    async def close(self) -> None:
+        for rest in [self._rest, *self._retired]:
+            await rest.close()
+        self._retired.clear()
+
+    async def reload_credentials(self, *, seen_generation: int) -> None:
+        """Load credentials again, once for all callers that saw the same 401."""
+        async with self._reload_lock:
+            if self._generation != seen_generation:
+                return  # another caller already reloaded after this 401
+            cfg = await load_configuration(self.cluster)
+            if _tls_identity(cfg) != _tls_identity(self._cfg):
+                # New client certificate or CA: new session; the old one may still carry streams.
+                self._retired.append(self._rest)
+                self._rest = self._new_rest(cfg)
+            self._cfg = cfg
+            self._generation += 1
+            self.credential_reloads += 1
+            log.info("reloaded Kubernetes credentials (%s)", self.cluster.describe())
+
+    async def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": f"airflow-k8s-async/{__version__}"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        for auth in (await self._cfg.auth_settings()).values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"]] = auth["value"]
+        return headers
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        timeout: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        url = self.host + path
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        headers = await self._headers(content_type if data is not None else None)
+        self.requests[method] += 1
+        kwargs: dict[str, Any] = {"headers": headers, "data": data, "timeout": timeout}
+        if self._rest.proxy:
+            kwargs["proxy"] = self._rest.proxy
+        if self._rest.server_hostname:
+            kwargs["server_hostname"] = self._rest.server_hostname
+        try:
+            return await self._rest.pool_manager.request(method, url, **kwargs)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise KubeConnectionError(
+                f"{method} {path}: cannot reach the Kubernetes API at {self.host}: {exc!r}"
+            ) from exc
+
+    async def _error(self, resp: aiohttp.ClientResponse, method: str, path: str) -> KubeApiError:
+        text = await resp.text(errors="replace")
+        try:
+            body: Any = json.loads(text)
+        except ValueError:
+            body = text
+        return api_error(
+            status=resp.status,
+            body=body if isinstance(body, (dict, str)) else text,
+            method=method,
+            path=path,
+            retry_after=_retry_after(resp.headers),
+        )
+
+    @contextlib.asynccontextmanager
+    async def _open(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: aiohttp.ClientTimeout,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Open a request, with one credential reload on 401 and retries per the rules above."""
+        reloaded = False
+        delays = backoff_delays(attempts=_RETRY_ATTEMPTS)
+        while True:
+            generation = self._generation
+            try:
+                resp = await self._send(
+                    method, path, query=query, body=body, content_type=content_type, timeout=timeout
+                )
+                if resp.status >= 400:
+                    try:
+                        raise await self._error(resp, method, path)
+                    finally:
+                        resp.release()
+            except KubeUnauthorizedError:
+                if reloaded:
+                    raise
+                reloaded = True
+                await self.reload_credentials(seen_generation=generation)
+                continue
+            except (KubeTooManyRequestsError, KubeServerError, KubeConnectionError) as exc:
+                # A 429 was not processed, so any method may be retried; the rest only if idempotent.
+                retryable = isinstance(exc, KubeTooManyRequestsError) or method in _IDEMPOTENT
+                delay = next(delays, None)
+                if not retryable or delay is None:
+                    raise
+                retry_after = getattr(exc, "retry_after", None)
+                log.debug("retrying %s %s in %.1fs after %s", method, path, retry_after or delay, exc)
+                await asyncio.sleep(retry_after if retry_after is not None else delay)
+                continue
+            try:
+                yield resp
+            finally:
+                resp.release()
+            return
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Any:
+        """One request; returns the parsed JSON answer (or text, for non-JSON answers like logs)."""
+        async with self._unary:
+            async with self._open(
+                method,
+                path,
+                query=query,
+                body=body,
+                content_type=content_type,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                raw = await resp.read()
+                if "json" in resp.headers.get("Content-Type", ""):
+                    return json.loads(raw)
+                return raw.decode("utf-8", errors="replace")
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        read_timeout: float | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A long-lived GET (watch, log follow); ``read_timeout`` bounds silence on the socket."""
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=read_timeout)
+        async with self._open("GET", path, query=query, timeout=timeout) as resp:
+            yield resp
+
+
+# One client per cluster config per loop. Keyed weakly by loop, so a closed loop's clients go away
+# with it (tests and `asyncio.run` on workers create and drop loops).
+_CLIENTS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[ClusterConfig, asyncio.Future[KubeClient]]
+]
+_CLIENTS = weakref.WeakKeyDictionary()
+
+
+async def get_client(cluster: ClusterConfig) -> KubeClient:
+    """The shared client for ``cluster`` on the running loop; created on first use."""
+    loop = asyncio.get_running_loop()
+    per_loop = _CLIENTS.setdefault(loop, {})
+    future = per_loop.get(cluster)
+    if future is None:
+        future = loop.create_future()
+        per_loop[cluster] = future
+        try:
+            future.set_result(await KubeClient.connect(cluster=cluster))
+        except asyncio.CancelledError:
+            del per_loop[cluster]
+            future.cancel()
+            raise
+        except Exception as exc:
+            del per_loop[cluster]  # the next caller tries again (e.g. after a fixed kubeconfig)
+            future.set_exception(exc)
+            future.exception()  # retrieved here: concurrent waiters re-raise it themselves
+            raise
+    return await asyncio.shield(future)
+
+
+async def close_clients() -> None:
+    """Close every client of the running loop (end of a worker's `asyncio.run`, tests)."""
+    per_loop = _CLIENTS.pop(asyncio.get_running_loop(), {})
+    for future in per_loop.values():
+        if future.done() and not future.cancelled() and future.exception() is None:
+            await future.result().close()

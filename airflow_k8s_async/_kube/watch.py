@@ -1,0 +1,519 @@
+"""WatchHub: one shared list+watch per (cluster, resource, namespace, selectors) in the process.
+
+Every trigger that waits on a pod, Job or custom object subscribes here instead of polling. The
+first subscriber starts the watch: a paginated LIST, then a WATCH from the list's
+resourceVersion with bookmarks and a server-side timeout. Events go to the subscribers that asked
+for that object (indexed by name or by one label), so fan-out stays O(1) per event.
+
+Failure rules (the reason this module exists):
+- stream ended by the server's timeout: watch again from the last resourceVersion (no relist);
+- connection error, 5xx, 429, silence longer than the timeout: reconnect after a backoff delay
+  (``Retry-After`` honoured) from the last resourceVersion, so the server replays what was missed;
+- 410 Gone (the version fell out of the server's window): LIST again and diff against the cache,
+  so every subscriber sees the current state of its objects, including deletions it missed;
+- 401 after one credential reload, 403, 404, bad configuration: permanent; subscribers get the
+  error from their next read and the watch ends.
+The last subscriber leaving closes the watch after ``linger`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from airflow_k8s_async._kube.client import KubeClient, get_client
+from airflow_k8s_async._kube.cluster import ClusterConfig
+from airflow_k8s_async._kube.retry import backoff_delays
+from airflow_k8s_async.errors import (
+    KubeConnectionError,
+    KubeGoneError,
+    KubeNotFoundError,
+    KubeServerError,
+    KubeTooManyRequestsError,
+    api_error,
+)
+
+log = logging.getLogger(__name__)
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+# Silence tolerated beyond the server-side timeout before the connection counts as dead.
+INACTIVITY_MARGIN = 30.0
+# Fields dropped from cached objects: large, and never read by the state rules.
+_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """An API resource: group ("" for core), version, plural; namespaced or cluster-scoped."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    def path(self, *, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+PODS = Resource(group="", version="v1", plural="pods", kind="Pod")
+JOBS = Resource(group="batch", version="v1", plural="jobs", kind="Job")
+
+
+@dataclass(frozen=True)
+class WatchKey:
+    cluster: ClusterConfig
+    resource: Resource
+    namespace: str | None
+    label_selector: str | None = None
+    field_selector: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: str  # ADDED, MODIFIED or DELETED
+    object: dict[str, Any]
+
+
+@dataclass
+class WatchStats:
+    """What one shared watch did; read by tests and benchmarks."""
+
+    lists: int = 0
+    relists_after_gone: int = 0
+    watch_requests: int = 0
+    watch_streams: int = 0  # watch requests the server answered (the stream was open)
+    reconnects: int = 0
+    events: int = 0
+    bookmarks: int = 0
+    initial_gets: int = 0
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _rv_int(obj: Mapping[str, Any]) -> int | None:
+    # resourceVersion is opaque by contract, but numeric on every etcd-backed server; it is used
+    # only to drop stale duplicates and never when it does not parse.
+    try:
+        return int(_meta(obj).get("resourceVersion", ""))
+    except ValueError:
+        return None
+
+
+def _slim(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict):
+            for key in _DROPPED_ANNOTATIONS:
+                annotations.pop(key, None)
+    return obj
+
+
+class Subscription:
+    """One subscriber's view of a shared watch: its objects' states, in order, never stale.
+
+    Iterate it to get :class:`WatchEvent` items. The first events are the current state of the
+    matching objects; a subscription for one ``name`` whose object does not exist gets a
+    DELETED event with only the metadata it asked for.
+    """
+
+    def __init__(
+        self,
+        *,
+        watch: _SharedWatch,
+        name: str | None,
+        uid: str | None,
+        namespace: str | None,
+        labels: Mapping[str, str] | None,
+    ) -> None:
+        self._watch = watch
+        self.name = name
+        self.uid = uid
+        self.namespace = namespace
+        self.labels = dict(labels or {})
+        self._events: deque[WatchEvent] = deque()
+        self._wakeup = asyncio.Event()
+        self._error: BaseException | None = None
+        self._last_rv: dict[str, int] = {}
+        self._started = False
+
+    def matches(self, obj: Mapping[str, Any]) -> bool:
+        meta = _meta(obj)
+        if self.name is not None and meta.get("name") != self.name:
+            return False
+        if self.uid is not None and meta.get("uid") != self.uid:
+            return False
+        if self.namespace is not None and meta.get("namespace") != self.namespace:
+            return False
+        if self.labels:
+            labels = meta.get("labels") or {}
+            return all(labels.get(k) == v for k, v in self.labels.items())
+        return True
+
+    def _push(self, event: WatchEvent) -> None:
+        uid = _meta(event.object).get("uid")
+        rv = _rv_int(event.object)
+        if uid and rv is not None:
+            last = self._last_rv.get(uid)
+            if last is not None and (rv < last or (rv == last and event.type != DELETED)):
+                return  # older than, or the same as, what this subscriber has already seen
+            self._last_rv[uid] = rv
+        self._events.append(event)
+        self._wakeup.set()
+
+    def _fail(self, error: BaseException) -> None:
+        self._error = error
+        self._wakeup.set()
+
+    def current(self) -> list[dict[str, Any]]:
+        """The cached objects this subscription matches, as the watch knows them now."""
+        return [obj for obj in self._watch.objects.values() if self.matches(obj)]
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        if not self._started:
+            self._started = True
+            await self._watch.initial_state(self)
+        while not self._events:
+            if self._error is not None:
+                raise self._error
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return self._events.popleft()
+
+    async def wait_for(
+        self, predicate: Callable[[WatchEvent], bool], *, timeout: float | None = None
+    ) -> WatchEvent:
+        """The first event (current state included) that satisfies ``predicate``."""
+
+        async def first() -> WatchEvent:
+            async for event in self:
+                if predicate(event):
+                    return event
+            raise AssertionError("unreachable: a subscription never ends by itself")
+
+        return await asyncio.wait_for(first(), timeout)
+
+
+class _SharedWatch:
+    """The list+watch for one WatchKey, its object cache, and its subscribers."""
+
+    def __init__(self, *, hub: WatchHub, key: WatchKey) -> None:
+        self.hub = hub
+        self.key = key
+        self.objects: dict[str, dict[str, Any]] = {}  # by uid
+        self.resource_version: str | None = None
+        self.synced = asyncio.Event()
+        self.error: BaseException | None = None
+        self.stats = WatchStats()
+        self._by_name: dict[str, set[Subscription]] = {}
+        self._by_label: dict[tuple[str, str], set[Subscription]] = {}
+        self._others: set[Subscription] = set()
+        self._count = 0
+        self._progress = False
+        self._closer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
+            self._run(), name=f"watch {key.resource.plural} in {key.namespace or '(all)'}"
+        )
+
+    # -- subscribers -------------------------------------------------------------------------
+    def _index(self, sub: Subscription) -> set[Subscription]:
+        if sub.name is not None:
+            return self._by_name.setdefault(sub.name, set())
+        if sub.labels:
+            return self._by_label.setdefault(next(iter(sub.labels.items())), set())
+        return self._others
+
+    def add(self, sub: Subscription) -> None:
+        self._index(sub).add(sub)
+        self._count += 1
+        if self._closer is not None:
+            self._closer.cancel()
+            self._closer = None
+        if self.error is not None:
+            sub._fail(self.error)
+
+    def remove(self, sub: Subscription) -> None:
+        self._index(sub).discard(sub)
+        self._count -= 1
+        if self._count == 0:
+            linger = self.hub.linger
+            if linger <= 0:
+                self.hub._close_watch(self)
+            else:
+                self._closer = asyncio.get_running_loop().call_later(linger, self._close_if_unused)
+
+    def _close_if_unused(self) -> None:
+        if self._count == 0:
+            self.hub._close_watch(self)
+
+    def _targets(self, meta: Mapping[str, Any]) -> Iterator[Subscription]:
+        yield from self._by_name.get(meta.get("name", ""), ())
+        if self._by_label:
+            for pair in (meta.get("labels") or {}).items():
+                yield from self._by_label.get(pair, ())
+        yield from self._others
+
+    def _dispatch(self, event: WatchEvent) -> None:
+        self.stats.events += 1
+        for sub in list(self._targets(_meta(event.object))):
+            if sub.matches(event.object):
+                sub._push(event)
+
+    def _fail(self, error: BaseException) -> None:
+        self.error = error
+        self.synced.set()
+        for subs in [*self._by_name.values(), *self._by_label.values(), self._others]:
+            for sub in subs:
+                sub._fail(error)
+
+    async def initial_state(self, sub: Subscription) -> None:
+        """Deliver the current state to a new subscriber, once the first LIST is done."""
+        await self.synced.wait()
+        if self.error is not None:
+            return
+        for cached in self.objects.values():
+            if sub.matches(cached):
+                sub._push(WatchEvent(ADDED, cached))
+        if sub.name is None or sub._last_rv:
+            return
+        # Not in the cache: created after our LIST and its event not here yet, or already gone.
+        # One GET tells which; later events for it are dropped if older than this answer.
+        self.stats.initial_gets += 1
+        client = await self.hub.client_for(self.key.cluster)
+        namespace = sub.namespace or self.key.namespace
+        obj: dict[str, Any] | None
+        try:
+            obj = await client.request("GET", self.key.resource.path(namespace=namespace, name=sub.name))
+        except KubeNotFoundError:
+            obj = None
+        if obj is not None and sub.matches(obj):
+            sub._push(WatchEvent(ADDED, _slim(obj)))
+        elif not sub._last_rv:
+            meta = {"name": sub.name, "namespace": namespace, "uid": sub.uid}
+            sub._push(WatchEvent(DELETED, {"metadata": meta}))
+
+    # -- the list+watch loop -----------------------------------------------------------------
+    async def _run(self) -> None:
+        delays: Iterator[float] | None = None
+        need_list = True
+        try:
+            client = await self.hub.client_for(self.key.cluster)
+            while True:
+                try:
+                    if need_list:
+                        await self._list(client)
+                        need_list = False
+                    await self._watch(client)
+                    delays = None  # ended by the server-side timeout: a healthy connection
+                except KubeGoneError:
+                    self.stats.relists_after_gone += 1
+                    need_list = True
+                    log.info("watch %s: resourceVersion expired (410); listing again", self._label())
+                except (KubeConnectionError, KubeServerError, KubeTooManyRequestsError) as exc:
+                    self.stats.reconnects += 1
+                    if self._progress or delays is None:
+                        delays = backoff_delays()
+                    self._progress = False
+                    retry_after = getattr(exc, "retry_after", None)
+                    delay = retry_after if retry_after is not None else next(delays)
+                    log.warning("watch %s: %s; reconnecting in %.1fs", self._label(), exc, delay)
+                    await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("watch %s stopped: %s", self._label(), exc)
+            self._fail(exc)
+            self.hub._forget(self)
+
+    def _label(self) -> str:
+        key = self.key
+        selector = f" [{key.label_selector}]" if key.label_selector else ""
+        return f"{key.resource.plural} in {key.namespace or '(all namespaces)'}{selector}"
+
+    def _selectors(self) -> dict[str, Any]:
+        return {"labelSelector": self.key.label_selector, "fieldSelector": self.key.field_selector}
+
+    async def _list(self, client: KubeClient) -> None:
+        path = self.key.resource.path(namespace=self.key.namespace)
+        items: dict[str, dict[str, Any]] = {}
+        token: str | None = None
+        while True:
+            query = {**self._selectors(), "limit": self.hub.list_chunk, "continue": token}
+            page = await client.request("GET", path, query=query)
+            kind = str(page.get("kind", "")).removesuffix("List") or self.key.resource.kind
+            for obj in page.get("items") or []:
+                # List items carry no kind/apiVersion; the state rules dispatch on them.
+                obj.setdefault("kind", kind)
+                obj.setdefault("apiVersion", page.get("apiVersion", self.key.resource.api_version))
+                items[_meta(obj).get("uid", "")] = _slim(obj)
+            token = _meta(page).get("continue") or None
+            if token is None:
+                version = _meta(page).get("resourceVersion")
+                break
+        self.stats.lists += 1
+        previous, self.objects, self.resource_version = self.objects, items, version
+        # Diff against what subscribers last saw: changes and deletions made while we were away.
+        for uid, obj in items.items():
+            old = previous.get(uid)
+            if old is None:
+                self._dispatch(WatchEvent(ADDED, obj))
+            elif _meta(old).get("resourceVersion") != _meta(obj).get("resourceVersion"):
+                self._dispatch(WatchEvent(MODIFIED, obj))
+        for uid, old in previous.items():
+            if uid not in items:
+                self._dispatch(WatchEvent(DELETED, old))
+        self.synced.set()
+
+    async def _watch(self, client: KubeClient) -> None:
+        timeout = self.hub.timeout_seconds
+        query = {
+            **self._selectors(),
+            "watch": "true",
+            "resourceVersion": self.resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout,
+        }
+        self.stats.watch_requests += 1
+        path = self.key.resource.path(namespace=self.key.namespace)
+        async with client.stream(path, query=query, read_timeout=timeout + INACTIVITY_MARGIN) as resp:
+            self.stats.watch_streams += 1
+            log.debug("watch %s: streaming from resourceVersion %s", self._label(), self.resource_version)
+            try:
+                async for line in resp.content:
+                    if line.strip():
+                        self._on_event(json.loads(line))
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                raise KubeConnectionError(f"watch {self._label()} broke: {exc!r}") from exc
+
+    def _on_event(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("type")
+        obj = event.get("object") or {}
+        if kind == "ERROR":
+            code = int(obj.get("code") or 500)
+            raise api_error(status=code, body=obj, method="WATCH", path=self.key.resource.path())
+        self._progress = True
+        version = _meta(obj).get("resourceVersion")
+        if version:
+            self.resource_version = version
+        if kind == "BOOKMARK":
+            self.stats.bookmarks += 1
+            return
+        uid = _meta(obj).get("uid", "")
+        if kind == DELETED:
+            self.objects.pop(uid, None)
+        elif kind in (ADDED, MODIFIED):
+            self.objects[uid] = _slim(obj)
+        else:
+            return
+        self._dispatch(WatchEvent(kind, obj))
+
+
+class WatchHub:
+    """The process's shared watches. One per event loop: see :func:`get_hub`."""
+
+    def __init__(
+        self,
+        *,
+        client_for: Callable[[ClusterConfig], Awaitable[KubeClient]] = get_client,
+        timeout_seconds: int = 300,
+        linger: float = 10.0,
+        list_chunk: int = 500,
+    ) -> None:
+        self.client_for = client_for
+        self.timeout_seconds = timeout_seconds
+        self.linger = linger
+        self.list_chunk = list_chunk
+        self._watches: dict[WatchKey, _SharedWatch] = {}
+
+    @property
+    def watches(self) -> Mapping[WatchKey, WatchStats]:
+        return {key: watch.stats for key, watch in self._watches.items()}
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self,
+        *,
+        cluster: ClusterConfig,
+        resource: Resource,
+        namespace: str | None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        name: str | None = None,
+        uid: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Subscription]:
+        """Follow the objects matching ``name`` / ``uid`` / ``labels`` in a shared watch.
+
+        The watch itself is keyed by (cluster, resource, namespace, selectors): keep selectors
+        broad and stable (e.g. the ownership label) so that many subscribers share one watch.
+        """
+        key = WatchKey(
+            cluster, resource, namespace if resource.namespaced else None, label_selector, field_selector
+        )
+        watch = self._watches.get(key)
+        if watch is None:
+            watch = self._watches[key] = _SharedWatch(hub=self, key=key)
+        sub = Subscription(
+            watch=watch,
+            name=name,
+            uid=uid,
+            namespace=namespace if resource.namespaced else None,
+            labels=labels,
+        )
+        watch.add(sub)
+        try:
+            yield sub
+        finally:
+            watch.remove(sub)
+
+    def _forget(self, watch: _SharedWatch) -> None:
+        if self._watches.get(watch.key) is watch:
+            del self._watches[watch.key]
+
+    def _close_watch(self, watch: _SharedWatch) -> None:
+        self._forget(watch)
+        watch.task.cancel()
+
+    async def close(self) -> None:
+        watches = list(self._watches.values())
+        self._watches.clear()
+        for watch in watches:
+            watch.task.cancel()
+        await asyncio.gather(*(w.task for w in watches), return_exceptions=True)
+
+
+_HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WatchHub] = weakref.WeakKeyDictionary()
+
+
+def get_hub(**settings: Any) -> WatchHub:
+    """The running loop's hub; ``settings`` apply only when this call creates it."""
+    loop = asyncio.get_running_loop()
+    hub = _HUBS.get(loop)
+    if hub is None:
+        hub = _HUBS[loop] = WatchHub(**settings)
+    return hub

@@ -1,0 +1,133 @@
+"""Test-side access to the real cluster: the sync `kubernetes` client (independent of the code
+under test), API server metrics, namespaces, and pods a test moves through phases itself."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client, config
+
+T = TypeVar("T")
+
+# Pods with this scheduler name are never scheduled, so no kubelet touches them and the test
+# can move them through phases itself via the status subresource (as the kubelet would).
+NO_SCHEDULER = "airflow-k8s-async-test-none"
+
+
+def kubeconfig_path() -> Path:
+    return Path(os.environ["KUBECONFIG"].split(os.pathsep)[0])
+
+
+def api_client() -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(kubeconfig_path()))
+
+
+def kubeconfig_dict() -> dict[str, Any]:
+    return dict(yaml.safe_load(kubeconfig_path().read_text()))
+
+
+def eventually(check: Callable[[], T | None], *, timeout: float = 60, interval: float = 0.2) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not true within {timeout}s: {check}"
+        time.sleep(interval)
+
+
+def metrics_text(api: client.ApiClient) -> str:
+    cfg = api.configuration
+    keys = cfg.api_key or {}
+    token = keys.get("BearerToken") or keys.get("authorization")
+    headers = {"Authorization": token} if token else {}
+    request = urllib.request.Request(cfg.host + "/metrics", headers=headers)
+    context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    if cfg.cert_file:
+        context.load_cert_chain(cfg.cert_file, cfg.key_file)
+    with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+        return str(answer.read().decode())
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of a metric's samples whose labels include ``labels``."""
+    total = 0.0
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(w in line for w in wanted):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def create_namespace(api: client.ApiClient, prefix: str) -> str:
+    core = client.CoreV1Api(api)
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": name}})
+
+    def token_ready() -> bool:
+        sa = core.list_namespaced_service_account(name, field_selector="metadata.name=default").items
+        return bool(sa and sa[0].secrets)
+
+    eventually(token_ready, timeout=60)
+    return name
+
+
+def delete_namespace(api: client.ApiClient, name: str) -> None:
+    client.CoreV1Api(api).delete_namespace(name, grace_period_seconds=0)
+
+
+def unscheduled_pod(name: str, **labels: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "schedulerName": NO_SCHEDULER,
+            "containers": [{"name": "base", "image": "busybox:local", "imagePullPolicy": "Never"}],
+        },
+    }
+
+
+def running_pod(name: str, script: str, **labels: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "containers": [
+                {
+                    "name": "base",
+                    "image": "busybox:local",
+                    "imagePullPolicy": "Never",
+                    "command": ["sh", "-c", script],
+                }
+            ],
+        },
+    }
+
+
+def set_phase(core: client.CoreV1Api, namespace: str, name: str, phase: str, exit_code: int = 0) -> None:
+    """Act as the kubelet: move an unscheduled pod to ``phase`` through the status subresource."""
+    state: dict[str, Any] = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+    if phase in ("Succeeded", "Failed"):
+        state = {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error"}}
+    status = {
+        "phase": phase,
+        "containerStatuses": [
+            {
+                "name": "base",
+                "image": "busybox:local",
+                "imageID": "",
+                "ready": phase == "Running",
+                "restartCount": 0,
+                "state": state,
+            }
+        ],
+    }
+    core.patch_namespaced_pod_status(name, namespace, {"status": status})

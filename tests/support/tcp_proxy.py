@@ -1,0 +1,82 @@
+"""A loopback TCP proxy in front of the API server, to break connections for real.
+
+TLS passes through untouched (the API server's certificate is valid for 127.0.0.1 on any port).
+``cut()`` closes every open connection at once; ``refuse()`` makes new connections fail until
+``accept()``; counters say how many connections clients opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class TcpProxy:
+    def __init__(self, *, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.connections_opened = 0
+        self._refusing = False
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._open) // 2
+
+    def refuse(self) -> None:
+        self._refusing = True
+
+    def accept(self) -> None:
+        self._refusing = False
+
+    def cut(self) -> int:
+        """Close every open connection (both sides); returns how many were cut."""
+        count = self.open_connections
+        for writer in list(self._open):
+            writer.transport.abort()
+        self._open.clear()
+        return count
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        self.cut()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+        if self._refusing:
+            writer.transport.abort()
+            return
+        self.connections_opened += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._open.update((writer, up_writer))
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self._open.discard(writer)
+        self._open.discard(up_writer)
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
