@@ -1,12 +1,27 @@
-"""Suite-wide rules: in CI (CI=true) a skipped integration or e2e test is a failure, never a skip."""
+"""Suite-wide rules.
+
+- In CI (CI=true) a skipped integration or e2e test is a failure, never a skip.
+- Airflow reads ``AIRFLOW_HOME`` (and its ``airflow.cfg``, which may configure a secrets backend)
+  once, at import: the suite gets an empty home of its own so nothing from ``~/airflow`` leaks in;
+  connections are defined per test with ``AIRFLOW_CONN_<ID>`` environment variables.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 
 import pytest
+
+_HOME = tempfile.mkdtemp(prefix="airflow-k8s-async-tests-")
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ.pop("AIRFLOW__SECRETS__BACKEND", None)
+os.environ.pop("_AIRFLOW_PROCESS_CONTEXT", None)
 
 _REAL = ("integration", "e2e")
 

@@ -289,6 +289,38 @@ class KubeClient:
         async with self._open("GET", path, query=query, timeout=timeout) as resp:
             yield resp
 
+    @contextlib.asynccontextmanager
+    async def websocket(
+        self, path: str, *, query: list[tuple[str, str]], protocols: tuple[str, ...]
+    ) -> AsyncIterator[aiohttp.ClientWebSocketResponse[bool]]:
+        """A websocket (exec, attach) on the pooled session; one credential reload on 401."""
+        url = self.host.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + path
+        url += "?" + urlencode(query)
+        for attempt in range(2):
+            generation = self._generation
+            headers = await self._headers(None)
+            del headers["Accept"]  # the API server answers 406 to an upgrade that asks for JSON
+            self.requests["WEBSOCKET"] += 1
+            kwargs: dict[str, Any] = {"headers": headers, "protocols": protocols, "heartbeat": 30.0}
+            if self._rest.proxy:
+                kwargs["proxy"] = self._rest.proxy
+            if self._rest.server_hostname:
+                kwargs["server_hostname"] = self._rest.server_hostname
+            try:
+                ws = await self._rest.pool_manager.ws_connect(url, **kwargs)
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status == 401 and attempt == 0:
+                    await self.reload_credentials(seen_generation=generation)
+                    continue
+                raise api_error(status=exc.status, body=exc.message, method="GET", path=path) from exc
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                raise KubeConnectionError(f"{path}: cannot reach the Kubernetes API: {exc!r}") from exc
+            try:
+                yield ws
+            finally:
+                await ws.close()
+            return
+
 
 # One client per cluster config per loop. Keyed weakly by loop, so a closed loop's clients go away
 # with it (tests and `asyncio.run` on workers create and drop loops).

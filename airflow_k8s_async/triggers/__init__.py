@@ -1,0 +1,1 @@
+"""Triggers: run in the Airflow triggerer, wait on the shared hubs, yield small events."""

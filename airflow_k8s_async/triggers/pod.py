@@ -1,0 +1,420 @@
+"""KubernetesPodTrigger: wait for a pod through the shared watch hub, streaming its logs meanwhile.
+
+No request is made per pod while it runs: the pod's changes arrive on the namespace's shared
+watch; its logs arrive on follow streams. At the end the trigger reads the XCom file from the
+sidecar (so the value survives the pod's deletion) and yields one small event; the operator's
+``execute_complete`` does the rest on the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_k8s_async._kube.client import KubeClient, get_client
+from airflow_k8s_async._kube.exec import exec_in_container
+from airflow_k8s_async._kube.logs import LogCursor, follow_container_log
+from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
+from airflow_k8s_async._kube.states import ObjectState, Phase, pod_state
+from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
+from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, aget_kube_target
+from airflow_k8s_async.triggers.common import shared_hub
+
+XCOM_SIDECAR = "airflow-xcom-sidecar"
+_EMPTY_XCOM = "__airflow_xcom_result_empty__"
+_READ_XCOM = (
+    f"if [ -s /airflow/xcom/return.json ]; then cat /airflow/xcom/return.json; else echo {_EMPTY_XCOM}; fi"
+)
+_MAX_XCOM_BYTES = 512 * 1024  # the value travels in the trigger event (a database row)
+_DRAIN_SECONDS = 10.0  # after the end, how long log streams may take to deliver their last lines
+_LAST_LINES = 20
+
+
+def _created(pod: Mapping[str, Any]) -> float:
+    stamp = (pod.get("metadata") or {}).get("creationTimestamp")
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()
+
+
+def _scheduled_at(pod: Mapping[str, Any]) -> float | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "True":
+            stamp = str(condition.get("lastTransitionTime", ""))
+            try:
+                return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return None
+    return None
+
+
+def _container_states(pod: Mapping[str, Any], key: str) -> dict[str, Mapping[str, Any]]:
+    return {
+        str(status.get("name")): status.get("state") or {}
+        for status in (pod.get("status") or {}).get(key) or []
+    }
+
+
+class KubernetesPodTrigger(BaseTrigger):
+    """Wait for one pod to finish; stream its containers' logs into the task log while it runs.
+
+    Kwargs are small and JSON-safe: a connection id and explicit cluster keywords (never
+    credentials), the pod's namespace, name and uid, and absolute deadlines.
+    """
+
+    def __init__(
+        self,
+        *,
+        pod_name: str,
+        pod_namespace: str,
+        pod_uid: str | None = None,
+        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+        base_container_name: str = "base",
+        get_logs: bool = True,
+        container_logs: bool | str | list[str] = True,
+        init_container_logs: bool | str | list[str] | None = None,
+        do_xcom_push: bool = False,
+        startup_timeout: float = 120,
+        schedule_timeout: float | None = None,
+        deadline: float | None = None,
+        log_events_on_failure: bool = False,
+        on_kill_action: str = "delete_pod",
+        termination_grace_period: int | None = None,
+        watch_selector: str | None = MANAGED_SELECTOR,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.pod_name = pod_name
+        self.pod_namespace = pod_namespace
+        self.pod_uid = pod_uid
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.config_file = config_file
+        self.cluster_context = cluster_context
+        self.in_cluster = in_cluster
+        self.base_container_name = base_container_name
+        self.get_logs = get_logs
+        self.container_logs = container_logs
+        self.init_container_logs = init_container_logs
+        self.do_xcom_push = do_xcom_push
+        self.startup_timeout = startup_timeout
+        self.schedule_timeout = schedule_timeout if schedule_timeout is not None else startup_timeout
+        self.deadline = deadline
+        self.log_events_on_failure = log_events_on_failure
+        self.on_kill_action = on_kill_action
+        self.termination_grace_period = termination_grace_period
+        self.watch_selector = watch_selector
+        self._last_lines: dict[str, deque[str]] = {}
+        self._followers: dict[str, asyncio.Task[None]] = {}
+        self._cursors: dict[str, LogCursor] = {}
+        self._pod: Mapping[str, Any] = {}
+        self._shown: tuple[str, str] | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}", {
+            "pod_name": self.pod_name,
+            "pod_namespace": self.pod_namespace,
+            "pod_uid": self.pod_uid,
+            "kubernetes_conn_id": self.kubernetes_conn_id,
+            "config_file": self.config_file,
+            "cluster_context": self.cluster_context,
+            "in_cluster": self.in_cluster,
+            "base_container_name": self.base_container_name,
+            "get_logs": self.get_logs,
+            "container_logs": self.container_logs,
+            "init_container_logs": self.init_container_logs,
+            "do_xcom_push": self.do_xcom_push,
+            "startup_timeout": self.startup_timeout,
+            "schedule_timeout": self.schedule_timeout,
+            "deadline": self.deadline,
+            "log_events_on_failure": self.log_events_on_failure,
+            "on_kill_action": self.on_kill_action,
+            "termination_grace_period": self.termination_grace_period,
+            "watch_selector": self.watch_selector,
+        }
+
+    # -- the wait ------------------------------------------------------------------------------
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self.wait()
+        except asyncio.CancelledError:
+            raise
+        except AirflowK8sAsyncError as exc:
+            event = self._event("error", reason=type(exc).__name__, message=str(exc))
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+
+    async def _client(self) -> KubeClient:
+        target = await aget_kube_target(
+            conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+        )
+        return await get_client(target.cluster)
+
+    async def wait(self) -> dict[str, Any]:
+        """Watch the pod to its end; returns the event payload. Also used inline on a worker."""
+        client = await self._client()
+        self.log.info("Waiting for pod %s/%s (shared watch, no polling)", self.pod_namespace, self.pod_name)
+        try:
+            async with shared_hub().subscribe(
+                cluster=client.cluster,
+                resource=PODS,
+                namespace=self.pod_namespace,
+                label_selector=self.watch_selector,
+                name=self.pod_name,
+                uid=self.pod_uid,
+            ) as sub:
+                return await self._follow(client, sub)
+        finally:
+            for task in self._followers.values():
+                task.cancel()
+            await asyncio.gather(*self._followers.values(), return_exceptions=True)
+
+    async def _follow(self, client: KubeClient, sub: Subscription) -> dict[str, Any]:
+        while True:
+            timeout = self._seconds_to_next_check()
+            try:
+                event = await asyncio.wait_for(sub.__anext__(), timeout)
+            except asyncio.TimeoutError:
+                event = None
+            now = time.time()
+            if event is not None:
+                if event.type == DELETED:
+                    return self._event("failed", reason="PodDeleted", message=self._deleted_message())
+                self._pod = event.object
+            if self.deadline is not None and now >= self.deadline:
+                return self._event("timeout", reason="Timeout", message="the task's execution_timeout passed")
+            if not self._pod:
+                continue
+            state = pod_state(self._pod, main_container=self.base_container_name)
+            self._show_progress(state)
+            self._start_log_followers(client)
+            if state.terminal:
+                return await self._finish(client, state)
+            startup_failure = self._startup_failure(state, now)
+            if startup_failure is not None:
+                return startup_failure
+
+    def _seconds_to_next_check(self) -> float | None:
+        checks: list[float] = []
+        if self.deadline is not None:
+            checks.append(self.deadline)
+        if self._pod and pod_state(self._pod, main_container=self.base_container_name).phase == Phase.PENDING:
+            scheduled = _scheduled_at(self._pod)
+            if scheduled is None:
+                checks.append(_created(self._pod) + self.schedule_timeout)
+            else:
+                checks.append(scheduled + self.startup_timeout)
+        return max(0.05, min(checks) - time.time()) if checks else None
+
+    def _startup_failure(self, state: ObjectState, now: float) -> dict[str, Any] | None:
+        if state.phase != Phase.PENDING:
+            return None
+        scheduled = _scheduled_at(self._pod)
+        if scheduled is None and now - _created(self._pod) >= self.schedule_timeout:
+            message = f"the pod was not scheduled within {self.schedule_timeout:g}s"
+            if state.reason:
+                message += f": {state.reason}: {state.message}"
+            return self._event("failed", reason=state.reason or "Unschedulable", message=message)
+        if scheduled is not None and now - scheduled >= self.startup_timeout:
+            message = f"the pod did not start within {self.startup_timeout:g}s"
+            if state.reason:
+                message += f": {state.reason}: {state.message}"
+            return self._event("failed", reason=state.reason or "StartupTimeout", message=message)
+        return None
+
+    def _show_progress(self, state: ObjectState) -> None:
+        shown = (state.phase.value, state.reason)
+        if shown != self._shown:
+            self._shown = shown
+            detail = f" ({state.reason})" if state.reason else ""
+            self.log.info("Pod %s is %s%s", self.pod_name, state.phase.value, detail)
+
+    # -- logs ----------------------------------------------------------------------------------
+    def _wanted(
+        self, choice: bool | str | list[str] | None, names: list[str], default: list[str]
+    ) -> list[str]:
+        if not self.get_logs or not choice:
+            return []
+        if choice is True:
+            return default
+        wanted = [choice] if isinstance(choice, str) else list(choice)
+        return [name for name in wanted if name in names]
+
+    def _start_log_followers(self, client: KubeClient) -> None:
+        spec = self._pod.get("spec") or {}
+        init_names = [str(c.get("name")) for c in spec.get("initContainers") or []]
+        app_names = [str(c.get("name")) for c in spec.get("containers") or []]
+        states = {
+            **_container_states(self._pod, "initContainerStatuses"),
+            **_container_states(self._pod, "containerStatuses"),
+        }
+        wanted = self._wanted(self.init_container_logs, init_names, init_names) + self._wanted(
+            self.container_logs, app_names, [self.base_container_name]
+        )
+        for name in wanted:
+            state = states.get(name) or {}
+            if name in self._followers or not ({"running", "terminated"} & state.keys()):
+                continue
+            self._last_lines[name] = deque(maxlen=_LAST_LINES)
+            cursor = self._cursors.setdefault(name, LogCursor())
+            self._followers[name] = asyncio.create_task(
+                follow_container_log(
+                    client,
+                    namespace=self.pod_namespace,
+                    pod=self.pod_name,
+                    container=name,
+                    cursor=cursor,
+                    on_line=functools.partial(self._on_log_line, name),
+                    finished=functools.partial(self._container_finished, name),
+                ),
+                name=f"log {self.pod_name}[{name}]",
+            )
+
+    def _on_log_line(self, container: str, line: str) -> None:
+        self._last_lines[container].append(line)
+        self.log.info("[%s] %s", container, line)
+
+    def _container_finished(self, name: str) -> bool:
+        states = {
+            **_container_states(self._pod, "initContainerStatuses"),
+            **_container_states(self._pod, "containerStatuses"),
+        }
+        phase = (self._pod.get("status") or {}).get("phase")
+        return "terminated" in (states.get(name) or {}) or phase in ("Succeeded", "Failed")
+
+    async def _drain_logs(self) -> None:
+        """Let the log streams of ended containers deliver their last lines (bounded)."""
+        ending = [task for name, task in self._followers.items() if self._container_finished(name)]
+        if ending:
+            await asyncio.wait(ending, timeout=_DRAIN_SECONDS)
+
+    # -- the end -------------------------------------------------------------------------------
+    async def _finish(self, client: KubeClient, state: ObjectState) -> dict[str, Any]:
+        await self._drain_logs()
+        extra: dict[str, Any] = {"exit_code": state.exit_code, "container": state.container}
+        has_sidecar = any(
+            c.get("name") == XCOM_SIDECAR for c in (self._pod.get("spec") or {}).get("containers") or []
+        )
+        if has_sidecar:
+            if state.phase == Phase.SUCCEEDED and self.do_xcom_push:
+                try:
+                    extra["xcom"] = await self._read_xcom(client)
+                except AirflowK8sAsyncError as exc:
+                    return self._event("failed", reason="XComError", message=str(exc), **extra)
+            await self._stop_sidecar(client)
+        if state.phase == Phase.SUCCEEDED:
+            return self._event("success", reason=state.reason, message=state.message, **extra)
+        if self.log_events_on_failure:
+            await self._log_events(client)
+        return self._event("failed", reason=state.reason, message=state.message, **extra)
+
+    async def _read_xcom(self, client: KubeClient) -> Any:
+        result = await exec_in_container(
+            client,
+            namespace=self.pod_namespace,
+            pod=self.pod_name,
+            container=XCOM_SIDECAR,
+            command=["sh", "-c", _READ_XCOM],
+        )
+        text = result.stdout.strip()
+        if result.exit_code != 0:
+            raise AirflowK8sAsyncError(f"reading /airflow/xcom/return.json failed: {result.stderr.strip()}")
+        if text == _EMPTY_XCOM:
+            return None
+        if len(text.encode()) > _MAX_XCOM_BYTES:
+            raise AirflowK8sAsyncError(
+                f"/airflow/xcom/return.json is {len(text.encode())} bytes; the limit is {_MAX_XCOM_BYTES}: "
+                "write large results to object storage and return their location"
+            )
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise AirflowK8sAsyncError(f"/airflow/xcom/return.json is not valid JSON: {exc}") from exc
+
+    async def _stop_sidecar(self, client: KubeClient) -> None:
+        try:
+            await exec_in_container(
+                client,
+                namespace=self.pod_namespace,
+                pod=self.pod_name,
+                container=XCOM_SIDECAR,
+                command=["sh", "-c", "kill -2 1"],
+                timeout=30,
+            )
+        except AirflowK8sAsyncError as exc:  # the pod may already be ending; it is not fatal
+            self.log.warning("Could not stop the XCom sidecar of %s: %s", self.pod_name, exc)
+
+    async def _log_events(self, client: KubeClient) -> None:
+        uid = (self._pod.get("metadata") or {}).get("uid")
+        try:
+            answer = await client.request(
+                "GET",
+                f"/api/v1/namespaces/{self.pod_namespace}/events",
+                query={"fieldSelector": f"involvedObject.uid={uid}"},
+            )
+        except AirflowK8sAsyncError as exc:
+            self.log.warning("Could not read the pod's events: %s", exc)
+            return
+        for item in answer.get("items") or []:
+            self.log.info(
+                "Pod event: %s %s: %s", item.get("type", ""), item.get("reason", ""), item.get("message", "")
+            )
+
+    def _deleted_message(self) -> str:
+        return f"pod {self.pod_namespace}/{self.pod_name} was deleted before it finished"
+
+    def _event(self, status: str, *, reason: str = "", message: str = "", **extra: Any) -> dict[str, Any]:
+        lines = [f"[{name}] {line}" for name, last in self._last_lines.items() for line in last]
+        return {
+            "status": status,
+            "name": self.pod_name,
+            "namespace": self.pod_namespace,
+            "uid": self.pod_uid or (self._pod.get("metadata") or {}).get("uid"),
+            "reason": reason,
+            "message": message,
+            "last_log_lines": lines[-_LAST_LINES:],
+            **extra,
+        }
+
+    # -- the user killed the task --------------------------------------------------------------
+    async def on_kill(self) -> None:
+        """Delete the pod when a user kills, clears or fails the deferred task (Airflow >= 3.3).
+
+        Not called on a triggerer restart or redistribution: then the trigger resumes watching.
+        """
+        if self.on_kill_action != "delete_pod":
+            self.log.info(
+                "Task killed; keeping pod %s (on_kill_action=%s)", self.pod_name, self.on_kill_action
+            )
+            return
+        client = await self._client()
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
+        if self.termination_grace_period is not None:
+            body["gracePeriodSeconds"] = self.termination_grace_period
+        if self.pod_uid:
+            body["preconditions"] = {"uid": self.pod_uid}  # never a namesake created later
+        try:
+            await client.request(
+                "DELETE", PODS.path(namespace=self.pod_namespace, name=self.pod_name), body=body
+            )
+            self.log.info("Task killed; deleted pod %s/%s", self.pod_namespace, self.pod_name)
+        except KubeNotFoundError:
+            pass

@@ -1,0 +1,204 @@
+"""KubernetesPodTrigger run in-process against real pods on the real kubelet.
+
+The end-to-end tests (tests/e2e) run the same trigger inside a real Airflow triggerer; these
+cover its rules quickly and precisely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from airflow_k8s_async._kube.client import close_clients
+from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
+from airflow_k8s_async.triggers.pod import XCOM_SIDECAR, KubernetesPodTrigger
+from tests.support import kube
+
+IMAGE = {"image": "busybox:local", "imagePullPolicy": "Never"}
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    from airflow_k8s_async._kube.watch import get_hub
+
+    await get_hub().close()
+    await close_clients()
+
+
+def pod_body(
+    name: str, script: str, *, sidecar: bool = False, image: str = "busybox:local"
+) -> dict[str, Any]:
+    base = {"name": "base", "image": image, "imagePullPolicy": "Never", "command": ["sh", "-c", script]}
+    containers: list[dict[str, Any]] = [base]
+    volumes: list[dict[str, Any]] = []
+    if sidecar:
+        mount = [{"name": "xcom", "mountPath": "/airflow/xcom"}]
+        base["volumeMounts"] = mount
+        containers.append(
+            {
+                "name": XCOM_SIDECAR,
+                **IMAGE,
+                "command": ["sh", "-c", 'trap "exit 0" INT; while true; do sleep 1; done;'],
+                "volumeMounts": mount,
+            }
+        )
+        volumes.append({"name": "xcom", "emptyDir": {}})
+    return {
+        "metadata": {"name": name, "labels": {MANAGED_BY_KEY: MANAGED_BY_VALUE}},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "containers": containers,
+            "volumes": volumes,
+        },
+    }
+
+
+def create(core: client.CoreV1Api, namespace: str, body: dict[str, Any]) -> str:
+    return str(core.create_namespaced_pod(namespace, body).metadata.uid)
+
+
+def trigger(namespace: str, name: str, uid: str, **kwargs: Any) -> KubernetesPodTrigger:
+    return KubernetesPodTrigger(
+        pod_name=name,
+        pod_namespace=namespace,
+        pod_uid=uid,
+        kubernetes_conn_id=None,
+        config_file=os.environ["KUBECONFIG"],
+        **kwargs,
+    )
+
+
+async def first_event(trig: KubernetesPodTrigger, timeout: float = 120) -> dict[str, Any]:
+    async def first() -> dict[str, Any]:
+        async for event in trig.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    return await asyncio.wait_for(first(), timeout)
+
+
+class Output:
+    """What the trigger logged (Airflow routes a trigger's log through structlog to stdout)."""
+
+    def __init__(self, capfd: pytest.CaptureFixture[str]) -> None:
+        self.capfd = capfd
+        self.text = ""
+
+    def read(self) -> str:
+        self.text += self.capfd.readouterr().out
+        return self.text
+
+    async def until(self, needle: str, timeout: float = 60) -> None:
+        async def seen() -> None:
+            while True:  # stdout has no event to wait on: poll it
+                if needle in self.read():
+                    return
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(seen(), timeout)
+
+
+async def test_success_streams_logs_while_running(
+    core: client.CoreV1Api, namespace: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    out = Output(capfd)
+    script = "for i in 1 2 3; do echo line-$i; sleep 1; done"
+    uid = create(core, namespace, pod_body("ok", script))
+    task = asyncio.create_task(first_event(trigger(namespace, "ok", uid)))
+    await out.until("[base] line-1")
+    assert not task.done(), "the first line must show while the pod still runs"
+    event = await task
+    assert event["status"] == "success" and event["exit_code"] == 0
+    assert event["last_log_lines"] == ["[base] line-1", "[base] line-2", "[base] line-3"]
+    assert out.read().count("[base] line-2") == 1
+
+
+async def test_exit_code_failure_and_events(
+    core: client.CoreV1Api, namespace: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    out = Output(capfd)
+    uid = create(core, namespace, pod_body("bad", "echo about to fail; exit 3"))
+    event = await first_event(trigger(namespace, "bad", uid, log_events_on_failure=True))
+    assert event["status"] == "failed"
+    assert event["exit_code"] == 3 and "code 3" in event["message"]
+    assert event["last_log_lines"] == ["[base] about to fail"]
+    assert "Pod event: Normal Started" in out.read()
+
+
+async def test_missing_image_fails_fast_with_the_reason(core: client.CoreV1Api, namespace: str) -> None:
+    uid = create(core, namespace, pod_body("noimage", "true", image="no-such-image:1"))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    event = await first_event(trigger(namespace, "noimage", uid, startup_timeout=600))
+    assert event["status"] == "failed" and event["reason"] == "ErrImageNeverPull"
+    assert "no-such-image:1" in event["message"]
+    assert loop.time() - started < 60, "must fail on the reason, not after the startup timeout"
+
+
+async def test_unschedulable_fails_after_schedule_timeout(core: client.CoreV1Api, namespace: str) -> None:
+    body = pod_body("nowhere", "true")
+    body["spec"]["nodeSelector"] = {"no-such-label": "x"}
+    uid = create(core, namespace, body)
+    event = await first_event(trigger(namespace, "nowhere", uid, schedule_timeout=5, startup_timeout=600))
+    assert event["status"] == "failed" and event["reason"] == "Unschedulable"
+    assert "not scheduled within 5s" in event["message"]
+
+
+async def test_xcom_is_read_from_the_sidecar_and_the_pod_ends(core: client.CoreV1Api, namespace: str) -> None:
+    script = 'echo \'{"answer": 42, "items": [1, 2]}\' > /airflow/xcom/return.json'
+    uid = create(core, namespace, pod_body("xcom", script, sidecar=True))
+    event = await first_event(trigger(namespace, "xcom", uid, do_xcom_push=True))
+    assert event["status"] == "success"
+    assert event["xcom"] == {"answer": 42, "items": [1, 2]}
+
+    def finished() -> bool:  # the sidecar was told to stop, so the whole pod ends
+        return core.read_namespaced_pod("xcom", namespace).status.phase == "Succeeded"
+
+    await asyncio.to_thread(kube.eventually, finished, timeout=60)
+
+
+async def test_deleted_pod_ends_the_wait(core: client.CoreV1Api, namespace: str) -> None:
+    uid = create(core, namespace, pod_body("doomed", "sleep 300"))
+    task = asyncio.create_task(first_event(trigger(namespace, "doomed", uid)))
+    await asyncio.sleep(2)
+    await asyncio.to_thread(core.delete_namespaced_pod, "doomed", namespace, grace_period_seconds=0)
+    event = await task
+    assert event["status"] == "failed" and event["reason"] == "PodDeleted"
+
+
+async def test_on_kill_requests_deletion(core: client.CoreV1Api, namespace: str) -> None:
+    uid = create(core, namespace, pod_body("killed", "sleep 300"))
+    await trigger(namespace, "killed", uid, termination_grace_period=0).on_kill()
+
+    def deletion_requested() -> bool:
+        try:
+            return core.read_namespaced_pod("killed", namespace).metadata.deletion_timestamp is not None
+        except client.ApiException as exc:
+            return exc.status == 404
+
+    assert await asyncio.to_thread(kube.eventually, deletion_requested, timeout=5)
+
+
+async def test_deadline_ends_the_wait_with_timeout(core: client.CoreV1Api, namespace: str) -> None:
+    uid = create(core, namespace, pod_body("slow", "sleep 300"))
+    event = await first_event(trigger(namespace, "slow", uid, deadline=time.time() + 3), timeout=60)
+    assert event["status"] == "timeout"
+
+
+def test_serialize_round_trip() -> None:
+    trig = KubernetesPodTrigger(
+        pod_name="p", pod_namespace="ns", pod_uid="u", do_xcom_push=True, deadline=5.0
+    )
+    path, kwargs = trig.serialize()
+    assert path == "airflow_k8s_async.triggers.pod.KubernetesPodTrigger"
+    again = KubernetesPodTrigger(**kwargs)
+    assert again.serialize() == (path, kwargs)
+    assert all(isinstance(v, (str, int, float, bool, list, type(None))) for v in kwargs.values())
