@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.support.cluster_fixtures"]
+
 _HOME = tempfile.mkdtemp(prefix="airflow-k8s-async-tests-")
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["AIRFLOW_HOME"] = _HOME

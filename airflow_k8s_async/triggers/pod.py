@@ -86,6 +86,7 @@ class KubernetesPodTrigger(BaseTrigger):
         get_logs: bool = True,
         container_logs: bool | str | list[str] = True,
         init_container_logs: bool | str | list[str] | None = None,
+        container_name_log_prefix_enabled: bool = True,
         do_xcom_push: bool = False,
         startup_timeout: float = 120,
         schedule_timeout: float | None = None,
@@ -107,6 +108,7 @@ class KubernetesPodTrigger(BaseTrigger):
         self.get_logs = get_logs
         self.container_logs = container_logs
         self.init_container_logs = init_container_logs
+        self.container_name_log_prefix_enabled = container_name_log_prefix_enabled
         self.do_xcom_push = do_xcom_push
         self.startup_timeout = startup_timeout
         self.schedule_timeout = schedule_timeout if schedule_timeout is not None else startup_timeout
@@ -135,6 +137,7 @@ class KubernetesPodTrigger(BaseTrigger):
             "get_logs": self.get_logs,
             "container_logs": self.container_logs,
             "init_container_logs": self.init_container_logs,
+            "container_name_log_prefix_enabled": self.container_name_log_prefix_enabled,
             "do_xcom_push": self.do_xcom_push,
             "startup_timeout": self.startup_timeout,
             "schedule_timeout": self.schedule_timeout,
@@ -286,7 +289,10 @@ class KubernetesPodTrigger(BaseTrigger):
 
     def _on_log_line(self, container: str, line: str) -> None:
         self._last_lines[container].append(line)
-        self.log.info("[%s] %s", container, line)
+        if self.container_name_log_prefix_enabled:
+            self.log.info("[%s] %s", container, line)
+        else:
+            self.log.info("%s", line)
 
     def _container_finished(self, name: str) -> bool:
         states = {

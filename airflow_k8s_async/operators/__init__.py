@@ -1,0 +1,1 @@
+"""Operators: build the resource, submit it, defer, and finish on the worker."""

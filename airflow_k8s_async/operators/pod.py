@@ -1,0 +1,444 @@
+"""KubernetesPodOperator: build the pod, create (or adopt) it, defer to the trigger, finish.
+
+Drop-in for the cncf.kubernetes provider's operator: the same keywords with the same meaning.
+The pod is built in one place (``_kube.podspec.build_pod``: template / full spec, then keywords on
+top). ``deferrable=True`` is the default; ``deferrable=False`` runs the very same trigger loop
+inline on the worker, so both modes share one code path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import fields
+from typing import Any, ClassVar, Literal
+
+import yaml
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException, AirflowTaskTimeout
+from airflow.version import version as airflow_version
+
+from airflow_k8s_async._kube.client import get_client
+from airflow_k8s_async._kube.k8s_objects import to_api_dict
+from airflow_k8s_async._kube.ownership import CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, MANAGED_SELECTOR
+from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, sanitize_label_value, validate_pod
+from airflow_k8s_async._kube.states import pod_state
+from airflow_k8s_async._kube.watch import PODS
+from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeNotFoundError
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, get_kube_target
+from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
+
+FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "keep_pod")
+KILL_ACTIONS = ("delete_pod", "keep_pod")
+# Keywords accepted so DAGs written for the provider keep working, with no effect in our design.
+_NO_EFFECT = (
+    "poll_interval",  # no polling: the trigger is told of changes by the shared watch
+    "startup_check_interval_seconds",  # idem
+    "base_container_status_polling_interval",  # idem
+    "logging_interval",  # logs stream into the task log while deferred, continuously
+    "durable",
+    "log_events_on_startup",
+    "log_pod_spec_on_failure",
+    "callbacks",
+    "progress_callback",
+    "trigger_kwargs",
+    "log_formatter",
+)
+
+
+def _api_value(value: Any) -> Any:
+    """Client model objects (``k8s.V1Volume(...)``) become API dicts, so Jinja renders inside them."""
+    return value if isinstance(value, (str, bytes)) or value is None else to_api_dict(value)
+
+
+class KubernetesPodOperator(BaseOperator):
+    """Run a pod; the task defers while it runs and resumes at its end.
+
+    Pod keywords (``image``, ``cmds``, ``arguments``, ``env_vars``, ``volumes``, ``secrets``,
+    ``pod_template_file``, ``full_pod_spec``, ...) have the provider's names and meaning; see
+    ``_kube/podspec.py`` for where each lands and docs/pod-operator.md for the full reference.
+
+    :param kubernetes_conn_id: Airflow connection (cncf.kubernetes format); ``None`` for none.
+    :param in_cluster / config_file / cluster_context: override the connection.
+    :param deferrable: default True. False runs the same wait inline, holding the worker slot.
+    :param get_logs / container_logs / init_container_logs: containers whose logs stream into the
+        task log while it runs (True: the base container / all init containers).
+    :param container_name_log_prefix_enabled: prefix log lines with ``[container]`` (default True).
+    :param startup_timeout_seconds: from scheduling to a started container (default 120).
+    :param schedule_timeout_seconds: from creation to scheduling (default: startup timeout).
+        Image and configuration errors (ErrImageNeverPull, InvalidImageName, ImagePullBackOff,
+        CreateContainerConfigError) fail at once with the reason.
+    :param reattach_on_restart: a retry or restarted worker adopts the pod an earlier try created
+        (default True) instead of creating a second one.
+    :param on_finish_action: ``delete_pod`` (default), ``delete_succeeded_pod`` or ``keep_pod``;
+        a kept pod is labelled ``already_checked=True`` so no later try adopts it.
+    :param on_kill_action: ``delete_pod`` (default) or ``keep_pod`` when the task is killed,
+        cleared or marked failed while it waits.
+    :param skip_on_exit_code: exit code(s) of the base container that end the task as skipped.
+    :param log_events_on_failure: write the pod's events into the task log when it fails.
+    :param do_xcom_push: push the JSON in ``/airflow/xcom/return.json`` (read by the trigger
+        before the pod can be deleted).
+    :param poll_interval / startup_check_interval_seconds / base_container_status_polling_interval /
+        logging_interval / durable / log_events_on_startup / log_pod_spec_on_failure / callbacks /
+        progress_callback / trigger_kwargs / log_formatter: accepted for compatibility, no effect
+        (nothing is polled; logs stream continuously).
+    """
+
+    template_fields: Sequence[str] = (
+        "image",
+        "name",
+        "hostname",
+        "cmds",
+        "annotations",
+        "arguments",
+        "env_vars",
+        "labels",
+        "config_file",
+        "pod_template_file",
+        "pod_template_dict",
+        "namespace",
+        "container_resources",
+        "volumes",
+        "volume_mounts",
+        "cluster_context",
+        "env_from",
+        "configmaps",
+        "node_selector",
+        "kubernetes_conn_id",
+        "base_container_name",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"env_vars": "py"}
+
+    def __init__(
+        self,
+        *,
+        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        in_cluster: bool | None = None,
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        # pod keywords: PodKeywords' fields, same names and defaults as the provider
+        image: str | None = None,
+        name: str | None = None,
+        random_name_suffix: bool = True,
+        namespace: str | None = None,
+        cmds: list[str] | None = None,
+        arguments: list[str] | None = None,
+        ports: list[Any] | None = None,
+        volume_mounts: list[Any] | None = None,
+        volumes: list[Any] | None = None,
+        env_vars: list[Any] | dict[str, str] | None = None,
+        env_from: list[Any] | None = None,
+        secrets: list[Any] | None = None,
+        labels: dict[str, Any] | None = None,
+        annotations: dict[str, Any] | None = None,
+        base_container_name: str | None = None,
+        image_pull_policy: str | None = None,
+        container_resources: Any = None,
+        affinity: Any = None,
+        runtime_class_name: str | None = None,
+        node_selector: dict[str, str] | None = None,
+        image_pull_secrets: str | list[Any] | None = None,
+        service_account_name: str | None = None,
+        automount_service_account_token: bool | None = None,
+        hostnetwork: bool = False,
+        host_aliases: list[Any] | None = None,
+        tolerations: list[Any] | None = None,
+        security_context: Any = None,
+        container_security_context: Any = None,
+        xcom_sidecar_container_security_context: Any = None,
+        dnspolicy: str | None = None,
+        dns_config: Any = None,
+        hostname: str | None = None,
+        subdomain: str | None = None,
+        schedulername: str | None = None,
+        full_pod_spec: Any = None,
+        init_containers: list[Any] | None = None,
+        do_xcom_push: bool = False,
+        pod_template_file: str | None = None,
+        pod_template_dict: dict[str, Any] | None = None,
+        priority_class_name: str | None = None,
+        pod_runtime_info_envs: list[Any] | None = None,
+        termination_grace_period: int | None = None,
+        configmaps: list[str] | None = None,
+        termination_message_policy: str = "File",
+        active_deadline_seconds: int | None = None,
+        xcom_sidecar_image: str | None = None,
+        xcom_sidecar_resources: Any = None,
+        # waiting and finishing
+        deferrable: bool = True,
+        get_logs: bool = True,
+        container_logs: Iterable[str] | str | Literal[True] | None = True,
+        init_container_logs: Iterable[str] | str | Literal[True] | None = None,
+        container_name_log_prefix_enabled: bool = True,
+        startup_timeout_seconds: int = 120,
+        schedule_timeout_seconds: int | None = None,
+        reattach_on_restart: bool | None = True,
+        on_finish_action: str = "delete_pod",
+        on_kill_action: str = "delete_pod",
+        is_delete_operator_pod: bool | None = None,
+        skip_on_exit_code: int | Container[int] | None = None,
+        log_events_on_failure: bool = False,
+        # accepted for compatibility, no effect (see _NO_EFFECT)
+        poll_interval: float = 2,
+        startup_check_interval_seconds: int = 5,
+        base_container_status_polling_interval: float = 1,
+        logging_interval: int | None = None,
+        durable: bool | None = None,
+        log_events_on_startup: bool = True,
+        log_pod_spec_on_failure: bool = True,
+        callbacks: Any = None,
+        progress_callback: Any = None,
+        trigger_kwargs: dict[str, Any] | None = None,
+        log_formatter: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(do_xcom_push=do_xcom_push, **kwargs)
+        given = locals()
+        for field in fields(PodKeywords):
+            if field.name != "do_xcom_push":
+                value = given[field.name]
+                setattr(self, field.name, value if field.name == "secrets" else _api_value(value))
+        if is_delete_operator_pod is not None:  # the provider's deprecated spelling
+            on_finish_action = "delete_pod" if is_delete_operator_pod else "keep_pod"
+        if on_finish_action not in FINISH_ACTIONS:
+            raise ConfigurationError(f"on_finish_action={on_finish_action!r}: use one of {FINISH_ACTIONS}")
+        if on_kill_action not in KILL_ACTIONS:
+            raise ConfigurationError(f"on_kill_action={on_kill_action!r}: use one of {KILL_ACTIONS}")
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.in_cluster = in_cluster
+        self.config_file = config_file
+        self.cluster_context = cluster_context
+        self.deferrable = deferrable
+        self.get_logs = get_logs
+        self.container_logs: bool | str | list[str] = (
+            container_logs if isinstance(container_logs, (bool, str)) else list(container_logs or [])
+        )
+        self.init_container_logs: bool | str | list[str] | None = (
+            init_container_logs
+            if init_container_logs is None or isinstance(init_container_logs, (bool, str))
+            else list(init_container_logs)
+        )
+        self.container_name_log_prefix_enabled = container_name_log_prefix_enabled
+        self.startup_timeout_seconds = startup_timeout_seconds
+        self.schedule_timeout_seconds = schedule_timeout_seconds
+        self.reattach_on_restart = reattach_on_restart is not False
+        self.on_finish_action = on_finish_action
+        self.on_kill_action = on_kill_action
+        self.skip_on_exit_code: Container[int] = (
+            (skip_on_exit_code,)
+            if isinstance(skip_on_exit_code, int)
+            else (skip_on_exit_code if skip_on_exit_code is not None else ())
+        )
+        self.log_events_on_failure = log_events_on_failure
+        self._pod_ref: tuple[str, str, str] | None = None  # namespace, name, uid of our pod
+
+    # -- building --------------------------------------------------------------------------------
+    def pod_keywords(self) -> PodKeywords:
+        values = {f.name: getattr(self, f.name) for f in fields(PodKeywords) if f.name != "do_xcom_push"}
+        return PodKeywords(**values, do_xcom_push=bool(self.do_xcom_push))
+
+    def _ownership_labels(self, context: Context) -> dict[str, str]:
+        ti = context["ti"]
+        labels = {
+            **self._identity_labels(context),
+            "kubernetes_pod_operator": "True",
+            "try_number": str(ti.try_number),
+            "airflow_version": airflow_version.replace("+", "-"),
+            MANAGED_BY_KEY: MANAGED_BY_VALUE,
+        }
+        return labels
+
+    @staticmethod
+    def _identity_labels(context: Context) -> dict[str, str]:
+        """What identifies this task instance's pod across tries (the provider's label keys)."""
+        ti = context["ti"]
+        labels = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": context["run_id"]}
+        if ti.map_index is not None and ti.map_index >= 0:
+            labels["map_index"] = str(ti.map_index)
+        return {key: sanitize_label_value(str(value)) for key, value in labels.items()}
+
+    def build_pod_request_obj(
+        self, context: Context | None = None, *, target: KubeTarget | None = None
+    ) -> dict[str, Any]:
+        """The pod body this task would create, validated (nothing touches the cluster)."""
+        dag_file = self.dag.fileloc if self.has_dag() else None  # type: ignore[no-untyped-call]
+        pod = build_pod(
+            keywords=self.pod_keywords(),
+            namespace=(target.namespace if target else None) or "default",
+            labels=self._ownership_labels(context) if context else {MANAGED_BY_KEY: MANAGED_BY_VALUE},
+            template_base_dir=os.path.dirname(dag_file) if dag_file else None,
+            task_id=self.task_id,
+        )
+        validate_pod(pod)
+        return pod
+
+    def dry_run(self) -> None:
+        """Print the pod this task would create, as YAML."""
+        print(yaml.safe_dump(self.build_pod_request_obj(), sort_keys=False))
+
+    # -- running ---------------------------------------------------------------------------------
+    def _target(self) -> KubeTarget:
+        return get_kube_target(
+            conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+        )
+
+    def execute(self, context: Context) -> Any:
+        target = self._target()
+        pod = self.build_pod_request_obj(context, target=target)
+        created = run_sync(lambda: self._create_or_adopt(target, pod, context))
+        meta = created["metadata"]
+        self._pod_ref = (meta["namespace"], meta["name"], meta["uid"])
+        trigger = self._trigger(context)
+        state = pod_state(created, main_container=self._base_container)
+        if self.deferrable and not state.terminal:
+            self.log.info("Deferring: the triggerer waits for pod %s/%s", meta["namespace"], meta["name"])
+            self.defer(trigger=trigger, method_name="execute_complete")
+        # Not deferrable, or an adopted pod that has already ended: the same wait, inline.
+        event = run_sync(trigger.wait)
+        return self.execute_complete(context, event)
+
+    @property
+    def _base_container(self) -> str:
+        return str(getattr(self, "base_container_name", None) or "base")
+
+    async def _create_or_adopt(
+        self, target: KubeTarget, pod: dict[str, Any], context: Context
+    ) -> dict[str, Any]:
+        client = await get_client(target.cluster)
+        namespace = pod["metadata"]["namespace"]
+        if self.reattach_on_restart:
+            identity = ",".join(f"{k}={v}" for k, v in self._identity_labels(context).items())
+            found = await client.request(
+                "GET",
+                PODS.path(namespace=namespace),
+                query={"labelSelector": f"{identity},{MANAGED_SELECTOR},{CHECKED_KEY}!=True"},
+            )
+            live = [p for p in found.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
+            if live:
+                adopted: dict[str, Any] = max(live, key=lambda p: p["metadata"]["creationTimestamp"])
+                meta = adopted["metadata"]
+                self.log.info(
+                    "Adopting pod %s/%s created by try %s of this task (reattach_on_restart)",
+                    namespace,
+                    meta["name"],
+                    (meta.get("labels") or {}).get("try_number", "?"),
+                )
+                return {"kind": "Pod", "apiVersion": "v1", **adopted}
+        self.log.info("Creating pod %s/%s", namespace, pod["metadata"]["name"])
+        created: dict[str, Any] = await client.request("POST", PODS.path(namespace=namespace), body=pod)
+        return created
+
+    def _trigger(self, context: Context) -> KubernetesPodTrigger:
+        assert self._pod_ref is not None
+        namespace, name, uid = self._pod_ref
+        deadline = None
+        if self.execution_timeout is not None:
+            started = getattr(context["ti"], "start_date", None)
+            base = started.timestamp() if started is not None else time.time()
+            deadline = base + self.execution_timeout.total_seconds()
+        return KubernetesPodTrigger(
+            pod_name=name,
+            pod_namespace=namespace,
+            pod_uid=uid,
+            kubernetes_conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+            base_container_name=self._base_container,
+            get_logs=self.get_logs,
+            container_logs=self.container_logs,
+            init_container_logs=self.init_container_logs,
+            container_name_log_prefix_enabled=self.container_name_log_prefix_enabled,
+            do_xcom_push=bool(self.do_xcom_push),
+            startup_timeout=self.startup_timeout_seconds,
+            schedule_timeout=self.schedule_timeout_seconds,
+            deadline=deadline,
+            log_events_on_failure=self.log_events_on_failure,
+            on_kill_action=self.on_kill_action,
+            termination_grace_period=getattr(self, "termination_grace_period", None),
+        )
+
+    # -- finishing -------------------------------------------------------------------------------
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
+        """Resume after the trigger: XCom, skip, failure with the reason, and on_finish_action."""
+        status = event.get("status")
+        where = f"{event.get('namespace')}/{event.get('name')}"
+        try:
+            if status == "success":
+                self.log.info("Pod %s succeeded", where)
+                return event.get("xcom") if self.do_xcom_push else None
+            exit_code = event.get("exit_code")
+            if status == "failed" and exit_code is not None and exit_code in self.skip_on_exit_code:
+                raise AirflowSkipException(f"pod {where} exited with code {exit_code} (in skip_on_exit_code)")
+            message = _failure_message(where, event)
+            if status == "timeout":
+                raise AirflowTaskTimeout(message)
+            raise AirflowException(message)
+        finally:
+            self._finish_pod(event)
+
+    def _finish_pod(self, event: Mapping[str, Any]) -> None:
+        status, reason = event.get("status"), event.get("reason")
+        if reason == "PodDeleted" or not event.get("name"):
+            return
+        delete = self.on_finish_action == "delete_pod" or (
+            self.on_finish_action == "delete_succeeded_pod" and status == "success"
+        )
+        if status == "timeout" and self.on_finish_action != "keep_pod":
+            delete = True  # a pod that outlived the task must not run on
+        try:
+            run_sync(lambda: self._delete_or_mark(event, delete=delete))
+        except AirflowK8sAsyncError as exc:  # never hide the task's own outcome behind this
+            self.log.warning("Could not finish pod %s/%s: %s", event.get("namespace"), event.get("name"), exc)
+
+    async def _delete_or_mark(self, event: Mapping[str, Any], *, delete: bool) -> None:
+        client = await get_client(self._target().cluster)
+        path = PODS.path(namespace=str(event["namespace"]), name=str(event["name"]))
+        try:
+            if delete:
+                body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+                if event.get("uid"):
+                    body["preconditions"] = {"uid": event["uid"]}
+                await client.request("DELETE", path, body=body)
+                self.log.info(
+                    "Deleted pod %s (on_finish_action=%s)", path.rsplit("/", 1)[-1], self.on_finish_action
+                )
+            else:
+                patch = {"metadata": {"labels": {CHECKED_KEY: "True"}}}
+                await client.request("PATCH", path, body=patch, content_type="application/merge-patch+json")
+                self.log.info(
+                    "Kept pod %s (on_finish_action=%s)", path.rsplit("/", 1)[-1], self.on_finish_action
+                )
+        except KubeNotFoundError:
+            pass
+
+    def on_kill(self) -> None:
+        """Worker-side kill (``deferrable=False``): delete the pod, as the trigger does when deferred."""
+        if self._pod_ref is None or self.on_kill_action != "delete_pod":
+            return
+        namespace, name, uid = self._pod_ref
+        run_sync(
+            lambda: self._delete_or_mark({"namespace": namespace, "name": name, "uid": uid}, delete=True)
+        )
+
+
+def _failure_message(where: str, event: Mapping[str, Any]) -> str:
+    status = event.get("status")
+    reason = event.get("reason") or status
+    message = event.get("message") or ""
+    exit_code = event.get("exit_code")
+    text = f"Pod {where} failed"
+    if status == "failed" and exit_code is not None:
+        text += f" with exit code {exit_code}"
+    text += f" ({reason})"
+    if message:
+        text += f": {message}"
+    lines = event.get("last_log_lines") or []
+    if lines:
+        text += "\nLast log lines:\n" + "\n".join(lines)
+    return text
