@@ -384,17 +384,19 @@ class KubernetesPodTrigger(BaseTrigger):
         return f"pod {self.pod_namespace}/{self.pod_name} was deleted before it finished"
 
     def _event(self, status: str, *, reason: str = "", message: str = "", **extra: Any) -> dict[str, Any]:
-        lines = [f"[{name}] {line}" for name, last in self._last_lines.items() for line in last]
-        return {
+        event = {
             "status": status,
             "name": self.pod_name,
             "namespace": self.pod_namespace,
             "uid": self.pod_uid or (self._pod.get("metadata") or {}).get("uid"),
             "reason": reason,
             "message": message,
-            "last_log_lines": lines[-_LAST_LINES:],
             **extra,
         }
+        if status != "success":  # the failure message quotes them; a success needs no copy
+            lines = [f"[{name}] {line}" for name, last in self._last_lines.items() for line in last]
+            event["last_log_lines"] = lines[-_LAST_LINES:]
+        return event
 
     # -- the user killed the task --------------------------------------------------------------
     async def on_kill(self) -> None:

@@ -1,0 +1,50 @@
+"""The ``airflow`` fixture: one real Airflow 3.3 (api-server, scheduler, dag-processor, triggerer)
+per test session, on SQLite and loopback, serving the DAGs in ``tests/e2e/dags``.
+
+It never skips: if a component cannot start, every test using it fails with that component's log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.airflow_env import RACE_71580, AirflowEnv
+
+DAGS_FOLDER = Path(__file__).parent / "dags"
+
+_started: list[AirflowEnv] = []
+
+
+@pytest.fixture(scope="session")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowEnv]:
+    """A running Airflow; its home (DB, task logs, ``proc-logs/<component>.log``) is kept by pytest's
+    tmp-dir retention for a post-mortem."""
+    overrides = {}
+    if os.environ.get("KUBECONFIG"):
+        # A real connection in the cncf.kubernetes format, as users have it.
+        extra = {"kube_config_path": os.environ["KUBECONFIG"].split(os.pathsep)[0]}
+        overrides["AIRFLOW_CONN_KUBERNETES_DEFAULT"] = json.dumps({"conn_type": "kubernetes", "extra": extra})
+    env = AirflowEnv(
+        home=tmp_path_factory.mktemp("airflow_home"), dags_folder=DAGS_FOLDER, overrides=overrides
+    )
+    env.start()
+    _started.append(env)
+    try:
+        yield env
+    finally:
+        env.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Report apache/airflow#71580 whenever the scheduler hit it, whether or not a test failed."""
+    for env in _started:
+        if env.scheduler_race_seen():
+            where = env.log_path("scheduler")
+            terminalreporter.write_line(
+                f"e2e: the scheduler hit apache/airflow#71580 ({RACE_71580!r}); see {where}", yellow=True
+            )

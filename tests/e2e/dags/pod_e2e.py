@@ -1,0 +1,90 @@
+"""End-to-end DAGs for KubernetesPodOperator; each test passes its namespace in the run's conf.
+
+Image ``busybox:local`` (never pulled) runs on the local cluster; elsewhere set ``E2E_IMAGE``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import DAG
+
+from airflow_k8s_async.operators.pod import KubernetesPodOperator
+
+IMAGE = os.environ.get("E2E_IMAGE", "busybox:local")
+NAMESPACE = "{{ dag_run.conf['namespace'] }}"
+COMMON: dict[str, Any] = {
+    "namespace": NAMESPACE,
+    "image": IMAGE,
+    "image_pull_policy": "Never" if IMAGE.endswith(":local") else "IfNotPresent",
+    "xcom_sidecar_image": IMAGE,
+    "termination_grace_period": 1,
+    "cmds": ["sh", "-c"],
+}
+
+
+class CrashBeforeDefer(KubernetesPodOperator):
+    """Dies like a lost worker on its first try, after creating the pod and before deferring."""
+
+    def execute(self, context: Any) -> Any:
+        self._first_try = context["ti"].try_number == 1
+        return super().execute(context)
+
+    def defer(self, **kwargs: Any) -> Any:
+        if self._first_try:
+            os._exit(1)
+        return super().defer(**kwargs)
+
+
+with DAG("pod_success", schedule=None):
+    KubernetesPodOperator(
+        task_id="run",
+        arguments=[
+            "for i in 1 2 3 4 5 6 7 8; do echo progress-$i; sleep 1; done; "
+            'echo \'{"rows": 42, "ok": true}\' > /airflow/xcom/return.json'
+        ],
+        do_xcom_push=True,
+        **COMMON,
+    )
+
+with DAG("pod_exit3", schedule=None):
+    KubernetesPodOperator(task_id="run", arguments=["echo failing now; exit 3"], **COMMON)
+
+with DAG("pod_skip3", schedule=None):
+    KubernetesPodOperator(task_id="run", arguments=["exit 3"], skip_on_exit_code=3, **COMMON)
+
+with DAG("pod_missing_image", schedule=None):
+    KubernetesPodOperator(
+        task_id="run",
+        arguments=["true"],
+        **{**COMMON, "image": "no-such-image:1", "image_pull_policy": "Never"},
+    )
+
+with DAG("pod_long", schedule=None):
+    KubernetesPodOperator(task_id="run", arguments=["echo started; sleep 600"], **COMMON)
+
+with DAG("pod_restart", schedule=None):
+    KubernetesPodOperator(
+        task_id="run",
+        arguments=["for i in $(seq 1 25); do echo tick-$i; sleep 1; done"],
+        **COMMON,
+    )
+
+with DAG("pod_crash_adopt", schedule=None, default_args={"retries": 1, "retry_delay": timedelta(seconds=1)}):
+    CrashBeforeDefer(
+        task_id="run",
+        arguments=["echo adopted; sleep 10"],
+        on_finish_action="keep_pod",
+        **COMMON,
+    )
+
+with DAG("pod_inline", schedule=None):
+    KubernetesPodOperator(
+        task_id="run",
+        arguments=["echo inline-run; echo '[1, 2]' > /airflow/xcom/return.json"],
+        deferrable=False,
+        do_xcom_push=True,
+        **COMMON,
+    )

@@ -1,0 +1,141 @@
+"""KubernetesPodOperator end to end: real Airflow 3 (scheduler, triggerer, api-server, dag-processor
+on SQLite) and the real cluster, with `busybox:local` pods."""
+
+from __future__ import annotations
+
+import time
+
+from kubernetes import client
+
+from tests.e2e.airflow_env import AirflowEnv
+
+
+def pods_of(core: client.CoreV1Api, namespace: str, dag_id: str) -> list[client.V1Pod]:
+    return list(core.list_namespaced_pod(namespace, label_selector=f"dag_id={dag_id}").items)
+
+
+def run(airflow: AirflowEnv, dag_id: str, namespace: str) -> str:
+    airflow.wait_for_dag(dag_id, timeout=120)
+    return airflow.trigger(dag_id, conf={"namespace": namespace})
+
+
+def test_success_logs_while_deferred_and_xcom_survives_deletion(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    run_id = run(airflow, "pod_success", namespace)
+    airflow.wait_for_task_state("pod_success", run_id, "run", {"deferred"}, timeout=120)
+    # While the task is deferred (no worker slot), its log already shows the container's output.
+    seen = airflow.eventually(
+        lambda: (
+            "progress-2" in airflow.task_log("pod_success", run_id, "run")
+            and airflow.task_state("pod_success", run_id, "run") == "deferred"
+        ),
+        timeout=60,
+    )
+    assert seen
+    assert (
+        airflow.wait_for_task_state("pod_success", run_id, "run", {"success", "failed"}, timeout=120)
+        == "success"
+    )
+    assert airflow.xcom("pod_success", run_id, "run") == {"rows": 42, "ok": True}
+    log = airflow.task_log("pod_success", run_id, "run")
+    assert all(f"progress-{i}" in log for i in range(1, 9))
+    assert log.count("progress-5") == 1, "log lines must not repeat"
+    # on_finish_action=delete_pod (the default): the XCom was read before the pod went away.
+    assert airflow.eventually(
+        lambda: (
+            not [p for p in pods_of(core, namespace, "pod_success") if p.metadata.deletion_timestamp is None]
+        ),
+        timeout=30,
+    )
+
+
+def test_exit_code_fails_with_the_code_and_skip_on_exit_code_skips(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    failed = run(airflow, "pod_exit3", namespace)
+    skipped = run(airflow, "pod_skip3", namespace)
+    assert (
+        airflow.wait_for_task_state("pod_exit3", failed, "run", {"success", "failed"}, timeout=120)
+        == "failed"
+    )
+    log = airflow.task_log("pod_exit3", failed, "run")
+    assert "exit code 3" in log and "failing now" in log
+    assert (
+        airflow.wait_for_task_state(
+            "pod_skip3", skipped, "run", {"success", "failed", "skipped"}, timeout=120
+        )
+        == "skipped"
+    )
+
+
+def test_missing_image_fails_in_seconds_with_the_reason(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    run_id = run(airflow, "pod_missing_image", namespace)
+    started = time.monotonic()
+    state = airflow.wait_for_task_state(
+        "pod_missing_image", run_id, "run", {"success", "failed"}, timeout=120
+    )
+    assert state == "failed"
+    assert time.monotonic() - started < 60, "startup_timeout_seconds is 120: the reason must fail it first"
+    assert "ErrImageNeverPull" in airflow.task_log("pod_missing_image", run_id, "run")
+
+
+def test_marking_failed_while_deferred_deletes_the_pod(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    run_id = run(airflow, "pod_long", namespace)
+    airflow.wait_for_task_state("pod_long", run_id, "run", {"deferred"}, timeout=120)
+    airflow.eventually(lambda: "started" in airflow.task_log("pod_long", run_id, "run"), timeout=60)
+    airflow.set_task_state("pod_long", run_id, "run", "failed")
+    marked = time.monotonic()
+
+    def deletion_requested() -> bool:
+        pods = pods_of(core, namespace, "pod_long")
+        return not pods or all(p.metadata.deletion_timestamp is not None for p in pods)
+
+    airflow.eventually(deletion_requested, timeout=15)
+    assert time.monotonic() - marked < 5 + 1, "deletion must be requested within 5 s"
+    # A running pod may stay Terminating for a while on the local kubelet; it must then go.
+    airflow.eventually(lambda: not pods_of(core, namespace, "pod_long"), timeout=120)
+
+
+def test_triggerer_restart_keeps_the_pod_and_the_task_completes(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    run_id = run(airflow, "pod_restart", namespace)
+    airflow.wait_for_task_state("pod_restart", run_id, "run", {"deferred"}, timeout=120)
+    airflow.eventually(lambda: "tick-3" in airflow.task_log("pod_restart", run_id, "run"), timeout=60)
+    airflow.restart_triggerer()
+    pods = pods_of(core, namespace, "pod_restart")
+    assert len(pods) == 1 and pods[0].metadata.deletion_timestamp is None, "a restart must not delete the pod"
+    assert (
+        airflow.wait_for_task_state("pod_restart", run_id, "run", {"success", "failed"}, timeout=180)
+        == "success"
+    )
+    assert "tick-25" in airflow.task_log("pod_restart", run_id, "run")
+
+
+def test_retry_after_a_worker_crash_adopts_the_pod(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    run_id = run(airflow, "pod_crash_adopt", namespace)
+    state = airflow.wait_for_task_state("pod_crash_adopt", run_id, "run", {"success", "failed"}, timeout=240)
+    pods = pods_of(core, namespace, "pod_crash_adopt")
+    assert len(pods) == 1, f"exactly one pod must exist, found {[p.metadata.name for p in pods]}"
+    assert state == "success"
+    assert "Adopting pod" in airflow.task_log("pod_crash_adopt", run_id, "run", try_number=2)
+    assert pods[0].metadata.labels.get("already_checked") == "True"  # kept, and not adoptable again
+
+
+def test_not_deferrable_runs_the_same_wait_inline(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    run_id = run(airflow, "pod_inline", namespace)
+    assert (
+        airflow.wait_for_task_state("pod_inline", run_id, "run", {"success", "failed"}, timeout=120)
+        == "success"
+    )
+    assert airflow.xcom("pod_inline", run_id, "run") == [1, 2]
+    assert "inline-run" in airflow.task_log("pod_inline", run_id, "run")
