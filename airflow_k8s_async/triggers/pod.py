@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.exec import exec_in_container
@@ -29,6 +30,8 @@ from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, aget_kube_target
 from airflow_k8s_async.triggers.common import shared_hub
 
+# Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
+AIRFLOW_HAS_TRIGGER_ON_KILL = tuple(int(p) for p in airflow_version.split(".")[:2] if p.isdigit()) >= (3, 3)
 XCOM_SIDECAR = "airflow-xcom-sidecar"
 _EMPTY_XCOM = "__airflow_xcom_result_empty__"
 _READ_XCOM = (
@@ -122,6 +125,7 @@ class KubernetesPodTrigger(BaseTrigger):
         self._cursors: dict[str, LogCursor] = {}
         self._pod: Mapping[str, Any] = {}
         self._shown: tuple[str, str] | None = None
+        self._fired = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         cls = type(self)
@@ -156,6 +160,7 @@ class KubernetesPodTrigger(BaseTrigger):
             raise
         except AirflowK8sAsyncError as exc:
             event = self._event("error", reason=type(exc).__name__, message=str(exc))
+        self._fired = True
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def _client(self) -> KubeClient:
@@ -209,6 +214,7 @@ class KubernetesPodTrigger(BaseTrigger):
                 return await self._finish(client, state)
             startup_failure = self._startup_failure(state, now)
             if startup_failure is not None:
+                await self._log_events(client)  # scheduling and image problems are told there
                 return startup_failure
 
     def _seconds_to_next_check(self) -> float | None:
@@ -324,9 +330,13 @@ class KubernetesPodTrigger(BaseTrigger):
             await self._stop_sidecar(client)
         if state.phase == Phase.SUCCEEDED:
             return self._event("success", reason=state.reason, message=state.message, **extra)
-        if self.log_events_on_failure:
-            await self._log_events(client)
+        if self.log_events_on_failure or not self._any_container_started():
+            await self._log_events(client)  # a pod that never started: its events say why
         return self._event("failed", reason=state.reason, message=state.message, **extra)
+
+    def _any_container_started(self) -> bool:
+        states = _container_states(self._pod, "containerStatuses").values()
+        return any({"running", "terminated"} & state.keys() for state in states)
 
     async def _read_xcom(self, client: KubeClient) -> Any:
         result = await exec_in_container(
@@ -399,6 +409,47 @@ class KubernetesPodTrigger(BaseTrigger):
         return event
 
     # -- the user killed the task --------------------------------------------------------------
+    async def cleanup(self) -> None:
+        """On Airflow < 3.3 (no ``on_kill`` for triggers): delete the pod if a user acted.
+
+        ``cleanup`` runs on every exit, a triggerer restart included, so the pod is deleted only
+        when no event was fired and the task is no longer deferred (killed, cleared, marked).
+        """
+        if AIRFLOW_HAS_TRIGGER_ON_KILL or self._fired or self.on_kill_action != "delete_pod":
+            return
+        # The runner may cancel this task again while cleanup() awaits: the work is shielded so
+        # that a started deletion completes.
+        await asyncio.shield(asyncio.ensure_future(self._delete_if_user_acted()))
+
+    async def _delete_if_user_acted(self) -> None:
+        try:
+            state = await self._task_state()
+        except Exception as exc:  # unknown: keeping a pod is safer than deleting a live task's pod
+            self.log.warning("Could not read the task's state; keeping pod %s: %s", self.pod_name, exc)
+            return
+        if state != "deferred":  # deferred: a triggerer restart or redistribution, keep watching
+            await self.on_kill()
+
+    async def _task_state(self) -> str | None:
+        """The task's state, asked over the triggerer's own channel to the execution API.
+
+        Asked asynchronously on the runner's loop: the sync SDK helper hops threads, and its
+        answer can arrive after a cancelled trigger stopped waiting for it.
+        """
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import GetTaskStates
+
+        ti = self.task_instance
+        if ti is None:
+            raise RuntimeError("the triggerer gave this trigger no task instance")
+        request = GetTaskStates(
+            dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
+        )
+        response = await task_runner.SUPERVISOR_COMMS.asend(request)
+        states: dict[str, Any] = getattr(response, "task_states", None) or {}
+        state = states.get(ti.run_id, {}).get(ti.task_id)
+        return None if state is None else str(state)
+
     async def on_kill(self) -> None:
         """Delete the pod when a user kills, clears or fails the deferred task (Airflow >= 3.3).
 

@@ -7,6 +7,7 @@ import time
 
 from kubernetes import client
 
+from airflow_k8s_async.triggers.pod import AIRFLOW_HAS_TRIGGER_ON_KILL
 from tests.e2e.airflow_env import AirflowEnv
 
 
@@ -95,8 +96,11 @@ def test_marking_failed_while_deferred_deletes_the_pod(
         pods = pods_of(core, namespace, "pod_long")
         return not pods or all(p.metadata.deletion_timestamp is not None for p in pods)
 
-    airflow.eventually(deletion_requested, timeout=15)
-    assert time.monotonic() - marked < 5 + 1, "deletion must be requested within 5 s"
+    airflow.eventually(deletion_requested, timeout=30)
+    # 3.3 calls the trigger's on_kill at once; before, cleanup() runs when the triggerer's next
+    # sync notices the task left "deferred".
+    bound = 5 if AIRFLOW_HAS_TRIGGER_ON_KILL else 15
+    assert time.monotonic() - marked < bound + 1, f"deletion must be requested within {bound} s"
     # A running pod may stay Terminating for a while on the local kubelet; it must then go.
     airflow.eventually(lambda: not pods_of(core, namespace, "pod_long"), timeout=120)
 

@@ -134,7 +134,10 @@ async def test_exit_code_failure_and_events(
     assert "Pod event: Normal Started" in out.read()
 
 
-async def test_missing_image_fails_fast_with_the_reason(core: client.CoreV1Api, namespace: str) -> None:
+async def test_missing_image_fails_fast_with_the_reason_and_events(
+    core: client.CoreV1Api, namespace: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    out = Output(capfd)
     uid = create(core, namespace, pod_body("noimage", "true", image="no-such-image:1"))
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -142,6 +145,7 @@ async def test_missing_image_fails_fast_with_the_reason(core: client.CoreV1Api, 
     assert event["status"] == "failed" and event["reason"] == "ErrImageNeverPull"
     assert "no-such-image:1" in event["message"]
     assert loop.time() - started < 60, "must fail on the reason, not after the startup timeout"
+    assert "Pod event: Warning ErrImageNeverPull" in out.read()  # events, without being asked
 
 
 async def test_unschedulable_fails_after_schedule_timeout(core: client.CoreV1Api, namespace: str) -> None:
