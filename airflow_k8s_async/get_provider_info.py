@@ -100,6 +100,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "30",
                         "default": "10",
                     },
+                    "wait_before_defer_seconds": {
+                        "description": (
+                            "How long an operator waits on the worker after submitting before it "
+                            "defers, in seconds: work that ends by then finishes without a "
+                            "defer/resume round trip. 0 defers at once."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "0",
+                        "default": "5",
+                    },
                 },
             }
         },

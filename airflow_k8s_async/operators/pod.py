@@ -8,6 +8,7 @@ inline on the worker, so both modes share one code path.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Container, Iterable, Mapping, Sequence
@@ -15,6 +16,7 @@ from dataclasses import fields
 from typing import Any, ClassVar, Literal
 
 import yaml
+from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException, AirflowTaskTimeout
 from airflow.version import version as airflow_version
@@ -28,6 +30,7 @@ from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeNotFoundError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, get_kube_target
 from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.triggers.common import SECTION
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 
 FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "keep_pod")
@@ -78,6 +81,9 @@ class KubernetesPodOperator(BaseOperator):
         cleared or marked failed while it waits.
     :param skip_on_exit_code: exit code(s) of the base container that end the task as skipped.
     :param log_events_on_failure: write the pod's events into the task log when it fails.
+    :param wait_before_defer_seconds: wait this long on the worker before deferring (default from
+        ``[kubernetes_async] wait_before_defer_seconds``, 5): a pod that ends by then finishes
+        without a defer/resume round trip. 0 defers at once.
     :param do_xcom_push: push the JSON in ``/airflow/xcom/return.json`` (read by the trigger
         before the pod can be deleted).
     :param poll_interval / startup_check_interval_seconds / base_container_status_polling_interval /
@@ -180,6 +186,7 @@ class KubernetesPodOperator(BaseOperator):
         is_delete_operator_pod: bool | None = None,
         skip_on_exit_code: int | Container[int] | None = None,
         log_events_on_failure: bool = False,
+        wait_before_defer_seconds: float | None = None,
         # accepted for compatibility, no effect (see _NO_EFFECT)
         poll_interval: float = 2,
         startup_check_interval_seconds: int = 5,
@@ -232,6 +239,11 @@ class KubernetesPodOperator(BaseOperator):
             else (skip_on_exit_code if skip_on_exit_code is not None else ())
         )
         self.log_events_on_failure = log_events_on_failure
+        self.wait_before_defer_seconds = (
+            wait_before_defer_seconds
+            if wait_before_defer_seconds is not None
+            else conf.getfloat(SECTION, "wait_before_defer_seconds", fallback=5.0)
+        )
         self._pod_ref: tuple[str, str, str] | None = None  # namespace, name, uid of our pod
 
     # -- building --------------------------------------------------------------------------------
@@ -296,11 +308,26 @@ class KubernetesPodOperator(BaseOperator):
         trigger = self._trigger(context)
         state = pod_state(created, main_container=self._base_container)
         if self.deferrable and not state.terminal:
-            self.log.info("Deferring: the triggerer waits for pod %s/%s", meta["namespace"], meta["name"])
-            self.defer(trigger=trigger, method_name="execute_complete")
-        # Not deferrable, or an adopted pod that has already ended: the same wait, inline.
-        event = run_sync(trigger.wait)
+            # A short wait here first: a pod that ends at once (an exit, a missing image) finishes
+            # without a defer/resume round trip, which also keeps clear of apache/airflow#71580
+            # (a trigger firing seconds after deferral can fail the task on 3.3.2).
+            event = run_sync(lambda: self._wait_briefly(trigger))
+            if event is None:
+                trigger = self._trigger(context, log_positions=trigger.current_log_positions())
+                self.log.info("Deferring: the triggerer waits for pod %s/%s", meta["namespace"], meta["name"])
+                self.defer(trigger=trigger, method_name="execute_complete")
+        else:
+            # Not deferrable, or an adopted pod that has already ended: the same wait, inline.
+            event = run_sync(trigger.wait)
         return self.execute_complete(context, event)
+
+    async def _wait_briefly(self, trigger: KubernetesPodTrigger) -> dict[str, Any] | None:
+        if self.wait_before_defer_seconds <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(trigger.wait(), self.wait_before_defer_seconds)
+        except asyncio.TimeoutError:
+            return None
 
     @property
     def _base_container(self) -> str:
@@ -333,7 +360,9 @@ class KubernetesPodOperator(BaseOperator):
         created: dict[str, Any] = await client.request("POST", PODS.path(namespace=namespace), body=pod)
         return created
 
-    def _trigger(self, context: Context) -> KubernetesPodTrigger:
+    def _trigger(
+        self, context: Context, *, log_positions: dict[str, list[int]] | None = None
+    ) -> KubernetesPodTrigger:
         assert self._pod_ref is not None
         namespace, name, uid = self._pod_ref
         deadline = None
@@ -361,6 +390,7 @@ class KubernetesPodOperator(BaseOperator):
             log_events_on_failure=self.log_events_on_failure,
             on_kill_action=self.on_kill_action,
             termination_grace_period=getattr(self, "termination_grace_period", None),
+            log_positions=log_positions,
         )
 
     # -- finishing -------------------------------------------------------------------------------

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from airflow.configuration import conf
+import asyncio
+from typing import Any
 
+from airflow.configuration import conf
+from airflow.triggers.base import BaseTrigger
+from airflow.version import version as airflow_version
+
+from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, aget_kube_target
 
 SECTION = "kubernetes_async"
+# Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
+AIRFLOW_HAS_TRIGGER_ON_KILL = tuple(int(p) for p in airflow_version.split(".")[:2] if p.isdigit()) >= (3, 3)
 
 
 def shared_hub() -> WatchHub:
@@ -15,3 +24,87 @@ def shared_hub() -> WatchHub:
         timeout_seconds=conf.getint(SECTION, "watch_timeout_seconds", fallback=300),
         linger=conf.getfloat(SECTION, "watch_linger_seconds", fallback=10.0),
     )
+
+
+class KubeTrigger(BaseTrigger):
+    """What our Kubernetes triggers share: reaching the cluster, and deleting on a user's kill.
+
+    Subclasses implement ``on_kill()`` (delete what the task owns) and ``_keeps_on_kill()``, and
+    set ``self._fired`` when they yield their event.
+    """
+
+    def __init__(
+        self,
+        *,
+        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.config_file = config_file
+        self.cluster_context = cluster_context
+        self.in_cluster = in_cluster
+        self._fired = False
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        return {
+            "kubernetes_conn_id": self.kubernetes_conn_id,
+            "config_file": self.config_file,
+            "cluster_context": self.cluster_context,
+            "in_cluster": self.in_cluster,
+        }
+
+    async def _client(self) -> KubeClient:
+        target = await aget_kube_target(
+            conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+        )
+        return await get_client(target.cluster)
+
+    def _keeps_on_kill(self) -> bool:
+        return False
+
+    async def cleanup(self) -> None:
+        """On Airflow < 3.3 (no ``on_kill`` for triggers): delete what the task owns if a user acted.
+
+        ``cleanup`` runs on every exit, a triggerer restart included, so deletion happens only
+        when no event was fired and the task is no longer deferred (killed, cleared, marked).
+        """
+        if AIRFLOW_HAS_TRIGGER_ON_KILL or self._fired or self._keeps_on_kill():
+            return
+        # The runner may cancel this task again while cleanup() awaits: the work is shielded so
+        # that a started deletion completes.
+        await asyncio.shield(asyncio.ensure_future(self._delete_if_user_acted()))
+
+    async def _delete_if_user_acted(self) -> None:
+        try:
+            state = await self._task_state()
+        except Exception as exc:  # unknown: keeping resources is safer than deleting a live task's
+            self.log.warning("Could not read the task's state; keeping its resources: %s", exc)
+            return
+        if state != "deferred":  # deferred: a triggerer restart or redistribution, keep watching
+            await self.on_kill()
+
+    async def _task_state(self) -> str | None:
+        """The task's state, asked over the triggerer's own channel to the execution API.
+
+        Asked asynchronously on the runner's loop: the sync SDK helper hops threads, and its
+        answer can arrive after a cancelled trigger stopped waiting for it.
+        """
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import GetTaskStates
+
+        ti = self.task_instance
+        if ti is None:
+            raise RuntimeError("the triggerer gave this trigger no task instance")
+        request = GetTaskStates(
+            dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
+        )
+        response = await task_runner.SUPERVISOR_COMMS.asend(request)
+        states: dict[str, Any] = getattr(response, "task_states", None) or {}
+        state = states.get(ti.run_id, {}).get(ti.task_id)
+        return None if state is None else str(state)

@@ -9,37 +9,30 @@ sidecar (so the value survives the pod's deletion) and yields one small event; t
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-from airflow.version import version as airflow_version
+from airflow.triggers.base import TriggerEvent
 
-from airflow_k8s_async._kube.client import KubeClient, get_client
+from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.exec import exec_in_container
-from airflow_k8s_async._kube.logs import LogCursor, follow_container_log
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import ObjectState, Phase, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
 from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
-from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, aget_kube_target
-from airflow_k8s_async.triggers.common import shared_hub
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
+from airflow_k8s_async.triggers.common import KubeTrigger, shared_hub
+from airflow_k8s_async.triggers.logstream import LogStreams, container_states
 
-# Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
-AIRFLOW_HAS_TRIGGER_ON_KILL = tuple(int(p) for p in airflow_version.split(".")[:2] if p.isdigit()) >= (3, 3)
 XCOM_SIDECAR = "airflow-xcom-sidecar"
 _EMPTY_XCOM = "__airflow_xcom_result_empty__"
 _READ_XCOM = (
     f"if [ -s /airflow/xcom/return.json ]; then cat /airflow/xcom/return.json; else echo {_EMPTY_XCOM}; fi"
 )
 _MAX_XCOM_BYTES = 512 * 1024  # the value travels in the trigger event (a database row)
-_DRAIN_SECONDS = 10.0  # after the end, how long log streams may take to deliver their last lines
-_LAST_LINES = 20
 
 
 def _created(pod: Mapping[str, Any]) -> float:
@@ -61,14 +54,7 @@ def _scheduled_at(pod: Mapping[str, Any]) -> float | None:
     return None
 
 
-def _container_states(pod: Mapping[str, Any], key: str) -> dict[str, Mapping[str, Any]]:
-    return {
-        str(status.get("name")): status.get("state") or {}
-        for status in (pod.get("status") or {}).get(key) or []
-    }
-
-
-class KubernetesPodTrigger(BaseTrigger):
+class KubernetesPodTrigger(KubeTrigger):
     """Wait for one pod to finish; stream its containers' logs into the task log while it runs.
 
     Kwargs are small and JSON-safe: a connection id and explicit cluster keywords (never
@@ -98,15 +84,17 @@ class KubernetesPodTrigger(BaseTrigger):
         on_kill_action: str = "delete_pod",
         termination_grace_period: int | None = None,
         watch_selector: str | None = MANAGED_SELECTOR,
+        log_positions: dict[str, list[int]] | None = None,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__(
+            kubernetes_conn_id=kubernetes_conn_id,
+            config_file=config_file,
+            cluster_context=cluster_context,
+            in_cluster=in_cluster,
+        )
         self.pod_name = pod_name
         self.pod_namespace = pod_namespace
         self.pod_uid = pod_uid
-        self.kubernetes_conn_id = kubernetes_conn_id
-        self.config_file = config_file
-        self.cluster_context = cluster_context
-        self.in_cluster = in_cluster
         self.base_container_name = base_container_name
         self.get_logs = get_logs
         self.container_logs = container_logs
@@ -120,12 +108,10 @@ class KubernetesPodTrigger(BaseTrigger):
         self.on_kill_action = on_kill_action
         self.termination_grace_period = termination_grace_period
         self.watch_selector = watch_selector
-        self._last_lines: dict[str, deque[str]] = {}
-        self._followers: dict[str, asyncio.Task[None]] = {}
-        self._cursors: dict[str, LogCursor] = {}
+        self.log_positions = dict(log_positions or {})
+        self._streams: LogStreams | None = None
         self._pod: Mapping[str, Any] = {}
         self._shown: tuple[str, str] | None = None
-        self._fired = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         cls = type(self)
@@ -133,10 +119,7 @@ class KubernetesPodTrigger(BaseTrigger):
             "pod_name": self.pod_name,
             "pod_namespace": self.pod_namespace,
             "pod_uid": self.pod_uid,
-            "kubernetes_conn_id": self.kubernetes_conn_id,
-            "config_file": self.config_file,
-            "cluster_context": self.cluster_context,
-            "in_cluster": self.in_cluster,
+            **self._connection_kwargs(),
             "base_container_name": self.base_container_name,
             "get_logs": self.get_logs,
             "container_logs": self.container_logs,
@@ -150,6 +133,7 @@ class KubernetesPodTrigger(BaseTrigger):
             "on_kill_action": self.on_kill_action,
             "termination_grace_period": self.termination_grace_period,
             "watch_selector": self.watch_selector,
+            "log_positions": self.log_positions,
         }
 
     # -- the wait ------------------------------------------------------------------------------
@@ -163,19 +147,18 @@ class KubernetesPodTrigger(BaseTrigger):
         self._fired = True
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
-    async def _client(self) -> KubeClient:
-        target = await aget_kube_target(
-            conn_id=self.kubernetes_conn_id,
-            config_file=self.config_file,
-            cluster_context=self.cluster_context,
-            in_cluster=self.in_cluster,
-        )
-        return await get_client(target.cluster)
-
     async def wait(self) -> dict[str, Any]:
         """Watch the pod to its end; returns the event payload. Also used inline on a worker."""
         client = await self._client()
         self.log.info("Waiting for pod %s/%s (shared watch, no polling)", self.pod_namespace, self.pod_name)
+        prefix = self.container_name_log_prefix_enabled
+        self._streams = LogStreams(
+            client=client,
+            namespace=self.pod_namespace,
+            log=self.log,
+            tag=lambda pod, container: container if prefix else None,
+            positions=self.log_positions,
+        )
         try:
             async with shared_hub().subscribe(
                 cluster=client.cluster,
@@ -187,9 +170,7 @@ class KubernetesPodTrigger(BaseTrigger):
             ) as sub:
                 return await self._follow(client, sub)
         finally:
-            for task in self._followers.values():
-                task.cancel()
-            await asyncio.gather(*self._followers.values(), return_exceptions=True)
+            await self._streams.close()
 
     async def _follow(self, client: KubeClient, sub: Subscription) -> dict[str, Any]:
         while True:
@@ -209,7 +190,7 @@ class KubernetesPodTrigger(BaseTrigger):
                 continue
             state = pod_state(self._pod, main_container=self.base_container_name)
             self._show_progress(state)
-            self._start_log_followers(client)
+            self._stream_logs()
             if state.terminal:
                 return await self._finish(client, state)
             startup_failure = self._startup_failure(state, now)
@@ -253,6 +234,10 @@ class KubernetesPodTrigger(BaseTrigger):
             self.log.info("Pod %s is %s%s", self.pod_name, state.phase.value, detail)
 
     # -- logs ----------------------------------------------------------------------------------
+    def current_log_positions(self) -> dict[str, list[int]]:
+        """Where the log streams stopped (for a trigger that continues this one's wait)."""
+        return self._streams.positions() if self._streams is not None else dict(self.log_positions)
+
     def _wanted(
         self, choice: bool | str | list[str] | None, names: list[str], default: list[str]
     ) -> list[str]:
@@ -263,60 +248,20 @@ class KubernetesPodTrigger(BaseTrigger):
         wanted = [choice] if isinstance(choice, str) else list(choice)
         return [name for name in wanted if name in names]
 
-    def _start_log_followers(self, client: KubeClient) -> None:
+    def _stream_logs(self) -> None:
+        assert self._streams is not None
         spec = self._pod.get("spec") or {}
         init_names = [str(c.get("name")) for c in spec.get("initContainers") or []]
         app_names = [str(c.get("name")) for c in spec.get("containers") or []]
-        states = {
-            **_container_states(self._pod, "initContainerStatuses"),
-            **_container_states(self._pod, "containerStatuses"),
-        }
         wanted = self._wanted(self.init_container_logs, init_names, init_names) + self._wanted(
             self.container_logs, app_names, [self.base_container_name]
         )
-        for name in wanted:
-            state = states.get(name) or {}
-            if name in self._followers or not ({"running", "terminated"} & state.keys()):
-                continue
-            self._last_lines[name] = deque(maxlen=_LAST_LINES)
-            cursor = self._cursors.setdefault(name, LogCursor())
-            self._followers[name] = asyncio.create_task(
-                follow_container_log(
-                    client,
-                    namespace=self.pod_namespace,
-                    pod=self.pod_name,
-                    container=name,
-                    cursor=cursor,
-                    on_line=functools.partial(self._on_log_line, name),
-                    finished=functools.partial(self._container_finished, name),
-                ),
-                name=f"log {self.pod_name}[{name}]",
-            )
-
-    def _on_log_line(self, container: str, line: str) -> None:
-        self._last_lines[container].append(line)
-        if self.container_name_log_prefix_enabled:
-            self.log.info("[%s] %s", container, line)
-        else:
-            self.log.info("%s", line)
-
-    def _container_finished(self, name: str) -> bool:
-        states = {
-            **_container_states(self._pod, "initContainerStatuses"),
-            **_container_states(self._pod, "containerStatuses"),
-        }
-        phase = (self._pod.get("status") or {}).get("phase")
-        return "terminated" in (states.get(name) or {}) or phase in ("Succeeded", "Failed")
-
-    async def _drain_logs(self) -> None:
-        """Let the log streams of ended containers deliver their last lines (bounded)."""
-        ending = [task for name, task in self._followers.items() if self._container_finished(name)]
-        if ending:
-            await asyncio.wait(ending, timeout=_DRAIN_SECONDS)
+        self._streams.update(self._pod, wanted)
 
     # -- the end -------------------------------------------------------------------------------
     async def _finish(self, client: KubeClient, state: ObjectState) -> dict[str, Any]:
-        await self._drain_logs()
+        if self._streams is not None:
+            await self._streams.drain()
         extra: dict[str, Any] = {"exit_code": state.exit_code, "container": state.container}
         has_sidecar = any(
             c.get("name") == XCOM_SIDECAR for c in (self._pod.get("spec") or {}).get("containers") or []
@@ -335,7 +280,8 @@ class KubernetesPodTrigger(BaseTrigger):
         return self._event("failed", reason=state.reason, message=state.message, **extra)
 
     def _any_container_started(self) -> bool:
-        states = _container_states(self._pod, "containerStatuses").values()
+        app = {str(c.get("name")) for c in (self._pod.get("spec") or {}).get("containers") or []}
+        states = [state for name, state in container_states(self._pod).items() if name in app]
         return any({"running", "terminated"} & state.keys() for state in states)
 
     async def _read_xcom(self, client: KubeClient) -> Any:
@@ -403,52 +349,13 @@ class KubernetesPodTrigger(BaseTrigger):
             "message": message,
             **extra,
         }
-        if status != "success":  # the failure message quotes them; a success needs no copy
-            lines = [f"[{name}] {line}" for name, last in self._last_lines.items() for line in last]
-            event["last_log_lines"] = lines[-_LAST_LINES:]
+        if status != "success" and self._streams is not None:  # quoted by the failure message
+            event["last_log_lines"] = self._streams.last_lines()
         return event
 
     # -- the user killed the task --------------------------------------------------------------
-    async def cleanup(self) -> None:
-        """On Airflow < 3.3 (no ``on_kill`` for triggers): delete the pod if a user acted.
-
-        ``cleanup`` runs on every exit, a triggerer restart included, so the pod is deleted only
-        when no event was fired and the task is no longer deferred (killed, cleared, marked).
-        """
-        if AIRFLOW_HAS_TRIGGER_ON_KILL or self._fired or self.on_kill_action != "delete_pod":
-            return
-        # The runner may cancel this task again while cleanup() awaits: the work is shielded so
-        # that a started deletion completes.
-        await asyncio.shield(asyncio.ensure_future(self._delete_if_user_acted()))
-
-    async def _delete_if_user_acted(self) -> None:
-        try:
-            state = await self._task_state()
-        except Exception as exc:  # unknown: keeping a pod is safer than deleting a live task's pod
-            self.log.warning("Could not read the task's state; keeping pod %s: %s", self.pod_name, exc)
-            return
-        if state != "deferred":  # deferred: a triggerer restart or redistribution, keep watching
-            await self.on_kill()
-
-    async def _task_state(self) -> str | None:
-        """The task's state, asked over the triggerer's own channel to the execution API.
-
-        Asked asynchronously on the runner's loop: the sync SDK helper hops threads, and its
-        answer can arrive after a cancelled trigger stopped waiting for it.
-        """
-        from airflow.sdk.execution_time import task_runner
-        from airflow.sdk.execution_time.comms import GetTaskStates
-
-        ti = self.task_instance
-        if ti is None:
-            raise RuntimeError("the triggerer gave this trigger no task instance")
-        request = GetTaskStates(
-            dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
-        )
-        response = await task_runner.SUPERVISOR_COMMS.asend(request)
-        states: dict[str, Any] = getattr(response, "task_states", None) or {}
-        state = states.get(ti.run_id, {}).get(ti.task_id)
-        return None if state is None else str(state)
+    def _keeps_on_kill(self) -> bool:
+        return self.on_kill_action != "delete_pod"
 
     async def on_kill(self) -> None:
         """Delete the pod when a user kills, clears or fails the deferred task (Airflow >= 3.3).

@@ -7,12 +7,17 @@ import time
 
 from kubernetes import client
 
-from airflow_k8s_async.triggers.pod import AIRFLOW_HAS_TRIGGER_ON_KILL
+from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
 from tests.e2e.airflow_env import AirflowEnv
 
 
 def pods_of(core: client.CoreV1Api, namespace: str, dag_id: str) -> list[client.V1Pod]:
     return list(core.list_namespaced_pod(namespace, label_selector=f"dag_id={dag_id}").items)
+
+
+def trigger_running(airflow: AirflowEnv, dag_id: str, run_id: str) -> bool:
+    """The triggerer has loaded the task's trigger (Airflow logs "trigger <dag>/<run>/... starting")."""
+    return f"trigger {dag_id}/{run_id}/" in airflow.task_log(dag_id, run_id, "run")
 
 
 def run(airflow: AirflowEnv, dag_id: str, namespace: str) -> str:
@@ -88,7 +93,7 @@ def test_marking_failed_while_deferred_deletes_the_pod(
 ) -> None:
     run_id = run(airflow, "pod_long", namespace)
     airflow.wait_for_task_state("pod_long", run_id, "run", {"deferred"}, timeout=120)
-    airflow.eventually(lambda: "started" in airflow.task_log("pod_long", run_id, "run"), timeout=60)
+    airflow.eventually(lambda: trigger_running(airflow, "pod_long", run_id), timeout=60)
     airflow.set_task_state("pod_long", run_id, "run", "failed")
     marked = time.monotonic()
 
@@ -110,7 +115,7 @@ def test_triggerer_restart_keeps_the_pod_and_the_task_completes(
 ) -> None:
     run_id = run(airflow, "pod_restart", namespace)
     airflow.wait_for_task_state("pod_restart", run_id, "run", {"deferred"}, timeout=120)
-    airflow.eventually(lambda: "tick-3" in airflow.task_log("pod_restart", run_id, "run"), timeout=60)
+    airflow.eventually(lambda: trigger_running(airflow, "pod_restart", run_id), timeout=60)
     airflow.restart_triggerer()
     pods = pods_of(core, namespace, "pod_restart")
     assert len(pods) == 1 and pods[0].metadata.deletion_timestamp is None, "a restart must not delete the pod"

@@ -7,6 +7,7 @@ cover its rules quickly and precisely.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -206,4 +207,22 @@ def test_serialize_round_trip() -> None:
     assert path == "airflow_k8s_async.triggers.pod.KubernetesPodTrigger"
     again = KubernetesPodTrigger(**kwargs)
     assert again.serialize() == (path, kwargs)
-    assert all(isinstance(v, (str, int, float, bool, list, type(None))) for v in kwargs.values())
+    assert json.loads(json.dumps(kwargs)) == kwargs  # stored as plain JSON by Airflow
+
+
+async def test_a_continuing_trigger_resumes_the_log_where_the_first_stopped(
+    core: client.CoreV1Api, namespace: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The operator's short wait on the worker, then the triggerer: no line twice, none lost."""
+    out = Output(capfd)
+    uid = create(core, namespace, pod_body("handoff", "for i in $(seq 1 12); do echo n-$i; sleep 0.5; done"))
+    first = trigger(namespace, "handoff", uid)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(first.wait(), 4)
+    assert "[base] n-2" in out.read()
+    positions = first.current_log_positions()
+    assert list(positions) == ["handoff/base"]
+    event = await first_event(trigger(namespace, "handoff", uid, log_positions=positions))
+    assert event["status"] == "success"
+    text = out.read()
+    assert [text.count(f"[base] n-{i} ") + text.count(f"[base] n-{i}\n") for i in range(1, 13)] == [1] * 12

@@ -1,0 +1,310 @@
+"""KubernetesJobTrigger: wait for a Job through the shared watches, streaming its pods' logs.
+
+The Job's changes arrive on the namespace's shared Job watch, its pods' on the shared pod watch
+(Job pods carry the ownership label through the pod template). Every pod of the Job is followed,
+including pods that replace failed ones, each line tagged with its pod. ``::kube_api:`` lines are
+collected here, so XCom from logs needs no worker to read them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from airflow.triggers.base import TriggerEvent
+
+from airflow_k8s_async._kube.client import KubeClient
+from airflow_k8s_async._kube.logevents import parse_kube_api_line
+from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
+from airflow_k8s_async._kube.states import (
+    FATAL_WAITING_REASONS,
+    ObjectState,
+    Phase,
+    job_state,
+    main_container_name,
+    pod_state,
+)
+from airflow_k8s_async._kube.watch import DELETED, JOBS, PODS, Subscription, WatchEvent
+from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
+from airflow_k8s_async.triggers.common import KubeTrigger, shared_hub
+from airflow_k8s_async.triggers.logstream import LogStreams
+
+MAX_KUBE_API_EVENTS = 1000  # they travel in the trigger event (a database row)
+
+
+async def _pump(sub: Subscription, tag: str, queue: asyncio.Queue[tuple[str, WatchEvent]]) -> None:
+    async for event in sub:
+        await queue.put((tag, event))
+
+
+class KubernetesJobTrigger(KubeTrigger):
+    """Wait for one Job to complete or fail; stream every pod's logs into the task log.
+
+    ``resources`` lists what the task created (``{"path", "uid", "kind", "name"}``), deleted on a
+    user's kill unless ``delete_on_kill`` is false. Kwargs hold no credentials.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        job_namespace: str,
+        job_uid: str | None = None,
+        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+        base_container_name: str | None = None,
+        get_logs: bool = True,
+        parse_kube_api_events: bool = True,
+        startup_timeout: float = 120,
+        deadline: float | None = None,
+        resources: list[dict[str, Any]] | None = None,
+        delete_on_kill: bool = True,
+        watch_selector: str | None = MANAGED_SELECTOR,
+    ) -> None:
+        super().__init__(
+            kubernetes_conn_id=kubernetes_conn_id,
+            config_file=config_file,
+            cluster_context=cluster_context,
+            in_cluster=in_cluster,
+        )
+        self.job_name = job_name
+        self.job_namespace = job_namespace
+        self.job_uid = job_uid
+        self.base_container_name = base_container_name
+        self.get_logs = get_logs
+        self.parse_kube_api_events = parse_kube_api_events
+        self.startup_timeout = startup_timeout
+        self.deadline = deadline
+        self.resources = list(resources or [])
+        self.delete_on_kill = delete_on_kill
+        self.watch_selector = watch_selector
+        self._pods: dict[str, Mapping[str, Any]] = {}
+        self._events: list[dict[str, str]] = []
+        self._streams: LogStreams | None = None
+        self._shown: tuple[str, str] | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}", {
+            "job_name": self.job_name,
+            "job_namespace": self.job_namespace,
+            "job_uid": self.job_uid,
+            **self._connection_kwargs(),
+            "base_container_name": self.base_container_name,
+            "get_logs": self.get_logs,
+            "parse_kube_api_events": self.parse_kube_api_events,
+            "startup_timeout": self.startup_timeout,
+            "deadline": self.deadline,
+            "resources": self.resources,
+            "delete_on_kill": self.delete_on_kill,
+            "watch_selector": self.watch_selector,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self.wait()
+        except asyncio.CancelledError:
+            raise
+        except AirflowK8sAsyncError as exc:
+            event = self._event("error", reason=type(exc).__name__, message=str(exc))
+        self._fired = True
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+
+    async def wait(self) -> dict[str, Any]:
+        """Watch the Job to its end; returns the event payload. Also used inline on a worker."""
+        client = await self._client()
+        self.log.info("Waiting for Job %s/%s (shared watches, no polling)", self.job_namespace, self.job_name)
+        self._streams = LogStreams(
+            client=client,
+            namespace=self.job_namespace,
+            log=self.log,
+            tag=lambda pod, container: pod,
+            on_line=self._on_line if self.parse_kube_api_events else None,
+        )
+        hub = shared_hub()
+        pod_labels = {"controller-uid": self.job_uid} if self.job_uid else {"job-name": self.job_name}
+        queue: asyncio.Queue[tuple[str, WatchEvent]] = asyncio.Queue()
+        async with (
+            hub.subscribe(
+                cluster=client.cluster,
+                resource=JOBS,
+                namespace=self.job_namespace,
+                label_selector=self.watch_selector,
+                name=self.job_name,
+                uid=self.job_uid,
+            ) as job_sub,
+            hub.subscribe(
+                cluster=client.cluster,
+                resource=PODS,
+                namespace=self.job_namespace,
+                label_selector=self.watch_selector,
+                labels=pod_labels,
+            ) as pod_sub,
+        ):
+            pumps = [
+                asyncio.create_task(_pump(job_sub, "job", queue)),
+                asyncio.create_task(_pump(pod_sub, "pod", queue)),
+            ]
+            try:
+                return await self._follow(queue, pumps)
+            finally:
+                for task in pumps:
+                    task.cancel()
+                await asyncio.gather(*pumps, return_exceptions=True)
+                await self._streams.close()
+
+    async def _follow(
+        self, queue: asyncio.Queue[tuple[str, WatchEvent]], pumps: list[asyncio.Task[None]]
+    ) -> dict[str, Any]:
+        while True:
+            timeout = None if self.deadline is None else max(0.05, self.deadline - time.time())
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait(
+                [getter, *pumps], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pumps:
+                if task in done and task.exception() is not None:  # a watch failed for good (RBAC, ...)
+                    getter.cancel()
+                    raise task.exception()  # type: ignore[misc]
+            if getter not in done:
+                getter.cancel()
+                if self.deadline is not None and time.time() >= self.deadline:
+                    return self._event(
+                        "timeout", reason="Timeout", message="the task's execution_timeout passed"
+                    )
+                continue
+            tag, event = getter.result()
+            if tag == "pod":
+                failure = self._on_pod(event)
+                if failure is not None:
+                    return failure
+                continue
+            if event.type == DELETED:
+                return self._event("failed", reason="JobDeleted", message=f"Job {self.job_name} was deleted")
+            state = job_state(event.object)
+            self._show_progress(state)
+            if state.terminal:
+                assert self._streams is not None
+                await self._streams.drain()
+                return self._finish(state)
+
+    def _main_container(self, pod: Mapping[str, Any]) -> str:
+        return main_container_name(pod, main_container=self.base_container_name)
+
+    def _on_pod(self, event: WatchEvent) -> dict[str, Any] | None:
+        pod = event.object
+        name = str((pod.get("metadata") or {}).get("name"))
+        if event.type == DELETED:
+            return None  # replaced or cleaned up by the Job controller; the Job decides
+        first_seen = name not in self._pods
+        self._pods[name] = pod
+        if first_seen:
+            self.log.info("Job %s started pod %s", self.job_name, name)
+        if self.get_logs and self._streams is not None:
+            self._streams.update(pod, [self._main_container(pod)])
+        state = pod_state(pod, main_container=self.base_container_name)
+        if state.phase == Phase.FAILED and state.reason in FATAL_WAITING_REASONS:
+            # The Job controller would wait forever on an image or configuration error.
+            return self._event(
+                "failed", reason=state.reason, message=f"pod {name}: {state.message}", pod=name
+            )
+        return None
+
+    def _on_line(self, pod: str, container: str, line: str) -> None:
+        parsed = parse_kube_api_line(line)
+        if parsed is None:
+            return
+        if len(self._events) >= MAX_KUBE_API_EVENTS:
+            if len(self._events) == MAX_KUBE_API_EVENTS:
+                self.log.warning("More than %d ::kube_api: lines; ignoring the rest", MAX_KUBE_API_EVENTS)
+            return
+        name, value = parsed
+        self._events.append({"name": name, "value": value, "pod": pod, "container": container})
+
+    def _show_progress(self, state: ObjectState) -> None:
+        shown = (state.phase.value, state.reason)
+        if shown != self._shown:
+            self._shown = shown
+            detail = f" ({state.reason})" if state.reason else ""
+            self.log.info("Job %s is %s%s", self.job_name, state.phase.value, detail)
+
+    def _finish(self, state: ObjectState) -> dict[str, Any]:
+        if state.phase == Phase.SUCCEEDED:
+            return self._event("success", reason=state.reason, message=state.message)
+        # Name the pod that failed last, with its exit code: what a user needs first.
+        failed = [
+            (pod, pod_state(pod, main_container=self.base_container_name)) for pod in self._pods.values()
+        ]
+        failed = [(pod, s) for pod, s in failed if s.phase == Phase.FAILED]
+        extra: dict[str, Any] = {}
+        message = state.message
+        if failed:
+            pod, pod_result = max(
+                failed, key=lambda item: str((item[0].get("status") or {}).get("startTime", ""))
+            )
+            pod_name = (pod.get("metadata") or {}).get("name")
+            extra = {"exit_code": pod_result.exit_code, "pod": pod_name, "container": pod_result.container}
+            message = f"{state.message}; pod {pod_name}: {pod_result.message}"
+        return self._event("failed", reason=state.reason, message=message, **extra)
+
+    def _event(self, status: str, *, reason: str = "", message: str = "", **extra: Any) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "status": status,
+            "kind": "Job",
+            "name": self.job_name,
+            "namespace": self.job_namespace,
+            "uid": self.job_uid,
+            "reason": reason,
+            "message": message,
+            "kube_api_events": self._events,
+            **extra,
+        }
+        if status != "success" and self._streams is not None:
+            event["last_log_lines"] = self._streams.last_lines()
+        return event
+
+    # -- the user killed the task --------------------------------------------------------------
+    def _keeps_on_kill(self) -> bool:
+        return not self.delete_on_kill
+
+    async def on_kill(self) -> None:
+        """Delete everything the task created, the Job's pods at once included (Airflow >= 3.3)."""
+        if not self.delete_on_kill:
+            self.log.info("Task killed; keeping Job %s (delete_policy)", self.job_name)
+            return
+        client = await self._client()
+        await delete_resources(client, self.resources, log=self.log)
+        if self.job_uid:
+            # The garbage collector would remove them too, but later: ask now.
+            await client.request(
+                "DELETE",
+                PODS.path(namespace=self.job_namespace),
+                query={"labelSelector": f"controller-uid={self.job_uid}"},
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+            )
+        self.log.info(
+            "Task killed; deleted Job %s/%s and what the task created", self.job_namespace, self.job_name
+        )
+
+
+async def delete_resources(client: KubeClient, resources: list[dict[str, Any]], *, log: Any) -> None:
+    """Delete created resources in reverse order (uid preconditions: never a namesake)."""
+    for resource in reversed(resources):
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
+        if resource.get("uid"):
+            body["preconditions"] = {"uid": resource["uid"]}
+        try:
+            await client.request("DELETE", str(resource["path"]), body=body)
+        except KubeNotFoundError:
+            pass
+        except AirflowK8sAsyncError as exc:
+            log.warning("Could not delete %s %s: %s", resource.get("kind"), resource.get("name"), exc)

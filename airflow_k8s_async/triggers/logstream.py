@@ -1,0 +1,123 @@
+"""Log streams of the containers a trigger waits on, into the task log (shared by pod and Job triggers).
+
+One follower per (pod, container), started once the container runs; each resumes after broken
+streams without duplicates (``_kube.logs``). The last lines are kept for failure messages, and
+every line can also be handed to a callback (``::kube_api:`` lines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airflow_k8s_async._kube.client import KubeClient
+from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
+
+LAST_LINES = 20
+DRAIN_SECONDS = 10.0  # after the end, how long streams may take to deliver their last lines
+
+
+def container_states(pod: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Container name -> its current state dict, init containers included."""
+    status = pod.get("status") or {}
+    return {
+        str(entry.get("name")): entry.get("state") or {}
+        for key in ("initContainerStatuses", "containerStatuses")
+        for entry in status.get(key) or []
+    }
+
+
+class LogStreams:
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        namespace: str,
+        log: logging.Logger | Any,
+        tag: Callable[[str, str], str | None],
+        on_line: Callable[[str, str, str], None] | None = None,
+        positions: Mapping[str, list[int]] | None = None,
+    ) -> None:
+        """``tag(pod, container)`` gives the prefix shown in the task log (None: no prefix).
+
+        ``positions`` (``"pod/container" -> [seconds, nanos, same]``, from :meth:`positions` of an
+        earlier follower, e.g. the worker's before it deferred) resumes where that one stopped.
+        """
+        self.client = client
+        self.namespace = namespace
+        self.log = log
+        self.tag = tag
+        self.on_line = on_line
+        self._pods: dict[str, Mapping[str, Any]] = {}
+        self._followers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._cursors: dict[tuple[str, str], LogCursor] = {}
+        for key, (seconds, nanos, same) in (positions or {}).items():
+            pod, _, container = key.partition("/")
+            self._cursors[(pod, container)] = LogCursor(last=LogTime(seconds, nanos), same=same)
+        self._last: deque[str] = deque(maxlen=LAST_LINES)
+
+    def positions(self) -> dict[str, list[int]]:
+        """How far each container's log was passed on, JSON-safe (see ``positions=``)."""
+        return {
+            f"{pod}/{container}": [cursor.last.seconds, cursor.last.nanos, cursor.same]
+            for (pod, container), cursor in self._cursors.items()
+            if cursor.last is not None
+        }
+
+    def update(self, pod: Mapping[str, Any], containers: list[str]) -> None:
+        """Record the pod's latest state; start following those of ``containers`` that have run."""
+        name = str((pod.get("metadata") or {}).get("name"))
+        self._pods[name] = pod
+        states = container_states(pod)
+        for container in containers:
+            key = (name, container)
+            if key in self._followers or not (
+                {"running", "terminated"} & (states.get(container) or {}).keys()
+            ):
+                continue
+            self._followers[key] = asyncio.create_task(
+                follow_container_log(
+                    self.client,
+                    namespace=self.namespace,
+                    pod=name,
+                    container=container,
+                    cursor=self._cursors.setdefault(key, LogCursor()),
+                    on_line=functools.partial(self._line, name, container),
+                    finished=functools.partial(self.finished, name, container),
+                ),
+                name=f"log {name}[{container}]",
+            )
+
+    def finished(self, pod: str, container: str) -> bool:
+        obj = self._pods.get(pod) or {}
+        phase = (obj.get("status") or {}).get("phase")
+        return "terminated" in (container_states(obj).get(container) or {}) or phase in (
+            "Succeeded",
+            "Failed",
+        )
+
+    def _line(self, pod: str, container: str, line: str) -> None:
+        tag = self.tag(pod, container)
+        shown = f"[{tag}] {line}" if tag else line
+        self._last.append(f"[{tag or container}] {line}")
+        self.log.info("%s", shown)
+        if self.on_line is not None:
+            self.on_line(pod, container, line)
+
+    def last_lines(self) -> list[str]:
+        return list(self._last)
+
+    async def drain(self) -> None:
+        """Let the streams of ended containers deliver their last lines (bounded)."""
+        ending = [task for (pod, container), task in self._followers.items() if self.finished(pod, container)]
+        if ending:
+            await asyncio.wait(ending, timeout=DRAIN_SECONDS)
+
+    async def close(self) -> None:
+        for task in self._followers.values():
+            task.cancel()
+        await asyncio.gather(*self._followers.values(), return_exceptions=True)
