@@ -100,6 +100,32 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "30",
                         "default": "10",
                     },
+                    "delete_policy": {
+                        "description": (
+                            "KubernetesJobOperator: what to delete at the end and on kill: Never, "
+                            "Always, IfFailed or IfSucceeded (per task: delete_policy=)."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "Always",
+                        "default": "IfSucceeded",
+                    },
+                    "startup_timeout_seconds": {
+                        "description": "KubernetesJobOperator: how long pods may take to start, in seconds.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "300",
+                        "default": "120",
+                    },
+                    "default_execution_kind": {
+                        "description": (
+                            "KubernetesJobOperator: what an image-only task (no body) runs as, Job or Pod."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "Pod",
+                        "default": "Job",
+                    },
                     "wait_before_defer_seconds": {
                         "description": (
                             "How long an operator waits on the worker after submitting before it "

@@ -261,6 +261,7 @@ class KubernetesJobTrigger(KubeTrigger):
             "uid": self.job_uid,
             "reason": reason,
             "message": message,
+            "resources": self.resources,
             "kube_api_events": self._events,
             **extra,
         }

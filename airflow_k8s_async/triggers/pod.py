@@ -85,6 +85,7 @@ class KubernetesPodTrigger(KubeTrigger):
         termination_grace_period: int | None = None,
         watch_selector: str | None = MANAGED_SELECTOR,
         log_positions: dict[str, list[int]] | None = None,
+        resources: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(
             kubernetes_conn_id=kubernetes_conn_id,
@@ -109,6 +110,7 @@ class KubernetesPodTrigger(KubeTrigger):
         self.termination_grace_period = termination_grace_period
         self.watch_selector = watch_selector
         self.log_positions = dict(log_positions or {})
+        self.resources = list(resources or [])  # what the task created with the pod (job operator)
         self._streams: LogStreams | None = None
         self._pod: Mapping[str, Any] = {}
         self._shown: tuple[str, str] | None = None
@@ -134,6 +136,7 @@ class KubernetesPodTrigger(KubeTrigger):
             "termination_grace_period": self.termination_grace_period,
             "watch_selector": self.watch_selector,
             "log_positions": self.log_positions,
+            "resources": self.resources,
         }
 
     # -- the wait ------------------------------------------------------------------------------
@@ -349,6 +352,8 @@ class KubernetesPodTrigger(KubeTrigger):
             "message": message,
             **extra,
         }
+        if self.resources:
+            event["resources"] = self.resources
         if status != "success" and self._streams is not None:  # quoted by the failure message
             event["last_log_lines"] = self._streams.last_lines()
         return event

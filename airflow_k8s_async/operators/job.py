@@ -1,0 +1,478 @@
+"""KubernetesJobOperator: YAML bodies with several resources and custom kinds, or an image; then defer.
+
+Drop-in for ``airflow-kubernetes-job-operator`` (``body`` / ``body_filepath`` / ``image`` +
+``command``, ``delete_policy``, ``::kube_api:`` XCom) and accepts the cncf provider's Job keywords
+(``parallelism``, ``completions``, ``backoff_limit``, ...). Every resource of the body is created;
+the first is tracked: a Job by the Job trigger, a Pod by the pod trigger, anything else by the
+resource trigger and its status rule. Everything is validated before the first resource is
+created; if creating resource k of n fails, resources 1..k-1 are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.configuration import conf
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
+
+from airflow_k8s_async._kube import bodies
+from airflow_k8s_async._kube.client import KubeClient, get_client
+from airflow_k8s_async._kube.discovery import resolve_all
+from airflow_k8s_async._kube.kinds import rule_for, rule_from_dict, rule_to_dict
+from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
+from airflow_k8s_async._kube.podcheck import sanitize_label_value
+from airflow_k8s_async._kube.watch import Resource
+from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, get_kube_target
+from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.triggers.common import SECTION, KubeTrigger
+from airflow_k8s_async.triggers.job import KubernetesJobTrigger, delete_resources
+from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
+from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
+
+DELETE_POLICIES = ("Never", "Always", "IfFailed", "IfSucceeded")
+# The cncf provider's Job keywords -> the Job's spec field.
+_JOB_SPEC_KEYWORDS = {
+    "parallelism": "parallelism",
+    "completions": "completions",
+    "backoff_limit": "backoffLimit",
+    "completion_mode": "completionMode",
+    "ttl_seconds_after_finished": "ttlSecondsAfterFinished",
+    "active_deadline_seconds": "activeDeadlineSeconds",
+}
+# What an image-only task runs, by [kubernetes_async] default_execution_kind.
+_IMAGE_BODIES: dict[str, dict[str, Any]] = {
+    "Job": {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "job"},
+        "spec": {"template": {"spec": {"containers": [{"name": "main"}]}}},
+    },
+    "Pod": {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "pod"},
+        "spec": {"containers": [{"name": "main"}]},
+    },
+}
+
+
+@dataclass(frozen=True)
+class KubeApiEvent:
+    """A ``::kube_api:NAME=VALUE`` line, as ``on_kube_api_event(event, context)`` receives it."""
+
+    name: str
+    value: str
+    pod: str
+    container: str
+
+
+def default_xcom_parser(value: str) -> dict[str, Any]:
+    parsed = json.loads(value.strip() or "{}")
+    if not isinstance(parsed, dict):
+        raise ValueError(f"::kube_api:xcom= needs a JSON object, got {type(parsed).__name__}")
+    return parsed
+
+
+class KubernetesJobOperator(BaseOperator):
+    """Create the resources of a body (or a Job from ``image``), wait for the first, clean up.
+
+    :param body / body_filepath: YAML text, a dict or a list of dicts / a YAML file (relative to the
+        DAG's folder); Jinja-rendered with ``jinja_job_args`` as ``job`` when ``enable_jinja``.
+    :param image / command / arguments / envs / image_pull_policy / image_pull_secrets: override the
+        first resource's main container (annotation ``kubernetes_job_operator.main_container``).
+    :param delete_policy: ``Never``, ``Always``, ``IfFailed``, ``IfSucceeded`` (default from
+        ``[kubernetes_async] delete_policy``, else IfSucceeded), applied at the end and on kill.
+    :param status_rule: how a custom kind's object says it is done (see ``_kube/kinds.py``);
+        default: a rule registered with ``register_kind``, else conditions/phase.
+    :param on_kube_api_event: ``callable(event, context)`` for every ``::kube_api:`` line.
+    :param parse_xcom_event: turns the value of ``::kube_api:xcom=`` into a dict of XComs.
+    :param validate_body_on_init: accepted; bodies are always validated before anything is created.
+    :param mount_files_from_secret: not supported yet (refused with a clear error).
+    """
+
+    template_fields: Sequence[str] = (
+        "command",
+        "arguments",
+        "image",
+        "envs",
+        "body",
+        "body_filepath",
+        "namespace",
+        "config_file",
+        "cluster_context",
+        "jinja_job_args",
+        "labels",
+        "name_prefix",
+        "name_postfix",
+    )
+
+    def __init__(
+        self,
+        *,
+        body: str | dict[str, Any] | list[dict[str, Any]] | None = None,
+        body_filepath: str | None = None,
+        image: str | None = None,
+        command: list[str] | None = None,
+        arguments: list[str] | None = None,
+        namespace: str | None = None,
+        name_prefix: str | None = None,
+        name_postfix: str | None = None,
+        random_name_postfix_length: int = 8,
+        envs: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        image_pull_policy: str | None = None,
+        image_pull_secrets: str | list[str] | None = None,
+        delete_policy: str | None = None,
+        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        in_cluster: bool | None = None,
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        get_logs: bool = True,
+        startup_timeout_seconds: float | None = None,
+        validate_body_on_init: bool | None = None,
+        enable_jinja: bool = True,
+        jinja_job_args: dict[str, Any] | None = None,
+        on_kube_api_event: Callable[[KubeApiEvent, Context], None] | None = None,
+        parse_xcom_event: Callable[[str], dict[str, Any]] = default_xcom_parser,
+        mount_files_from_secret: dict[str, Any] | None = None,
+        status_rule: Mapping[str, Any] | None = None,
+        # the cncf provider's Job keywords
+        parallelism: int | None = None,
+        completions: int | None = None,
+        backoff_limit: int | None = None,
+        completion_mode: str | None = None,
+        ttl_seconds_after_finished: int | None = None,
+        active_deadline_seconds: int | None = None,
+        deferrable: bool = True,
+        wait_before_defer_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if mount_files_from_secret:
+            raise ConfigurationError(
+                "mount_files_from_secret is not supported yet: mount a Secret in the body"
+            )
+        if body is not None and body_filepath is not None:
+            raise ConfigurationError("give body or body_filepath, not both")
+        self.body = body
+        self.body_filepath = body_filepath
+        self.image = image
+        self.command = command
+        self.arguments = arguments
+        self.namespace = namespace
+        self.name_prefix = name_prefix
+        self.name_postfix = name_postfix
+        self.random_name_postfix_length = random_name_postfix_length
+        self.envs = envs
+        self.labels = labels
+        self.image_pull_policy = image_pull_policy
+        self.image_pull_secrets = image_pull_secrets
+        self.delete_policy = delete_policy or conf.get(SECTION, "delete_policy", fallback="IfSucceeded")
+        if self.delete_policy not in DELETE_POLICIES:
+            raise ConfigurationError(f"delete_policy={self.delete_policy!r}: use one of {DELETE_POLICIES}")
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.in_cluster = in_cluster
+        self.config_file = config_file
+        self.cluster_context = cluster_context
+        self.get_logs = get_logs
+        self.startup_timeout_seconds = (
+            startup_timeout_seconds
+            if startup_timeout_seconds is not None
+            else conf.getfloat(SECTION, "startup_timeout_seconds", fallback=120.0)
+        )
+        self.enable_jinja = enable_jinja
+        self.jinja_job_args = jinja_job_args or {}
+        self.on_kube_api_event = on_kube_api_event
+        self.parse_xcom_event = parse_xcom_event
+        self.status_rule = dict(status_rule) if status_rule is not None else None
+        if self.status_rule is not None:
+            rule_from_dict(self.status_rule)  # a malformed rule fails at parse time
+        given = locals()
+        self.job_keywords = {
+            field: given[keyword]
+            for keyword, field in _JOB_SPEC_KEYWORDS.items()
+            if given[keyword] is not None
+        }
+        self.deferrable = deferrable
+        self.wait_before_defer_seconds = (
+            wait_before_defer_seconds
+            if wait_before_defer_seconds is not None
+            else conf.getfloat(SECTION, "wait_before_defer_seconds", fallback=5.0)
+        )
+        self._created: list[dict[str, Any]] = []
+
+    # -- building --------------------------------------------------------------------------------
+    def _dag_folder(self) -> str | None:
+        return os.path.dirname(self.dag.fileloc) if self.has_dag() else None  # type: ignore[no-untyped-call]
+
+    def _body_text_or_data(self, context: Context | None) -> Any:
+        if self.body_filepath:
+            text = bodies.load_body_file(self.body_filepath, base_dir=self._dag_folder())
+            if self.enable_jinja and context is not None:
+                jinja_context: dict[str, Any] = {**context, "job": self.jinja_job_args}
+                text = self.render_template(text, jinja_context)  # type: ignore[arg-type]
+            return text
+        if self.body is not None:
+            return self.body
+        if not self.image:
+            raise ConfigurationError("give a body, a body_filepath, or an image (with command)")
+        kind = conf.get(SECTION, "default_execution_kind", fallback="Job")
+        if kind not in _IMAGE_BODIES:
+            raise ConfigurationError(f"[{SECTION}] default_execution_kind={kind!r}: use Job or Pod")
+        return [json.loads(json.dumps(_IMAGE_BODIES[kind]))]
+
+    def build_resources(self, context: Context | None = None) -> list[dict[str, Any]]:
+        """The resources this task would create, validated (nothing touches the cluster)."""
+        resources = bodies.parse_body(self._body_text_or_data(context), source=self.body_filepath or "body")
+        resources = bodies.job_operator_defaults(resources)
+        self._override_first(resources[0])
+        resources = bodies.name_resources(
+            resources,
+            name_prefix=self.name_prefix or self.task_id,
+            name_postfix=self.name_postfix,
+            random_postfix_length=self.random_name_postfix_length,
+        )
+        resources = bodies.inject_resources_env(resources, names=bodies.resource_names(resources))
+        bodies.validate_resources(resources)
+        return resources
+
+    def _override_first(self, first: dict[str, Any]) -> None:
+        """Keywords on the tracked resource: its main container, and Job spec fields."""
+        if first.get("kind") == "Job":
+            first.setdefault("spec", {}).update(self.job_keywords)
+        elif self.job_keywords:
+            raise ConfigurationError(
+                f"{sorted(self.job_keywords)} apply to a Job; the first resource is a {first.get('kind')}"
+            )
+        spec = first.get("spec") or {}
+        pod_spec = spec.get("template", {}).get("spec") if first.get("kind") != "Pod" else spec
+        if not isinstance(pod_spec, dict):
+            return
+        name = bodies.main_container(first if first.get("kind") == "Pod" else spec.get("template", {}))
+        container = next((c for c in pod_spec.get("containers") or [] if c.get("name") == name), None)
+        if container is None:
+            return
+        for key, value in (
+            ("image", self.image),
+            ("command", self.command),
+            ("args", self.arguments),
+            ("imagePullPolicy", self.image_pull_policy),
+        ):
+            if value:
+                container[key] = value
+        if self.envs:
+            env = [e for e in container.get("env") or [] if e.get("name") not in self.envs]
+            container["env"] = env + [{"name": k, "value": str(v)} for k, v in self.envs.items()]
+        if self.image_pull_secrets:
+            names = (
+                self.image_pull_secrets.split(",")
+                if isinstance(self.image_pull_secrets, str)
+                else self.image_pull_secrets
+            )
+            pod_spec["imagePullSecrets"] = [{"name": n.strip()} for n in names if n.strip()]
+
+    def _labels(self, context: Context) -> dict[str, str]:
+        ti = context["ti"]
+        labels = {
+            **(self.labels or {}),
+            "dag_id": ti.dag_id,
+            "task_id": ti.task_id,
+            "run_id": context["run_id"],
+        }
+        labels = {k: sanitize_label_value(str(v)) for k, v in labels.items()}
+        return {**labels, "try_number": str(ti.try_number), MANAGED_BY_KEY: MANAGED_BY_VALUE}
+
+    # -- running ---------------------------------------------------------------------------------
+    def _target(self) -> KubeTarget:
+        return get_kube_target(
+            conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+        )
+
+    def execute(self, context: Context) -> Any:
+        target = self._target()
+        resources = self.build_resources(context)
+        namespace = self.namespace or target.namespace or "default"
+        self._created = run_sync(lambda: self._create_all(target, resources, namespace, context))
+        trigger = self._trigger(context)
+        if self.deferrable:
+            event = run_sync(lambda: self._wait_briefly(trigger))
+            if event is None:
+                self.log.info(
+                    "Deferring: the triggerer waits for %s %s",
+                    self._created[0]["kind"],
+                    self._created[0]["name"],
+                )
+                self.defer(trigger=trigger, method_name="execute_complete")
+        else:
+            event = run_sync(trigger.wait)  # type: ignore[attr-defined]
+        return self.execute_complete(context, event)
+
+    async def _wait_briefly(self, trigger: KubeTrigger) -> dict[str, Any] | None:
+        if self.wait_before_defer_seconds <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(trigger.wait(), self.wait_before_defer_seconds)  # type: ignore[attr-defined]
+        except asyncio.TimeoutError:
+            return None
+
+    async def _create_all(
+        self, target: KubeTarget, resources: list[dict[str, Any]], namespace: str, context: Context
+    ) -> list[dict[str, Any]]:
+        client = await get_client(target.cluster)
+        kinds = await resolve_all(client, resources=resources)  # unknown kinds fail before creating
+        owned = bodies.own_resources(
+            resources,
+            labels=self._labels(context),
+            namespace=namespace,
+            namespaced=lambda version, kind: kinds[version, kind].namespaced,
+        )
+        created: list[dict[str, Any]] = []
+        for index, resource in enumerate(owned, start=1):
+            kind: Resource = kinds[str(resource["apiVersion"]), str(resource["kind"])]
+            meta = resource["metadata"]
+            ns = meta.get("namespace") if kind.namespaced else None
+            try:
+                answer = await client.request("POST", kind.path(namespace=ns), body=resource)
+            except AirflowK8sAsyncError as exc:
+                await delete_resources(client, created, log=self.log)
+                raise ConfigurationError(
+                    f"creating resource {index} of {len(owned)} ({resource['kind']} {meta.get('name')}) "
+                    f"failed: {exc}; the {len(created)} created before it were deleted"
+                ) from exc
+            created.append(
+                {
+                    "apiVersion": resource["apiVersion"],
+                    "kind": resource["kind"],
+                    "name": meta["name"],
+                    "namespace": ns,
+                    "uid": answer["metadata"]["uid"],
+                    "path": kind.path(namespace=ns, name=meta["name"]),
+                }
+            )
+            self.log.info("Created %s %s", resource["kind"], meta["name"])
+        return created
+
+    def _trigger(self, context: Context) -> KubeTrigger:
+        first = self._created[0]
+        deadline = None
+        if self.execution_timeout is not None:
+            started = getattr(context["ti"], "start_date", None)
+            deadline = (
+                started.timestamp() if started else time.time()
+            ) + self.execution_timeout.total_seconds()
+        connection: dict[str, Any] = {
+            "kubernetes_conn_id": self.kubernetes_conn_id,
+            "config_file": self.config_file,
+            "cluster_context": self.cluster_context,
+            "in_cluster": self.in_cluster,
+        }
+        if first["kind"] == "Job" and str(first["apiVersion"]).startswith("batch/"):
+            return KubernetesJobTrigger(
+                job_name=first["name"],
+                job_namespace=first["namespace"],
+                job_uid=first["uid"],
+                get_logs=self.get_logs,
+                startup_timeout=self.startup_timeout_seconds,
+                deadline=deadline,
+                resources=self._created,
+                delete_on_kill=self.delete_policy != "Never",
+                **connection,
+            )
+        if first["kind"] == "Pod" and first["apiVersion"] == "v1":
+            return KubernetesPodTrigger(
+                pod_name=first["name"],
+                pod_namespace=first["namespace"],
+                pod_uid=first["uid"],
+                get_logs=self.get_logs,
+                startup_timeout=self.startup_timeout_seconds,
+                deadline=deadline,
+                on_kill_action="keep_pod" if self.delete_policy == "Never" else "delete_pod",
+                resources=self._created,
+                **connection,
+            )
+        rule = self.status_rule
+        if rule is None and (registered := rule_for(first["apiVersion"], first["kind"])) is not None:
+            rule = rule_to_dict(registered)
+        return KubernetesResourceTrigger(
+            api_version=first["apiVersion"],
+            kind=first["kind"],
+            name=first["name"],
+            namespace=first["namespace"],
+            uid=first["uid"],
+            rule=rule,
+            deadline=deadline,
+            resources=self._created,
+            delete_on_kill=self.delete_policy != "Never",
+            **connection,
+        )
+
+    # -- finishing -------------------------------------------------------------------------------
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
+        status = event.get("status")
+        try:
+            self._handle_kube_api_events(context, event.get("kube_api_events") or [])
+            if status == "success":
+                self.log.info("%s %s succeeded", event.get("kind"), event.get("name"))
+                return None
+            message = _failure_message(event)
+            if status == "timeout":
+                raise AirflowTaskTimeout(message)
+            raise AirflowException(message)
+        finally:
+            self._apply_delete_policy(event, succeeded=status == "success")
+
+    def _handle_kube_api_events(self, context: Context, events: list[Mapping[str, str]]) -> None:
+        for raw in events:
+            event = KubeApiEvent(
+                name=raw["name"], value=raw["value"], pod=raw["pod"], container=raw["container"]
+            )
+            if self.on_kube_api_event is not None:
+                self.on_kube_api_event(event, context)
+            if event.name == "xcom":
+                values = self.parse_xcom_event(event.value)
+                for key, value in values.items():
+                    context["ti"].xcom_push(key=key, value=value)
+                self.log.info("XCom from %s: %s", event.pod, ", ".join(values))
+
+    def _apply_delete_policy(self, event: Mapping[str, Any], *, succeeded: bool) -> None:
+        policy = self.delete_policy
+        delete = (
+            policy == "Always"
+            or (policy == "IfSucceeded" and succeeded)
+            or (policy == "IfFailed" and not succeeded)
+        )
+        # After a deferral this is a new operator instance: the event carries what was created.
+        created = self._created or list(event.get("resources") or [])
+        if not delete or not created:
+            return
+
+        async def delete_created() -> None:
+            client: KubeClient = await get_client(self._target().cluster)
+            await delete_resources(client, created, log=self.log)
+
+        run_sync(delete_created)
+        self.log.info("Deleted %d resources (delete_policy=%s)", len(created), policy)
+
+
+def _failure_message(event: Mapping[str, Any]) -> str:
+    text = f"{event.get('kind')} {event.get('namespace')}/{event.get('name')} failed"
+    if event.get("exit_code") is not None:
+        text += f" with exit code {event['exit_code']}"
+    text += f" ({event.get('reason') or event.get('status')})"
+    if event.get("message"):
+        text += f": {event['message']}"
+    lines = event.get("last_log_lines") or []
+    if lines:
+        text += "\nLast log lines:\n" + "\n".join(lines)
+    return text

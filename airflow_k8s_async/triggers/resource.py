@@ -1,0 +1,152 @@
+"""KubernetesResourceTrigger: wait for any object (custom kinds included) to reach a final state.
+
+The kind is resolved by API discovery in the triggerer (plural and scope as the cluster serves
+them); the status rule travels as data (``_kube.kinds``); the object's changes arrive on the shared
+watch of its resource and namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import TriggerEvent
+
+from airflow_k8s_async._kube.discovery import resolve
+from airflow_k8s_async._kube.kinds import evaluate, rule_from_dict
+from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
+from airflow_k8s_async._kube.states import Phase
+from airflow_k8s_async._kube.watch import DELETED
+from airflow_k8s_async.errors import AirflowK8sAsyncError
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
+from airflow_k8s_async.triggers.common import KubeTrigger, shared_hub
+from airflow_k8s_async.triggers.job import delete_resources
+
+
+class KubernetesResourceTrigger(KubeTrigger):
+    """Wait until ``rule`` (or the generic conditions/phase rule) calls the object final."""
+
+    def __init__(
+        self,
+        *,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        uid: str | None = None,
+        rule: dict[str, Any] | None = None,
+        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+        deadline: float | None = None,
+        resources: list[dict[str, Any]] | None = None,
+        delete_on_kill: bool = True,
+        watch_selector: str | None = MANAGED_SELECTOR,
+    ) -> None:
+        super().__init__(
+            kubernetes_conn_id=kubernetes_conn_id,
+            config_file=config_file,
+            cluster_context=cluster_context,
+            in_cluster=in_cluster,
+        )
+        if rule is not None:
+            rule_from_dict(rule)  # refuse a malformed rule where it is built, not in the triggerer
+        self.api_version = api_version
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+        self.uid = uid
+        self.rule = rule
+        self.deadline = deadline
+        self.resources = list(resources or [])
+        self.delete_on_kill = delete_on_kill
+        self.watch_selector = watch_selector
+        self._shown: tuple[str, str] | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}", {
+            "api_version": self.api_version,
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "uid": self.uid,
+            "rule": self.rule,
+            **self._connection_kwargs(),
+            "deadline": self.deadline,
+            "resources": self.resources,
+            "delete_on_kill": self.delete_on_kill,
+            "watch_selector": self.watch_selector,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self.wait()
+        except asyncio.CancelledError:
+            raise
+        except AirflowK8sAsyncError as exc:
+            event = self._event("error", reason=type(exc).__name__, message=str(exc))
+        self._fired = True
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+
+    async def wait(self) -> dict[str, Any]:
+        client = await self._client()
+        resource = await resolve(client, api_version=self.api_version, kind=self.kind)
+        where = f"{self.namespace}/{self.name}" if resource.namespaced else self.name
+        self.log.info("Waiting for %s %s (shared watch, no polling)", self.kind, where)
+        async with shared_hub().subscribe(
+            cluster=client.cluster,
+            resource=resource,
+            namespace=self.namespace,
+            label_selector=self.watch_selector,
+            name=self.name,
+            uid=self.uid,
+        ) as sub:
+            while True:
+                timeout = None if self.deadline is None else max(0.05, self.deadline - time.time())
+                try:
+                    event = await asyncio.wait_for(sub.__anext__(), timeout)
+                except asyncio.TimeoutError:
+                    return self._event(
+                        "timeout", reason="Timeout", message="the task's execution_timeout passed"
+                    )
+                if event.type == DELETED:
+                    return self._event("failed", reason="Deleted", message=f"{self.kind} {where} was deleted")
+                state = evaluate(self.rule, event.object)
+                shown = (state.phase.value, state.reason)
+                if shown != self._shown:
+                    self._shown = shown
+                    self.log.info(
+                        "%s %s is %s%s",
+                        self.kind,
+                        where,
+                        state.phase.value,
+                        f" ({state.reason})" * bool(state.reason),
+                    )
+                if state.terminal:
+                    status = "success" if state.phase == Phase.SUCCEEDED else "failed"
+                    return self._event(status, reason=state.reason, message=state.message)
+
+    def _event(self, status: str, *, reason: str = "", message: str = "") -> dict[str, Any]:
+        return {
+            "status": status,
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "uid": self.uid,
+            "reason": reason,
+            "message": message,
+            "resources": self.resources,
+        }
+
+    def _keeps_on_kill(self) -> bool:
+        return not self.delete_on_kill
+
+    async def on_kill(self) -> None:
+        """Delete what the task created when a user kills it (Airflow >= 3.3)."""
+        if self.delete_on_kill:
+            await delete_resources(await self._client(), self.resources, log=self.log)
+            self.log.info("Task killed; deleted the %d resources the task created", len(self.resources))

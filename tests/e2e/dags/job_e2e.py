@@ -1,0 +1,101 @@
+"""End-to-end DAGs for KubernetesJobOperator; each test passes its namespace in the run's conf."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from airflow.sdk import DAG
+
+from airflow_k8s_async.operators.job import KubernetesJobOperator
+
+IMAGE = os.environ.get("E2E_IMAGE", "busybox:local")
+PULL = "Never" if IMAGE.endswith(":local") else "IfNotPresent"
+NAMESPACE = "{{ dag_run.conf['namespace'] }}"
+
+
+def job(script: str, *, extra_spec: str = "", name: str = "work") -> str:
+    return f"""
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+spec:
+  {extra_spec}
+  template:
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: main
+          image: {IMAGE}
+          imagePullPolicy: {PULL}
+          command: ["sh", "-c", {json.dumps(script)}]
+"""
+
+
+SERVICE = """
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: work-svc
+spec:
+  selector:
+    app: work
+  ports:
+    - port: 80
+"""
+
+with DAG("job_two_docs", schedule=None):
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        body=job("echo two-docs; echo ::kube_api:xcom='{\"a\": 2}'; sleep 8") + SERVICE,
+        delete_policy="IfSucceeded",
+    )
+
+with DAG("job_exit2", schedule=None):
+    KubernetesJobOperator(
+        task_id="run", namespace=NAMESPACE, body=job("echo failing; exit 2", extra_spec="backoffLimit: 0")
+    )
+
+with DAG("job_parallel", schedule=None):
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        body=job('echo "line from $HOSTNAME"; sleep 8', extra_spec="parallelism: 3\n  completions: 3"),
+    )
+
+with DAG("job_bad_yaml", schedule=None):
+    KubernetesJobOperator(task_id="run", namespace=NAMESPACE, body="apiVersion: v1\nkind: [Pod\n")
+
+with DAG("job_second_rejected", schedule=None):
+    # Valid locally, rejected by the API server (port out of range): the Job must be deleted again.
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        body=job("sleep 60") + SERVICE.replace("port: 80", "port: 99999"),
+    )
+
+with DAG("job_long", schedule=None):
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        body=job("echo started; sleep 600", extra_spec="parallelism: 2\n  completions: 2"),
+    )
+
+with DAG("job_custom_kind", schedule=None):
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        body="""
+apiVersion: e2e.airflow-k8s-async.io/v1
+kind: Sleeper
+metadata:
+  name: nap
+spec:
+  seconds: 1
+""",
+        status_rule={"field": "status.state", "success": ["Done"], "failure": ["Broken"]},
+        delete_policy="Never",
+    )

@@ -1,0 +1,159 @@
+"""KubernetesJobOperator end to end: real Airflow 3 and the real cluster."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client
+
+from tests.e2e.airflow_env import AirflowEnv
+from tests.support import kube
+
+TERMINAL = {"success", "failed", "skipped", "upstream_failed"}
+
+
+def run(airflow: AirflowEnv, dag_id: str, namespace: str) -> str:
+    airflow.wait_for_dag(dag_id, timeout=120)
+    return airflow.trigger(dag_id, conf={"namespace": namespace})
+
+
+def finish(airflow: AirflowEnv, dag_id: str, run_id: str, timeout: float = 180) -> str:
+    return airflow.wait_for_task_state(dag_id, run_id, "run", TERMINAL, timeout=timeout)
+
+
+def owned(kube_api: client.ApiClient, namespace: str, dag_id: str) -> dict[str, list[str]]:
+    """What our operator created for ``dag_id`` and is not being deleted."""
+    selector = f"dag_id={dag_id}"
+    core, batch = client.CoreV1Api(kube_api), client.BatchV1Api(kube_api)
+    found = {
+        "jobs": batch.list_namespaced_job(namespace, label_selector=selector).items,
+        "services": core.list_namespaced_service(namespace, label_selector=selector).items,
+        "pods": core.list_namespaced_pod(namespace, label_selector=selector).items,
+    }
+    return {
+        k: [o.metadata.name for o in v if o.metadata.deletion_timestamp is None] for k, v in found.items()
+    }
+
+
+def test_two_document_body_succeeds_pushes_xcom_and_is_cleaned_up(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+) -> None:
+    run_id = run(airflow, "job_two_docs", namespace)
+    airflow.eventually(lambda: owned(kube_api, namespace, "job_two_docs")["services"], timeout=120)
+    assert finish(airflow, "job_two_docs", run_id) == "success"
+    assert airflow.xcom("job_two_docs", run_id, "run", key="a") == 2
+    assert "two-docs" in airflow.task_log("job_two_docs", run_id, "run")
+    gone = airflow.eventually(
+        lambda: not any(owned(kube_api, namespace, "job_two_docs").values()), timeout=120
+    )
+    assert gone, "delete_policy=IfSucceeded: the Job, its pod and the Service are deleted"
+
+
+def test_backoff_limit_0_exit_2_fails_with_the_exit_code(airflow: AirflowEnv, namespace: str) -> None:
+    run_id = run(airflow, "job_exit2", namespace)
+    assert finish(airflow, "job_exit2", run_id) == "failed"
+    log = airflow.task_log("job_exit2", run_id, "run")
+    assert "exit code 2" in log and "BackoffLimitExceeded" in log
+
+
+def test_parallel_job_shows_every_pods_log(airflow: AirflowEnv, namespace: str) -> None:
+    run_id = run(airflow, "job_parallel", namespace)
+    assert finish(airflow, "job_parallel", run_id) == "success"
+    log = airflow.task_log("job_parallel", run_id, "run")
+    senders = {line.split("line from ", 1)[1].split()[0] for line in log.splitlines() if "line from " in line}
+    assert len(senders) == 3, senders
+    assert all(f"[{pod}] line from {pod}" in log for pod in senders)  # tagged with its pod
+
+
+@pytest.mark.parametrize("dag_id", ["job_bad_yaml", "job_second_rejected"])
+def test_invalid_bodies_leave_nothing_on_the_cluster(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str, dag_id: str
+) -> None:
+    run_id = run(airflow, dag_id, namespace)
+    assert finish(airflow, dag_id, run_id) == "failed"
+    log = airflow.task_log(dag_id, run_id, "run")
+    if dag_id == "job_bad_yaml":
+        assert "invalid YAML at line 2" in log
+    else:
+        assert "creating resource 2 of 2 (Service" in log and "were deleted" in log
+    assert airflow.eventually(lambda: not any(owned(kube_api, namespace, dag_id).values()), timeout=60)
+
+
+def test_killing_the_deferred_task_deletes_the_job_and_its_pods(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+) -> None:
+    run_id = run(airflow, "job_long", namespace)
+    airflow.wait_for_task_state("job_long", run_id, "run", {"deferred"}, timeout=120)
+    airflow.eventually(lambda: "trigger job_long/" in airflow.task_log("job_long", run_id, "run"), timeout=60)
+    airflow.eventually(lambda: len(owned(kube_api, namespace, "job_long")["pods"]) == 2, timeout=60)
+    airflow.set_task_state("job_long", run_id, "run", "failed")
+    marked = time.monotonic()
+    airflow.eventually(lambda: not any(owned(kube_api, namespace, "job_long").values()), timeout=30)
+    assert time.monotonic() - marked < 5 + 1, "deletion of the Job and its pods must be requested within 5 s"
+
+
+@pytest.fixture
+def sleeper_crd(kube_api: client.ApiClient) -> Iterator[str]:
+    ext = client.ApiextensionsV1Api(kube_api)
+    name = "sleepers.e2e.airflow-k8s-async.io"
+    body = {
+        "metadata": {"name": name},
+        "spec": {
+            "group": "e2e.airflow-k8s-async.io",
+            "scope": "Namespaced",
+            "names": {"plural": "sleepers", "singular": "sleeper", "kind": "Sleeper"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+    try:
+        ext.create_custom_resource_definition(body)
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+
+    def established() -> bool:
+        conditions = ext.read_custom_resource_definition(name).status.conditions or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    kube.eventually(established, timeout=60)
+    yield name
+
+
+@pytest.mark.parametrize(("state", "expected"), [("Done", "success"), ("Broken", "failed")])
+def test_custom_kind_succeeds_and_fails_by_its_declared_rule(
+    airflow: AirflowEnv,
+    kube_api: client.ApiClient,
+    namespace: str,
+    sleeper_crd: str,
+    state: str,
+    expected: str,
+) -> None:
+    custom = client.CustomObjectsApi(kube_api)
+    run_id = run(airflow, "job_custom_kind", namespace)
+
+    def created() -> list[dict[str, object]]:
+        items = custom.list_namespaced_custom_object("e2e.airflow-k8s-async.io", "v1", namespace, "sleepers")
+        return list(items["items"])
+
+    (obj,) = airflow.eventually(created, timeout=120)
+    name = obj["metadata"]["name"]  # type: ignore[index]
+    airflow.eventually(
+        lambda: "Waiting for Sleeper" in airflow.task_log("job_custom_kind", run_id, "run"), timeout=60
+    )
+    patch = {"status": {"state": state, "note": uuid.uuid4().hex}}
+    custom.patch_namespaced_custom_object(
+        "e2e.airflow-k8s-async.io", "v1", namespace, "sleepers", name, patch
+    )
+    assert finish(airflow, "job_custom_kind", run_id) == expected
