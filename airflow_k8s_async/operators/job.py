@@ -16,8 +16,9 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import jinja2
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
@@ -31,6 +32,7 @@ from airflow_k8s_async._kube.podcheck import sanitize_label_value
 from airflow_k8s_async._kube.watch import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, get_kube_target
+from airflow_k8s_async.operators.pod import KubernetesPodOperator
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.common import SECTION, KubeTrigger
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger, delete_resources
@@ -81,7 +83,224 @@ def default_xcom_parser(value: str) -> dict[str, Any]:
     return parsed
 
 
-class KubernetesJobOperator(BaseOperator):
+class _CreatesResources:
+    """Create resources, wait for the first through its trigger, finish: shared by both operators.
+
+    The operator provides ``build_resources(context)`` and the attributes declared here.
+    """
+
+    namespace: str | None
+    labels: dict[str, Any] | None
+    kubernetes_conn_id: str | None
+    config_file: str | None
+    cluster_context: str | None
+    in_cluster: bool | None
+    delete_policy: str
+    get_logs: bool
+    startup_timeout_seconds: Any
+    status_rule: dict[str, Any] | None
+    deferrable: bool
+    wait_before_defer_seconds: float
+    on_kube_api_event: Callable[[KubeApiEvent, Context], None] | None
+    parse_xcom_event: Callable[[str], dict[str, Any]]
+    execution_timeout: Any
+    log: Any
+    _created: list[dict[str, Any]]
+
+    if TYPE_CHECKING:  # provided by the operator classes (BaseOperator, and their own builder)
+
+        def build_resources(self, context: Context | None = None) -> list[dict[str, Any]]: ...
+
+        def defer(self, **kwargs: Any) -> Any: ...
+
+    def _labels(self, context: Context) -> dict[str, str]:
+        ti = context["ti"]
+        labels = {
+            **(self.labels or {}),
+            "dag_id": ti.dag_id,
+            "task_id": ti.task_id,
+            "run_id": context["run_id"],
+        }
+        labels = {k: sanitize_label_value(str(v)) for k, v in labels.items()}
+        return {**labels, "try_number": str(ti.try_number), MANAGED_BY_KEY: MANAGED_BY_VALUE}
+
+    # -- running ---------------------------------------------------------------------------------
+    def _target(self) -> KubeTarget:
+        return get_kube_target(
+            conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+        )
+
+    def execute(self, context: Context) -> Any:
+        target = self._target()
+        resources = self.build_resources(context)
+        namespace = self.namespace or target.namespace or "default"
+        self._created = run_sync(lambda: self._create_all(target, resources, namespace, context))
+        trigger = self._resource_trigger(context)
+        if self.deferrable:
+            event = run_sync(lambda: self._wait_briefly(trigger))
+            if event is None:
+                self.log.info(
+                    "Deferring: the triggerer waits for %s %s",
+                    self._created[0]["kind"],
+                    self._created[0]["name"],
+                )
+                self.defer(trigger=trigger, method_name="execute_complete")
+        else:
+            event = run_sync(trigger.wait)  # type: ignore[attr-defined]
+        assert event is not None  # defer() raises when the wait is handed to the triggerer
+        return self.execute_complete(context, event)
+
+    async def _wait_briefly(self, trigger: KubeTrigger) -> dict[str, Any] | None:
+        if self.wait_before_defer_seconds <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(trigger.wait(), self.wait_before_defer_seconds)  # type: ignore[attr-defined]
+        except asyncio.TimeoutError:
+            return None
+
+    async def _create_all(
+        self, target: KubeTarget, resources: list[dict[str, Any]], namespace: str, context: Context
+    ) -> list[dict[str, Any]]:
+        client = await get_client(target.cluster)
+        kinds = await resolve_all(client, resources=resources)  # unknown kinds fail before creating
+        owned = bodies.own_resources(
+            resources,
+            labels=self._labels(context),
+            namespace=namespace,
+            namespaced=lambda version, kind: kinds[version, kind].namespaced,
+        )
+        created: list[dict[str, Any]] = []
+        for index, resource in enumerate(owned, start=1):
+            kind: Resource = kinds[str(resource["apiVersion"]), str(resource["kind"])]
+            meta = resource["metadata"]
+            ns = meta.get("namespace") if kind.namespaced else None
+            try:
+                answer = await client.request("POST", kind.path(namespace=ns), body=resource)
+            except AirflowK8sAsyncError as exc:
+                await delete_resources(client, created, log=self.log)
+                raise ConfigurationError(
+                    f"creating resource {index} of {len(owned)} ({resource['kind']} {meta.get('name')}) "
+                    f"failed: {exc}; the {len(created)} created before it were deleted"
+                ) from exc
+            created.append(
+                {
+                    "apiVersion": resource["apiVersion"],
+                    "kind": resource["kind"],
+                    "name": meta["name"],
+                    "namespace": ns,
+                    "uid": answer["metadata"]["uid"],
+                    "path": kind.path(namespace=ns, name=meta["name"]),
+                }
+            )
+            self.log.info("Created %s %s", resource["kind"], meta["name"])
+        return created
+
+    def _resource_trigger(self, context: Context) -> KubeTrigger:
+        first = self._created[0]
+        deadline = None
+        if self.execution_timeout is not None:
+            started = getattr(context["ti"], "start_date", None)
+            deadline = (
+                started.timestamp() if started else time.time()
+            ) + self.execution_timeout.total_seconds()
+        connection: dict[str, Any] = {
+            "kubernetes_conn_id": self.kubernetes_conn_id,
+            "config_file": self.config_file,
+            "cluster_context": self.cluster_context,
+            "in_cluster": self.in_cluster,
+        }
+        if first["kind"] == "Job" and str(first["apiVersion"]).startswith("batch/"):
+            return KubernetesJobTrigger(
+                job_name=first["name"],
+                job_namespace=first["namespace"],
+                job_uid=first["uid"],
+                get_logs=self.get_logs,
+                startup_timeout=self.startup_timeout_seconds,
+                deadline=deadline,
+                resources=self._created,
+                delete_on_kill=self.delete_policy != "Never",
+                **connection,
+            )
+        if first["kind"] == "Pod" and first["apiVersion"] == "v1":
+            return KubernetesPodTrigger(
+                pod_name=first["name"],
+                pod_namespace=first["namespace"],
+                pod_uid=first["uid"],
+                get_logs=self.get_logs,
+                startup_timeout=self.startup_timeout_seconds,
+                deadline=deadline,
+                on_kill_action="keep_pod" if self.delete_policy == "Never" else "delete_pod",
+                resources=self._created,
+                **connection,
+            )
+        rule = self.status_rule
+        if rule is None and (registered := rule_for(first["apiVersion"], first["kind"])) is not None:
+            rule = rule_to_dict(registered)
+        return KubernetesResourceTrigger(
+            api_version=first["apiVersion"],
+            kind=first["kind"],
+            name=first["name"],
+            namespace=first["namespace"],
+            uid=first["uid"],
+            rule=rule,
+            deadline=deadline,
+            resources=self._created,
+            delete_on_kill=self.delete_policy != "Never",
+            **connection,
+        )
+
+    # -- finishing -------------------------------------------------------------------------------
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
+        status = event.get("status")
+        try:
+            self._handle_kube_api_events(context, event.get("kube_api_events") or [])
+            if status == "success":
+                self.log.info("%s %s succeeded", event.get("kind"), event.get("name"))
+                return None
+            message = _failure_message(event)
+            if status == "timeout":
+                raise AirflowTaskTimeout(message)
+            raise AirflowException(message)
+        finally:
+            self._apply_delete_policy(event, succeeded=status == "success")
+
+    def _handle_kube_api_events(self, context: Context, events: list[Mapping[str, str]]) -> None:
+        for raw in events:
+            event = KubeApiEvent(
+                name=raw["name"], value=raw["value"], pod=raw["pod"], container=raw["container"]
+            )
+            if self.on_kube_api_event is not None:
+                self.on_kube_api_event(event, context)
+            if event.name == "xcom":
+                values = self.parse_xcom_event(event.value)
+                for key, value in values.items():
+                    context["ti"].xcom_push(key=key, value=value)
+                self.log.info("XCom from %s: %s", event.pod, ", ".join(values))
+
+    def _apply_delete_policy(self, event: Mapping[str, Any], *, succeeded: bool) -> None:
+        policy = self.delete_policy
+        delete = (
+            policy == "Always"
+            or (policy == "IfSucceeded" and succeeded)
+            or (policy == "IfFailed" and not succeeded)
+        )
+        # After a deferral this is a new operator instance: the event carries what was created.
+        created = self._created or list(event.get("resources") or [])
+        if not delete or not created:
+            return
+
+        async def delete_created() -> None:
+            client: KubeClient = await get_client(self._target().cluster)
+            await delete_resources(client, created, log=self.log)
+
+        run_sync(delete_created)
+        self.log.info("Deleted %d resources (delete_policy=%s)", len(created), policy)
+
+
+class KubernetesJobOperator(_CreatesResources, BaseOperator):
     """Create the resources of a body (or a Job from ``image``), wait for the first, clean up.
 
     :param body / body_filepath: YAML text, a dict or a list of dicts / a YAML file (relative to the
@@ -218,7 +437,13 @@ class KubernetesJobOperator(BaseOperator):
             text = bodies.load_body_file(self.body_filepath, base_dir=self._dag_folder())
             if self.enable_jinja and context is not None:
                 jinja_context: dict[str, Any] = {**context, "job": self.jinja_job_args}
-                text = self.render_template(text, jinja_context)  # type: ignore[arg-type]
+                try:
+                    text = self.render_template(text, jinja_context)  # type: ignore[arg-type]
+                except jinja2.TemplateError as exc:
+                    where = f" at line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+                    raise ConfigurationError(
+                        f"body_filepath {self.body_filepath!r}: Jinja{where}: {exc}"
+                    ) from exc
             return text
         if self.body is not None:
             return self.body
@@ -279,191 +504,6 @@ class KubernetesJobOperator(BaseOperator):
             )
             pod_spec["imagePullSecrets"] = [{"name": n.strip()} for n in names if n.strip()]
 
-    def _labels(self, context: Context) -> dict[str, str]:
-        ti = context["ti"]
-        labels = {
-            **(self.labels or {}),
-            "dag_id": ti.dag_id,
-            "task_id": ti.task_id,
-            "run_id": context["run_id"],
-        }
-        labels = {k: sanitize_label_value(str(v)) for k, v in labels.items()}
-        return {**labels, "try_number": str(ti.try_number), MANAGED_BY_KEY: MANAGED_BY_VALUE}
-
-    # -- running ---------------------------------------------------------------------------------
-    def _target(self) -> KubeTarget:
-        return get_kube_target(
-            conn_id=self.kubernetes_conn_id,
-            config_file=self.config_file,
-            cluster_context=self.cluster_context,
-            in_cluster=self.in_cluster,
-        )
-
-    def execute(self, context: Context) -> Any:
-        target = self._target()
-        resources = self.build_resources(context)
-        namespace = self.namespace or target.namespace or "default"
-        self._created = run_sync(lambda: self._create_all(target, resources, namespace, context))
-        trigger = self._trigger(context)
-        if self.deferrable:
-            event = run_sync(lambda: self._wait_briefly(trigger))
-            if event is None:
-                self.log.info(
-                    "Deferring: the triggerer waits for %s %s",
-                    self._created[0]["kind"],
-                    self._created[0]["name"],
-                )
-                self.defer(trigger=trigger, method_name="execute_complete")
-        else:
-            event = run_sync(trigger.wait)  # type: ignore[attr-defined]
-        return self.execute_complete(context, event)
-
-    async def _wait_briefly(self, trigger: KubeTrigger) -> dict[str, Any] | None:
-        if self.wait_before_defer_seconds <= 0:
-            return None
-        try:
-            return await asyncio.wait_for(trigger.wait(), self.wait_before_defer_seconds)  # type: ignore[attr-defined]
-        except asyncio.TimeoutError:
-            return None
-
-    async def _create_all(
-        self, target: KubeTarget, resources: list[dict[str, Any]], namespace: str, context: Context
-    ) -> list[dict[str, Any]]:
-        client = await get_client(target.cluster)
-        kinds = await resolve_all(client, resources=resources)  # unknown kinds fail before creating
-        owned = bodies.own_resources(
-            resources,
-            labels=self._labels(context),
-            namespace=namespace,
-            namespaced=lambda version, kind: kinds[version, kind].namespaced,
-        )
-        created: list[dict[str, Any]] = []
-        for index, resource in enumerate(owned, start=1):
-            kind: Resource = kinds[str(resource["apiVersion"]), str(resource["kind"])]
-            meta = resource["metadata"]
-            ns = meta.get("namespace") if kind.namespaced else None
-            try:
-                answer = await client.request("POST", kind.path(namespace=ns), body=resource)
-            except AirflowK8sAsyncError as exc:
-                await delete_resources(client, created, log=self.log)
-                raise ConfigurationError(
-                    f"creating resource {index} of {len(owned)} ({resource['kind']} {meta.get('name')}) "
-                    f"failed: {exc}; the {len(created)} created before it were deleted"
-                ) from exc
-            created.append(
-                {
-                    "apiVersion": resource["apiVersion"],
-                    "kind": resource["kind"],
-                    "name": meta["name"],
-                    "namespace": ns,
-                    "uid": answer["metadata"]["uid"],
-                    "path": kind.path(namespace=ns, name=meta["name"]),
-                }
-            )
-            self.log.info("Created %s %s", resource["kind"], meta["name"])
-        return created
-
-    def _trigger(self, context: Context) -> KubeTrigger:
-        first = self._created[0]
-        deadline = None
-        if self.execution_timeout is not None:
-            started = getattr(context["ti"], "start_date", None)
-            deadline = (
-                started.timestamp() if started else time.time()
-            ) + self.execution_timeout.total_seconds()
-        connection: dict[str, Any] = {
-            "kubernetes_conn_id": self.kubernetes_conn_id,
-            "config_file": self.config_file,
-            "cluster_context": self.cluster_context,
-            "in_cluster": self.in_cluster,
-        }
-        if first["kind"] == "Job" and str(first["apiVersion"]).startswith("batch/"):
-            return KubernetesJobTrigger(
-                job_name=first["name"],
-                job_namespace=first["namespace"],
-                job_uid=first["uid"],
-                get_logs=self.get_logs,
-                startup_timeout=self.startup_timeout_seconds,
-                deadline=deadline,
-                resources=self._created,
-                delete_on_kill=self.delete_policy != "Never",
-                **connection,
-            )
-        if first["kind"] == "Pod" and first["apiVersion"] == "v1":
-            return KubernetesPodTrigger(
-                pod_name=first["name"],
-                pod_namespace=first["namespace"],
-                pod_uid=first["uid"],
-                get_logs=self.get_logs,
-                startup_timeout=self.startup_timeout_seconds,
-                deadline=deadline,
-                on_kill_action="keep_pod" if self.delete_policy == "Never" else "delete_pod",
-                resources=self._created,
-                **connection,
-            )
-        rule = self.status_rule
-        if rule is None and (registered := rule_for(first["apiVersion"], first["kind"])) is not None:
-            rule = rule_to_dict(registered)
-        return KubernetesResourceTrigger(
-            api_version=first["apiVersion"],
-            kind=first["kind"],
-            name=first["name"],
-            namespace=first["namespace"],
-            uid=first["uid"],
-            rule=rule,
-            deadline=deadline,
-            resources=self._created,
-            delete_on_kill=self.delete_policy != "Never",
-            **connection,
-        )
-
-    # -- finishing -------------------------------------------------------------------------------
-    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
-        status = event.get("status")
-        try:
-            self._handle_kube_api_events(context, event.get("kube_api_events") or [])
-            if status == "success":
-                self.log.info("%s %s succeeded", event.get("kind"), event.get("name"))
-                return None
-            message = _failure_message(event)
-            if status == "timeout":
-                raise AirflowTaskTimeout(message)
-            raise AirflowException(message)
-        finally:
-            self._apply_delete_policy(event, succeeded=status == "success")
-
-    def _handle_kube_api_events(self, context: Context, events: list[Mapping[str, str]]) -> None:
-        for raw in events:
-            event = KubeApiEvent(
-                name=raw["name"], value=raw["value"], pod=raw["pod"], container=raw["container"]
-            )
-            if self.on_kube_api_event is not None:
-                self.on_kube_api_event(event, context)
-            if event.name == "xcom":
-                values = self.parse_xcom_event(event.value)
-                for key, value in values.items():
-                    context["ti"].xcom_push(key=key, value=value)
-                self.log.info("XCom from %s: %s", event.pod, ", ".join(values))
-
-    def _apply_delete_policy(self, event: Mapping[str, Any], *, succeeded: bool) -> None:
-        policy = self.delete_policy
-        delete = (
-            policy == "Always"
-            or (policy == "IfSucceeded" and succeeded)
-            or (policy == "IfFailed" and not succeeded)
-        )
-        # After a deferral this is a new operator instance: the event carries what was created.
-        created = self._created or list(event.get("resources") or [])
-        if not delete or not created:
-            return
-
-        async def delete_created() -> None:
-            client: KubeClient = await get_client(self._target().cluster)
-            await delete_resources(client, created, log=self.log)
-
-        run_sync(delete_created)
-        self.log.info("Deleted %d resources (delete_policy=%s)", len(created), policy)
-
 
 def _failure_message(event: Mapping[str, Any]) -> str:
     text = f"{event.get('kind')} {event.get('namespace')}/{event.get('name')} failed"
@@ -476,3 +516,66 @@ def _failure_message(event: Mapping[str, Any]) -> str:
     if lines:
         text += "\nLast log lines:\n" + "\n".join(lines)
     return text
+
+
+class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
+    """KubernetesPodOperator's keywords (image, cmds, env_vars, volumes, secrets, templates, ...),
+    run as a Job: the drop-in for the job-operator's ``KubernetesLegacyJobOperator`` and the
+    cncf provider's ``KubernetesJobOperator``.
+
+    The pod is built exactly as the pod operator builds it, then becomes the Job's template. Job
+    keywords: ``parallelism``, ``completions``, ``backoff_limit`` (default 0, as the job-operator),
+    ``completion_mode``, ``ttl_seconds_after_finished``, ``active_deadline_seconds`` (the Job's, as in
+    the provider's Job operator), plus ``delete_policy``, ``on_kube_api_event`` and
+    ``parse_xcom_event``. XCom comes from ``::kube_api:xcom=`` lines; ``do_xcom_push`` (a sidecar)
+    would keep a Job running and is refused.
+    """
+
+    def __init__(
+        self,
+        *,
+        parallelism: int | None = None,
+        completions: int | None = None,
+        backoff_limit: int | None = 0,
+        completion_mode: str | None = None,
+        ttl_seconds_after_finished: int | None = None,
+        active_deadline_seconds: int | None = None,
+        delete_policy: str | None = None,
+        on_kube_api_event: Callable[[KubeApiEvent, Context], None] | None = None,
+        parse_xcom_event: Callable[[str], dict[str, Any]] = default_xcom_parser,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs.get("do_xcom_push"):
+            raise ConfigurationError(
+                "do_xcom_push adds a sidecar, which would keep the Job running: "
+                "print ::kube_api:xcom={...} lines instead"
+            )
+        super().__init__(**kwargs)  # active_deadline_seconds stays the Job's, as in the provider's
+        given = locals()
+        self.job_keywords = {
+            field: given[keyword]
+            for keyword, field in _JOB_SPEC_KEYWORDS.items()
+            if given[keyword] is not None
+        }
+        self.delete_policy = delete_policy or conf.get(SECTION, "delete_policy", fallback="IfSucceeded")
+        if self.delete_policy not in DELETE_POLICIES:
+            raise ConfigurationError(f"delete_policy={self.delete_policy!r}: use one of {DELETE_POLICIES}")
+        self.on_kube_api_event = on_kube_api_event
+        self.parse_xcom_event = parse_xcom_event
+        self.status_rule = None
+        self._created = []
+
+    def build_resources(self, context: Context | None = None) -> list[dict[str, Any]]:
+        pod = self.build_pod_request_obj(context, target=self._target() if context is not None else None)
+        meta = pod["metadata"]
+        template_meta = {k: dict(meta[k]) for k in ("labels", "annotations") if meta.get(k)}
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                k: v for k, v in meta.items() if k in ("name", "namespace", "labels", "annotations")
+            },
+            "spec": {**self.job_keywords, "template": {"metadata": template_meta, "spec": pod["spec"]}},
+        }
+        bodies.validate_resources([job])
+        return [job]

@@ -157,3 +157,20 @@ def test_custom_kind_succeeds_and_fails_by_its_declared_rule(
         "e2e.airflow-k8s-async.io", "v1", namespace, "sleepers", name, patch
     )
     assert finish(airflow, "job_custom_kind", run_id) == expected
+
+
+def test_body_file_is_rendered_with_jinja(airflow: AirflowEnv, namespace: str) -> None:
+    run_id = run(airflow, "job_body_file", namespace)
+    assert finish(airflow, "job_body_file", run_id) == "success"
+    assert "rendered-ok for job_body_file" in airflow.task_log("job_body_file", run_id, "run")
+
+
+def test_legacy_operator_runs_pod_keywords_as_a_job(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+) -> None:
+    run_id = run(airflow, "job_legacy", namespace)
+    assert finish(airflow, "job_legacy", run_id) == "success"
+    log = airflow.task_log("job_legacy", run_id, "run")
+    assert log.count("legacy job_legacy") >= 2  # both completions, env rendered by Jinja
+    assert airflow.xcom("job_legacy", run_id, "run", key="legacy") is True
+    assert airflow.eventually(lambda: not any(owned(kube_api, namespace, "job_legacy").values()), timeout=120)

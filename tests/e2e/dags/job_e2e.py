@@ -7,7 +7,7 @@ import os
 
 from airflow.sdk import DAG
 
-from airflow_k8s_async.operators.job import KubernetesJobOperator
+from airflow_k8s_async.operators.job import KubernetesJobOperator, KubernetesLegacyJobOperator
 
 IMAGE = os.environ.get("E2E_IMAGE", "busybox:local")
 PULL = "Never" if IMAGE.endswith(":local") else "IfNotPresent"
@@ -98,4 +98,26 @@ spec:
 """,
         status_rule={"field": "status.state", "success": ["Done"], "failure": ["Broken"]},
         delete_policy="Never",
+    )
+
+with DAG("job_body_file", schedule=None):
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        body_filepath="bodies/templated_job.yaml",
+        jinja_job_args={"image": IMAGE, "pull": PULL, "message": "rendered-ok"},
+    )
+
+with DAG("job_legacy", schedule=None):
+    KubernetesLegacyJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        image=IMAGE,
+        image_pull_policy=PULL,
+        cmds=["sh", "-c"],
+        arguments=['echo "legacy $GREETING"; echo ::kube_api:xcom=\'{"legacy": true}\''],
+        env_vars={"GREETING": "{{ dag.dag_id }}"},
+        parallelism=2,
+        completions=2,
+        delete_policy="Always",
     )
