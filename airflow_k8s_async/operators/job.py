@@ -76,6 +76,21 @@ class KubeApiEvent:
     container: str
 
 
+def _secret_files(value: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
+    """``{secret: {key: file path}}``, checked at parse time."""
+    if not value:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise ConfigurationError("mount_files_from_secret: use {'secret-name': {'key': '/path/to/file'}}")
+    return {str(secret): {str(k): str(p) for k, p in files.items()} for secret, files in value.items()}
+
+
+def _secret_volume_name(secret: str) -> str:
+    # The job-operator names these "__auto_mounted_secret_files_<secret>", which the API server
+    # refuses (volume names are DNS labels); the same idea, valid.
+    return f"secret-files-{secret}"[:63].rstrip("-.")
+
+
 def default_xcom_parser(value: str) -> dict[str, Any]:
     parsed = json.loads(value.strip() or "{}")
     if not isinstance(parsed, dict):
@@ -314,7 +329,8 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
     :param on_kube_api_event: ``callable(event, context)`` for every ``::kube_api:`` line.
     :param parse_xcom_event: turns the value of ``::kube_api:xcom=`` into a dict of XComs.
     :param validate_body_on_init: accepted; bodies are always validated before anything is created.
-    :param mount_files_from_secret: not supported yet (refused with a clear error).
+    :param mount_files_from_secret: ``{secret: {key: file path}}``: those keys of those Secrets appear
+        as files in the main container.
     """
 
     template_fields: Sequence[str] = (
@@ -331,6 +347,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         "labels",
         "name_prefix",
         "name_postfix",
+        "mount_files_from_secret",
     )
 
     def __init__(
@@ -375,10 +392,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if mount_files_from_secret:
-            raise ConfigurationError(
-                "mount_files_from_secret is not supported yet: mount a Secret in the body"
-            )
+        self.mount_files_from_secret = _secret_files(mount_files_from_secret)
         if body is not None and body_filepath is not None:
             raise ConfigurationError("give body or body_filepath, not both")
         self.body = body
@@ -496,6 +510,19 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         if self.envs:
             env = [e for e in container.get("env") or [] if e.get("name") not in self.envs]
             container["env"] = env + [{"name": k, "value": str(v)} for k, v in self.envs.items()]
+        for secret, files in self.mount_files_from_secret.items():
+            volume = _secret_volume_name(secret)
+            pod_spec["volumes"] = [
+                *[v for v in pod_spec.get("volumes") or [] if v.get("name") != volume],
+                {"name": volume, "secret": {"secretName": secret}},
+            ]
+            container["volumeMounts"] = [
+                *(container.get("volumeMounts") or []),
+                *(
+                    {"name": volume, "mountPath": path, "subPath": key, "readOnly": True}
+                    for key, path in files.items()
+                ),
+            ]
         if self.image_pull_secrets:
             names = (
                 self.image_pull_secrets.split(",")

@@ -174,3 +174,12 @@ def test_legacy_operator_runs_pod_keywords_as_a_job(
     assert log.count("legacy job_legacy") >= 2  # both completions, env rendered by Jinja
     assert airflow.xcom("job_legacy", run_id, "run", key="legacy") is True
     assert airflow.eventually(lambda: not any(owned(kube_api, namespace, "job_legacy").values()), timeout=120)
+
+
+def test_mount_files_from_secret(airflow: AirflowEnv, core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "e2e-files"}, "stringData": {"greeting": "hello"}}
+    )
+    run_id = run(airflow, "job_secret_files", namespace)
+    assert finish(airflow, "job_secret_files", run_id) == "success"
+    assert "secret says hello" in airflow.task_log("job_secret_files", run_id, "run")

@@ -166,3 +166,22 @@ def test_failure_message_names_the_exit_code() -> None:
     }
     with pytest.raises(Exception, match="exit code 2 \\(BackoffLimitExceeded\\)"):
         op.execute_complete({"ti": RecordingTaskInstance()}, event)  # type: ignore[arg-type]
+
+
+def test_mount_files_from_secret_mounts_keys_as_files_in_the_main_container() -> None:
+    op = KubernetesJobOperator(
+        task_id="t",
+        body=BODY,
+        mount_files_from_secret={"creds": {"token": "/etc/creds/token", "ca": "/etc/ca.pem"}},
+    )
+    job, _ = op.build_resources()
+    spec = job["spec"]["template"]["spec"]
+    sidecar, main = spec["containers"]
+    assert spec["volumes"] == [{"name": "secret-files-creds", "secret": {"secretName": "creds"}}]
+    assert main["volumeMounts"] == [
+        {"name": "secret-files-creds", "mountPath": "/etc/creds/token", "subPath": "token", "readOnly": True},
+        {"name": "secret-files-creds", "mountPath": "/etc/ca.pem", "subPath": "ca", "readOnly": True},
+    ]
+    assert "volumeMounts" not in sidecar
+    with pytest.raises(ConfigurationError, match="mount_files_from_secret"):
+        KubernetesJobOperator(task_id="t", body=BODY, mount_files_from_secret={"creds": "/etc/x"})

@@ -121,3 +121,13 @@ with DAG("job_legacy", schedule=None):
         completions=2,
         delete_policy="Always",
     )
+
+with DAG("job_secret_files", schedule=None):
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        image=IMAGE,
+        image_pull_policy=PULL,
+        command=["sh", "-c", "echo secret says $(cat /etc/e2e/greeting)"],
+        mount_files_from_secret={"e2e-files": {"greeting": "/etc/e2e/greeting"}},
+    )
