@@ -164,7 +164,7 @@ class _CreatesResources:
                 )
                 self.defer(trigger=trigger, method_name="execute_complete")
         else:
-            event = run_sync(trigger.wait)  # type: ignore[attr-defined]
+            event = run_sync(trigger.wait)
         assert event is not None  # defer() raises when the wait is handed to the triggerer
         return self.execute_complete(context, event)
 
@@ -172,7 +172,7 @@ class _CreatesResources:
         if self.wait_before_defer_seconds <= 0:
             return None
         try:
-            return await asyncio.wait_for(trigger.wait(), self.wait_before_defer_seconds)  # type: ignore[attr-defined]
+            return await asyncio.wait_for(trigger.wait(), self.wait_before_defer_seconds)
         except asyncio.TimeoutError:
             return None
 

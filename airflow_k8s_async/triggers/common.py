@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.configuration import conf
-from airflow.triggers.base import BaseTrigger
+from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
+from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, aget_kube_target
 
 SECTION = "kubernetes_async"
@@ -64,6 +66,23 @@ class KubeTrigger(BaseTrigger):
             in_cluster=self.in_cluster,
         )
         return await get_client(target.cluster)
+
+    async def wait(self) -> dict[str, Any]:
+        """Wait to the end; the event payload. Also run inline on a worker (deferrable=False)."""
+        raise NotImplementedError
+
+    def _event(self, status: str, *, reason: str = "", message: str = "") -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self.wait()
+        except asyncio.CancelledError:
+            raise
+        except AirflowK8sAsyncError as exc:  # configuration, RBAC: the task fails with the reason
+            event = self._event("error", reason=type(exc).__name__, message=str(exc))
+        self._fired = True
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     def _keeps_on_kill(self) -> bool:
         return False

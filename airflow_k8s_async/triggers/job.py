@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-from airflow.triggers.base import TriggerEvent
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.logevents import parse_kube_api_line
@@ -104,16 +102,6 @@ class KubernetesJobTrigger(KubeTrigger):
             "delete_on_kill": self.delete_on_kill,
             "watch_selector": self.watch_selector,
         }
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self.wait()
-        except asyncio.CancelledError:
-            raise
-        except AirflowK8sAsyncError as exc:
-            event = self._event("error", reason=type(exc).__name__, message=str(exc))
-        self._fired = True
-        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def wait(self) -> dict[str, Any]:
         """Watch the Job to its end; returns the event payload. Also used inline on a worker."""

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-
-from airflow.triggers.base import TriggerEvent
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.exec import exec_in_container
@@ -140,16 +138,6 @@ class KubernetesPodTrigger(KubeTrigger):
         }
 
     # -- the wait ------------------------------------------------------------------------------
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self.wait()
-        except asyncio.CancelledError:
-            raise
-        except AirflowK8sAsyncError as exc:
-            event = self._event("error", reason=type(exc).__name__, message=str(exc))
-        self._fired = True
-        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
-
     async def wait(self) -> dict[str, Any]:
         """Watch the pod to its end; returns the event payload. Also used inline on a worker."""
         client = await self._client()

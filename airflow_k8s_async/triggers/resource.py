@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
-
-from airflow.triggers.base import TriggerEvent
 
 from airflow_k8s_async._kube.discovery import resolve
 from airflow_k8s_async._kube.kinds import evaluate, rule_from_dict
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import Phase
 from airflow_k8s_async._kube.watch import DELETED
-from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import KubeTrigger, shared_hub
 from airflow_k8s_async.triggers.job import delete_resources
@@ -81,16 +77,6 @@ class KubernetesResourceTrigger(KubeTrigger):
             "delete_on_kill": self.delete_on_kill,
             "watch_selector": self.watch_selector,
         }
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self.wait()
-        except asyncio.CancelledError:
-            raise
-        except AirflowK8sAsyncError as exc:
-            event = self._event("error", reason=type(exc).__name__, message=str(exc))
-        self._fired = True
-        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def wait(self) -> dict[str, Any]:
         client = await self._client()
