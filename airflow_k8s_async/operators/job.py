@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -29,10 +29,11 @@ from airflow_k8s_async._kube.discovery import resolve_all
 from airflow_k8s_async._kube.kinds import rule_for, rule_from_dict, rule_to_dict
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podcheck import sanitize_label_value
+from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
 from airflow_k8s_async._kube.watch import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, get_kube_target
-from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.common import SECTION, KubeTrigger
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger, delete_resources
@@ -40,6 +41,17 @@ from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
 
 DELETE_POLICIES = ("Never", "Always", "IfFailed", "IfSucceeded")
+# Pod operator keywords KubernetesJobOperator takes as the provider's Job operator does; the others
+# (image, arguments, namespace, labels, pull policy/secrets) it has itself, with the same meaning.
+_POD_ONLY_KEYWORDS = frozenset(f.name for f in fields(PodKeywords)) - {
+    "image",
+    "arguments",
+    "namespace",
+    "labels",
+    "image_pull_policy",
+    "image_pull_secrets",
+    "active_deadline_seconds",
+}
 # The cncf provider's Job keywords -> the Job's spec field.
 _JOB_SPEC_KEYWORDS = {
     "parallelism": "parallelism",
@@ -74,6 +86,18 @@ class KubeApiEvent:
     value: str
     pod: str
     container: str
+
+
+def pod_to_job(pod: Mapping[str, Any], *, job_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A built pod as the template of a Job with the same name, labels and annotations."""
+    meta = pod["metadata"]
+    template_meta = {k: dict(meta[k]) for k in ("labels", "annotations") if meta.get(k)}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {k: v for k, v in meta.items() if k in ("name", "namespace", "labels", "annotations")},
+        "spec": {**job_spec, "template": {"metadata": template_meta, "spec": dict(pod["spec"])}},
+    }
 
 
 def _secret_files(value: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
@@ -348,6 +372,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         "name_prefix",
         "name_postfix",
         "mount_files_from_secret",
+        "pod_keywords",
     )
 
     def __init__(
@@ -391,6 +416,12 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         wait_before_defer_seconds: float | None = None,
         **kwargs: Any,
     ) -> None:
+        # The cncf provider's Job operator takes the pod operator's keywords (cmds, env_vars, ...).
+        self.pod_keywords = {
+            k: kwargs.pop(k) if k == "secrets" else _api_value(kwargs.pop(k))
+            for k in list(kwargs)
+            if k in _POD_ONLY_KEYWORDS
+        }
         super().__init__(**kwargs)
         self.mount_files_from_secret = _secret_files(mount_files_from_secret)
         if body is not None and body_filepath is not None:
@@ -470,6 +501,8 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
 
     def build_resources(self, context: Context | None = None) -> list[dict[str, Any]]:
         """The resources this task would create, validated (nothing touches the cluster)."""
+        if self.pod_keywords:
+            return self._provider_style_job()
         resources = bodies.parse_body(self._body_text_or_data(context), source=self.body_filepath or "body")
         resources = bodies.job_operator_defaults(resources)
         self._override_first(resources[0])
@@ -482,6 +515,31 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         resources = bodies.inject_resources_env(resources, names=bodies.resource_names(resources))
         bodies.validate_resources(resources)
         return resources
+
+    def _provider_style_job(self) -> list[dict[str, Any]]:
+        """The provider's form: pod keywords (+ image/arguments/...) -> one pod -> a Job."""
+        if self.body is not None or self.body_filepath:
+            raise ConfigurationError(
+                f"{sorted(self.pod_keywords)} describe the Job's pod when it is built from an image; "
+                "with a body, put them in the body"
+            )
+        given = {
+            "image": self.image,
+            "arguments": self.arguments,
+            "cmds": self.pod_keywords.get("cmds") or self.command,
+            "namespace": self.namespace,
+            "labels": self.labels,
+            "image_pull_policy": self.image_pull_policy,
+            "image_pull_secrets": self.image_pull_secrets,
+            "env_vars": self.pod_keywords.get("env_vars") or self.envs,
+        }
+        keywords = PodKeywords(**{**self.pod_keywords, **{k: v for k, v in given.items() if v is not None}})
+        pod = build_pod(keywords=keywords, namespace=self.namespace or "default", task_id=self.task_id)
+        validate_pod(pod)
+        job = bodies.job_operator_defaults([pod_to_job(pod, job_spec=self.job_keywords)])
+        jobs = bodies.inject_resources_env(job, names=bodies.resource_names(job))
+        bodies.validate_resources(jobs)
+        return jobs
 
     def _override_first(self, first: dict[str, Any]) -> None:
         """Keywords on the tracked resource: its main container, and Job spec fields."""
@@ -594,15 +652,6 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
 
     def build_resources(self, context: Context | None = None) -> list[dict[str, Any]]:
         pod = self.build_pod_request_obj(context, target=self._target() if context is not None else None)
-        meta = pod["metadata"]
-        template_meta = {k: dict(meta[k]) for k in ("labels", "annotations") if meta.get(k)}
-        job = {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {
-                k: v for k, v in meta.items() if k in ("name", "namespace", "labels", "annotations")
-            },
-            "spec": {**self.job_keywords, "template": {"metadata": template_meta, "spec": pod["spec"]}},
-        }
+        job = pod_to_job(pod, job_spec=self.job_keywords)
         bodies.validate_resources([job])
         return [job]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from airflow_k8s_async._kube.client import KubeClient
@@ -28,7 +29,7 @@ from airflow_k8s_async._kube.watch import DELETED, JOBS, PODS, Subscription, Wat
 from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import KubeTrigger, shared_hub
-from airflow_k8s_async.triggers.logstream import LogStreams
+from airflow_k8s_async.triggers.logstream import LogStreams, container_states
 
 MAX_KUBE_API_EVENTS = 1000  # they travel in the trigger event (a database row)
 
@@ -84,6 +85,7 @@ class KubernetesJobTrigger(KubeTrigger):
         self._pods: dict[str, Mapping[str, Any]] = {}
         self._events: list[dict[str, str]] = []
         self._streams: LogStreams | None = None
+        self._job: Mapping[str, Any] = {}
         self._shown: tuple[str, str] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -150,7 +152,8 @@ class KubernetesJobTrigger(KubeTrigger):
         self, queue: asyncio.Queue[tuple[str, WatchEvent]], pumps: list[asyncio.Task[None]]
     ) -> dict[str, Any]:
         while True:
-            timeout = None if self.deadline is None else max(0.05, self.deadline - time.time())
+            checks = [t for t in (self.deadline, self._startup_deadline()) if t is not None]
+            timeout = max(0.05, min(checks) - time.time()) if checks else None
             getter = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait(
                 [getter, *pumps], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -165,6 +168,9 @@ class KubernetesJobTrigger(KubeTrigger):
                     return self._event(
                         "timeout", reason="Timeout", message="the task's execution_timeout passed"
                     )
+                startup = self._startup_deadline()
+                if startup is not None and time.time() >= startup:
+                    return self._event("failed", reason="StartupTimeout", message=self._startup_message())
                 continue
             tag, event = getter.result()
             if tag == "pod":
@@ -174,12 +180,37 @@ class KubernetesJobTrigger(KubeTrigger):
                 continue
             if event.type == DELETED:
                 return self._event("failed", reason="JobDeleted", message=f"Job {self.job_name} was deleted")
+            self._job = event.object
             state = job_state(event.object)
             self._show_progress(state)
             if state.terminal:
                 assert self._streams is not None
                 await self._streams.drain()
                 return self._finish(state)
+
+    def _startup_deadline(self) -> float | None:
+        """Until a pod of the Job has started: the Job's creation + startup_timeout."""
+        if not self._job or any(self._started(pod) for pod in self._pods.values()):
+            return None
+        created = str((self._job.get("metadata") or {}).get("creationTimestamp", ""))
+        try:
+            return datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() + self.startup_timeout
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _started(pod: Mapping[str, Any]) -> bool:
+        states = container_states(pod).values()
+        return any({"running", "terminated"} & state.keys() for state in states)
+
+    def _startup_message(self) -> str:
+        why = [
+            f"pod {(pod.get('metadata') or {}).get('name')}: {s.reason or s.phase.value} {s.message}".strip()
+            for pod in self._pods.values()
+            if (s := pod_state(pod, main_container=self.base_container_name))
+        ]
+        detail = "; ".join(why) if why else "no pod was created"
+        return f"no pod of the Job started within {self.startup_timeout:g}s ({detail})"
 
     def _main_container(self, pod: Mapping[str, Any]) -> str:
         return main_container_name(pod, main_container=self.base_container_name)

@@ -183,3 +183,19 @@ def test_mount_files_from_secret(airflow: AirflowEnv, core: client.CoreV1Api, na
     run_id = run(airflow, "job_secret_files", namespace)
     assert finish(airflow, "job_secret_files", run_id) == "success"
     assert "secret says hello" in airflow.task_log("job_secret_files", run_id, "run")
+
+
+@pytest.mark.kubernetes_min_version("1.21")
+def test_indexed_job_shows_every_index(airflow: AirflowEnv, namespace: str) -> None:
+    run_id = run(airflow, "job_indexed", namespace)
+    assert finish(airflow, "job_indexed", run_id) == "success"
+    log = airflow.task_log("job_indexed", run_id, "run")
+    assert all(f"index {i}" in log for i in range(3))
+
+
+def test_provider_style_job_keywords(airflow: AirflowEnv, namespace: str) -> None:
+    run_id = run(airflow, "job_provider_style", namespace)
+    assert finish(airflow, "job_provider_style", run_id) == "success"
+    assert (
+        airflow.task_log("job_provider_style", run_id, "run").count("provider style job_provider_style") >= 2
+    )

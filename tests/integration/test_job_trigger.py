@@ -151,3 +151,14 @@ def test_serialize_round_trip() -> None:
     path, kwargs = trig.serialize()
     assert path == "airflow_k8s_async.triggers.job.KubernetesJobTrigger"
     assert KubernetesJobTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+async def test_unschedulable_job_fails_after_the_startup_timeout(
+    kube_api: client.ApiClient, namespace: str
+) -> None:
+    body = job_body("stuck", "true", backoffLimit=0)
+    body["spec"]["template"]["spec"]["nodeSelector"] = {"no-such-label": "x"}
+    uid, _ = create_job(kube_api, namespace, body)
+    event = await first_event(trigger(namespace, "stuck", uid, startup_timeout=5), timeout=60)
+    assert event["status"] == "failed" and event["reason"] == "StartupTimeout"
+    assert "within 5s" in event["message"] and "Unschedulable" in event["message"]

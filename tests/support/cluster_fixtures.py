@@ -40,3 +40,15 @@ def namespace(kube_api: client.ApiClient) -> Iterator[str]:
 @pytest.fixture
 def cluster(kube_api: client.ApiClient) -> ClusterConfig:
     return ClusterConfig(config_file=str(kube.kubeconfig_path()))
+
+
+@pytest.fixture(autouse=True)
+def _kubernetes_min_version(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("kubernetes_min_version")
+    if marker is None:
+        return
+    wanted = tuple(int(p) for p in str(marker.args[0]).split("."))
+    info = client.VersionApi(request.getfixturevalue("kube_api")).get_code()
+    have = (int(info.major), int("".join(ch for ch in info.minor if ch.isdigit())))
+    if have < wanted:
+        pytest.skip(f"needs Kubernetes >= {marker.args[0]}; the cluster is {info.major}.{info.minor}")

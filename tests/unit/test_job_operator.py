@@ -185,3 +185,31 @@ def test_mount_files_from_secret_mounts_keys_as_files_in_the_main_container() ->
     assert "volumeMounts" not in sidecar
     with pytest.raises(ConfigurationError, match="mount_files_from_secret"):
         KubernetesJobOperator(task_id="t", body=BODY, mount_files_from_secret={"creds": "/etc/x"})
+
+
+def test_provider_style_keywords_build_the_jobs_pod() -> None:
+    from kubernetes.client import models as k8s
+
+    op = KubernetesJobOperator(
+        task_id="prov",
+        image="busybox:local",
+        cmds=["sh", "-c"],
+        arguments=["echo $GREETING"],
+        env_vars=[k8s.V1EnvVar(name="GREETING", value="{{ ds }}")],
+        volumes=[k8s.V1Volume(name="scratch", empty_dir=k8s.V1EmptyDirVolumeSource())],
+        volume_mounts=[k8s.V1VolumeMount(name="scratch", mount_path="/scratch")],
+        parallelism=2,
+        completions=2,
+        backoff_limit=3,
+    )
+    op.render_template_fields({"ds": "2026-11-21"})
+    (job,) = op.build_resources()
+    spec = job["spec"]
+    (container,) = spec["template"]["spec"]["containers"]
+    assert (spec["parallelism"], spec["completions"], spec["backoffLimit"]) == (2, 2, 3)
+    assert container["command"] == ["sh", "-c"] and container["args"] == ["echo $GREETING"]
+    assert {"name": "GREETING", "value": "2026-11-21"} in container["env"]  # rendered by Jinja
+    assert container["volumeMounts"] == [{"name": "scratch", "mountPath": "/scratch"}]
+    assert spec["template"]["spec"]["volumes"] == [{"name": "scratch", "emptyDir": {}}]
+    with pytest.raises(ConfigurationError, match="with a body"):
+        KubernetesJobOperator(task_id="t", body=BODY, cmds=["x"]).build_resources()

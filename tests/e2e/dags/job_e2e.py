@@ -131,3 +131,28 @@ with DAG("job_secret_files", schedule=None):
         command=["sh", "-c", "echo secret says $(cat /etc/e2e/greeting)"],
         mount_files_from_secret={"e2e-files": {"greeting": "/etc/e2e/greeting"}},
     )
+
+with DAG("job_indexed", schedule=None):
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        body=job(
+            'echo "index $JOB_COMPLETION_INDEX"',
+            extra_spec="completionMode: Indexed\n  completions: 3\n  parallelism: 3",
+        ),
+    )
+
+with DAG("job_provider_style", schedule=None):
+    # Written for the cncf provider's KubernetesJobOperator: only the import changed.
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        image=IMAGE,
+        image_pull_policy=PULL,
+        cmds=["sh", "-c"],
+        arguments=['echo "provider style $WHO"'],
+        env_vars={"WHO": "{{ dag.dag_id }}"},
+        completions=2,
+        parallelism=2,
+        backoff_limit=0,
+    )
