@@ -35,6 +35,7 @@ from airflow_k8s_async.errors import (
     ConfigurationError,
     KubeApiError,
     KubeConnectionError,
+    KubeNotFoundError,
     KubeServerError,
     KubeTooManyRequestsError,
     KubeUnauthorizedError,
@@ -275,6 +276,26 @@ class KubeClient:
                 if "json" in resp.headers.get("Content-Type", ""):
                     return json.loads(raw)
                 return raw.decode("utf-8", errors="replace")
+
+    async def delete(self, path: str, *, uid: str | None = None, grace_period: int | None = None) -> bool:
+        """Delete one object (dependents in the background); False if it was already gone.
+
+        With ``uid`` the API server deletes only that object, never a namesake created since.
+        """
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
+        if grace_period is not None:
+            body["gracePeriodSeconds"] = grace_period
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            await self.request("DELETE", path, body=body)
+        except KubeNotFoundError:
+            return False
+        return True
 
     @contextlib.asynccontextmanager
     async def stream(

@@ -10,10 +10,8 @@ created; if creating resource k of n fails, resources 1..k-1 are deleted.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -32,11 +30,13 @@ from airflow_k8s_async._kube.podcheck import sanitize_label_value
 from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
 from airflow_k8s_async._kube.watch import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
-from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, get_kube_target
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
 from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value
+from airflow_k8s_async.operators.shared import KubeOperatorMixin, failure_message
+from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
-from airflow_k8s_async.triggers.common import SECTION, KubeTrigger
-from airflow_k8s_async.triggers.job import KubernetesJobTrigger, delete_resources
+from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, delete_resources
+from airflow_k8s_async.triggers.job import KubernetesJobTrigger
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
 
@@ -122,7 +122,7 @@ def default_xcom_parser(value: str) -> dict[str, Any]:
     return parsed
 
 
-class _CreatesResources:
+class _CreatesResources(KubeOperatorMixin):
     """Create resources, wait for the first through its trigger, finish: shared by both operators.
 
     The operator provides ``build_resources(context)`` and the attributes declared here.
@@ -130,25 +130,21 @@ class _CreatesResources:
 
     namespace: str | None
     labels: dict[str, Any] | None
-    kubernetes_conn_id: str | None
-    config_file: str | None
-    cluster_context: str | None
-    in_cluster: bool | None
     delete_policy: str
     get_logs: bool
     startup_timeout_seconds: Any
     status_rule: dict[str, Any] | None
     deferrable: bool
-    wait_before_defer_seconds: float
     on_kube_api_event: Callable[[KubeApiEvent, Context], None] | None
     parse_xcom_event: Callable[[str], dict[str, Any]]
-    execution_timeout: Any
     log: Any
     _created: list[dict[str, Any]]
 
     if TYPE_CHECKING:  # provided by the operator classes (BaseOperator, and their own builder)
 
-        def build_resources(self, context: Context | None = None) -> list[dict[str, Any]]: ...
+        def build_resources(
+            self, context: Context | None = None, *, target: KubeTarget | None = None
+        ) -> list[dict[str, Any]]: ...
 
         def defer(self, **kwargs: Any) -> Any: ...
 
@@ -164,17 +160,9 @@ class _CreatesResources:
         return {**labels, "try_number": str(ti.try_number), MANAGED_BY_KEY: MANAGED_BY_VALUE}
 
     # -- running ---------------------------------------------------------------------------------
-    def _target(self) -> KubeTarget:
-        return get_kube_target(
-            conn_id=self.kubernetes_conn_id,
-            config_file=self.config_file,
-            cluster_context=self.cluster_context,
-            in_cluster=self.in_cluster,
-        )
-
     def execute(self, context: Context) -> Any:
         target = self._target()
-        resources = self.build_resources(context)
+        resources = self.build_resources(context, target=target)
         namespace = self.namespace or target.namespace or "default"
         self._created = run_sync(lambda: self._create_all(target, resources, namespace, context))
         trigger = self._resource_trigger(context)
@@ -191,14 +179,6 @@ class _CreatesResources:
             event = run_sync(trigger.wait)
         assert event is not None  # defer() raises when the wait is handed to the triggerer
         return self.execute_complete(context, event)
-
-    async def _wait_briefly(self, trigger: KubeTrigger) -> dict[str, Any] | None:
-        if self.wait_before_defer_seconds <= 0:
-            return None
-        try:
-            return await asyncio.wait_for(trigger.wait(), self.wait_before_defer_seconds)
-        except asyncio.TimeoutError:
-            return None
 
     async def _create_all(
         self, target: KubeTarget, resources: list[dict[str, Any]], namespace: str, context: Context
@@ -239,12 +219,7 @@ class _CreatesResources:
 
     def _resource_trigger(self, context: Context) -> KubeTrigger:
         first = self._created[0]
-        deadline = None
-        if self.execution_timeout is not None:
-            started = getattr(context["ti"], "start_date", None)
-            deadline = (
-                started.timestamp() if started else time.time()
-            ) + self.execution_timeout.total_seconds()
+        deadline = self._deadline(context)
         connection: dict[str, Any] = {
             "kubernetes_conn_id": self.kubernetes_conn_id,
             "config_file": self.config_file,
@@ -299,7 +274,7 @@ class _CreatesResources:
             if status == "success":
                 self.log.info("%s %s succeeded", event.get("kind"), event.get("name"))
                 return None
-            message = _failure_message(event)
+            message = failure_message(event)
             if status == "timeout":
                 raise AirflowTaskTimeout(message)
             raise AirflowException(message)
@@ -466,11 +441,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
             if given[keyword] is not None
         }
         self.deferrable = deferrable
-        self.wait_before_defer_seconds = (
-            wait_before_defer_seconds
-            if wait_before_defer_seconds is not None
-            else conf.getfloat(SECTION, "wait_before_defer_seconds", fallback=5.0)
-        )
+        self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
         self._created: list[dict[str, Any]] = []
 
     # -- building --------------------------------------------------------------------------------
@@ -499,10 +470,14 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
             raise ConfigurationError(f"[{SECTION}] default_execution_kind={kind!r}: use Job or Pod")
         return [json.loads(json.dumps(_IMAGE_BODIES[kind]))]
 
-    def build_resources(self, context: Context | None = None) -> list[dict[str, Any]]:
+    def build_resources(
+        self, context: Context | None = None, *, target: KubeTarget | None = None
+    ) -> list[dict[str, Any]]:
         """The resources this task would create, validated (nothing touches the cluster)."""
         if self.pod_keywords:
-            return self._provider_style_job()
+            return self._provider_style_job(
+                namespace=self.namespace or (target.namespace if target else None)
+            )
         resources = bodies.parse_body(self._body_text_or_data(context), source=self.body_filepath or "body")
         resources = bodies.job_operator_defaults(resources)
         self._override_first(resources[0])
@@ -516,7 +491,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         bodies.validate_resources(resources)
         return resources
 
-    def _provider_style_job(self) -> list[dict[str, Any]]:
+    def _provider_style_job(self, *, namespace: str | None) -> list[dict[str, Any]]:
         """The provider's form: pod keywords (+ image/arguments/...) -> one pod -> a Job."""
         if self.body is not None or self.body_filepath:
             raise ConfigurationError(
@@ -534,7 +509,8 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
             "env_vars": self.pod_keywords.get("env_vars") or self.envs,
         }
         keywords = PodKeywords(**{**self.pod_keywords, **{k: v for k, v in given.items() if v is not None}})
-        pod = build_pod(keywords=keywords, namespace=self.namespace or "default", task_id=self.task_id)
+        # The connection's namespace is the fallback, as for bodies (see execute).
+        pod = build_pod(keywords=keywords, namespace=namespace or "default", task_id=self.task_id)
         validate_pod(pod)
         job = bodies.job_operator_defaults([pod_to_job(pod, job_spec=self.job_keywords)])
         jobs = bodies.inject_resources_env(job, names=bodies.resource_names(job))
@@ -590,19 +566,6 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
             pod_spec["imagePullSecrets"] = [{"name": n.strip()} for n in names if n.strip()]
 
 
-def _failure_message(event: Mapping[str, Any]) -> str:
-    text = f"{event.get('kind')} {event.get('namespace')}/{event.get('name')} failed"
-    if event.get("exit_code") is not None:
-        text += f" with exit code {event['exit_code']}"
-    text += f" ({event.get('reason') or event.get('status')})"
-    if event.get("message"):
-        text += f": {event['message']}"
-    lines = event.get("last_log_lines") or []
-    if lines:
-        text += "\nLast log lines:\n" + "\n".join(lines)
-    return text
-
-
 class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
     """KubernetesPodOperator's keywords (image, cmds, env_vars, volumes, secrets, templates, ...),
     run as a Job: the drop-in for the job-operator's ``KubernetesLegacyJobOperator`` and the
@@ -650,8 +613,10 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
         self.status_rule = None
         self._created = []
 
-    def build_resources(self, context: Context | None = None) -> list[dict[str, Any]]:
-        pod = self.build_pod_request_obj(context, target=self._target() if context is not None else None)
+    def build_resources(
+        self, context: Context | None = None, *, target: KubeTarget | None = None
+    ) -> list[dict[str, Any]]:
+        pod = self.build_pod_request_obj(context, target=target)
         job = pod_to_job(pod, job_spec=self.job_keywords)
         bodies.validate_resources([job])
         return [job]

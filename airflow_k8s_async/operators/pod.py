@@ -8,15 +8,12 @@ inline on the worker, so both modes share one code path.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, ClassVar, Literal
 
 import yaml
-from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException, AirflowTaskTimeout
 from airflow.version import version as airflow_version
@@ -28,9 +25,10 @@ from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, sanitize_lab
 from airflow_k8s_async._kube.states import pod_state
 from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeNotFoundError
-from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, get_kube_target
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
+from airflow_k8s_async.operators.shared import KubeOperatorMixin, failure_message
+from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
-from airflow_k8s_async.triggers.common import SECTION
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 
 FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "keep_pod")
@@ -56,7 +54,7 @@ def _api_value(value: Any) -> Any:
     return value if isinstance(value, (str, bytes)) or value is None else to_api_dict(value)
 
 
-class KubernetesPodOperator(BaseOperator):
+class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
     """Run a pod; the task defers while it runs and resumes at its end.
 
     Pod keywords (``image``, ``cmds``, ``arguments``, ``env_vars``, ``volumes``, ``secrets``,
@@ -239,11 +237,7 @@ class KubernetesPodOperator(BaseOperator):
             else (skip_on_exit_code if skip_on_exit_code is not None else ())
         )
         self.log_events_on_failure = log_events_on_failure
-        self.wait_before_defer_seconds = (
-            wait_before_defer_seconds
-            if wait_before_defer_seconds is not None
-            else conf.getfloat(SECTION, "wait_before_defer_seconds", fallback=5.0)
-        )
+        self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
         self._pod_ref: tuple[str, str, str] | None = None  # namespace, name, uid of our pod
 
     # -- building --------------------------------------------------------------------------------
@@ -291,14 +285,6 @@ class KubernetesPodOperator(BaseOperator):
         print(yaml.safe_dump(self.build_pod_request_obj(), sort_keys=False))
 
     # -- running ---------------------------------------------------------------------------------
-    def _target(self) -> KubeTarget:
-        return get_kube_target(
-            conn_id=self.kubernetes_conn_id,
-            config_file=self.config_file,
-            cluster_context=self.cluster_context,
-            in_cluster=self.in_cluster,
-        )
-
     def execute(self, context: Context) -> Any:
         target = self._target()
         pod = self.build_pod_request_obj(context, target=target)
@@ -320,14 +306,6 @@ class KubernetesPodOperator(BaseOperator):
             # Not deferrable, or an adopted pod that has already ended: the same wait, inline.
             event = run_sync(trigger.wait)
         return self.execute_complete(context, event)
-
-    async def _wait_briefly(self, trigger: KubernetesPodTrigger) -> dict[str, Any] | None:
-        if self.wait_before_defer_seconds <= 0:
-            return None
-        try:
-            return await asyncio.wait_for(trigger.wait(), self.wait_before_defer_seconds)
-        except asyncio.TimeoutError:
-            return None
 
     @property
     def _base_container(self) -> str:
@@ -365,11 +343,6 @@ class KubernetesPodOperator(BaseOperator):
     ) -> KubernetesPodTrigger:
         assert self._pod_ref is not None
         namespace, name, uid = self._pod_ref
-        deadline = None
-        if self.execution_timeout is not None:
-            started = getattr(context["ti"], "start_date", None)
-            base = started.timestamp() if started is not None else time.time()
-            deadline = base + self.execution_timeout.total_seconds()
         return KubernetesPodTrigger(
             pod_name=name,
             pod_namespace=namespace,
@@ -386,7 +359,7 @@ class KubernetesPodOperator(BaseOperator):
             do_xcom_push=bool(self.do_xcom_push),
             startup_timeout=self.startup_timeout_seconds,
             schedule_timeout=self.schedule_timeout_seconds,
-            deadline=deadline,
+            deadline=self._deadline(context),
             log_events_on_failure=self.log_events_on_failure,
             on_kill_action=self.on_kill_action,
             termination_grace_period=getattr(self, "termination_grace_period", None),
@@ -405,7 +378,7 @@ class KubernetesPodOperator(BaseOperator):
             exit_code = event.get("exit_code")
             if status == "failed" and exit_code is not None and exit_code in self.skip_on_exit_code:
                 raise AirflowSkipException(f"pod {where} exited with code {exit_code} (in skip_on_exit_code)")
-            message = _failure_message(where, event)
+            message = failure_message(event)
             if status == "timeout":
                 raise AirflowTaskTimeout(message)
             raise AirflowException(message)
@@ -431,10 +404,7 @@ class KubernetesPodOperator(BaseOperator):
         path = PODS.path(namespace=str(event["namespace"]), name=str(event["name"]))
         try:
             if delete:
-                body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
-                if event.get("uid"):
-                    body["preconditions"] = {"uid": event["uid"]}
-                await client.request("DELETE", path, body=body)
+                await client.delete(path, uid=event.get("uid"))
                 self.log.info(
                     "Deleted pod %s (on_finish_action=%s)", path.rsplit("/", 1)[-1], self.on_finish_action
                 )
@@ -455,20 +425,3 @@ class KubernetesPodOperator(BaseOperator):
         run_sync(
             lambda: self._delete_or_mark({"namespace": namespace, "name": name, "uid": uid}, delete=True)
         )
-
-
-def _failure_message(where: str, event: Mapping[str, Any]) -> str:
-    status = event.get("status")
-    reason = event.get("reason") or status
-    message = event.get("message") or ""
-    exit_code = event.get("exit_code")
-    text = f"Pod {where} failed"
-    if status == "failed" and exit_code is not None:
-        text += f" with exit code {exit_code}"
-    text += f" ({reason})"
-    if message:
-        text += f": {message}"
-    lines = event.get("last_log_lines") or []
-    if lines:
-        text += "\nLast log lines:\n" + "\n".join(lines)
-    return text

@@ -11,9 +11,10 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import KubeClient, get_client
+from airflow_k8s_async._kube.states import ObjectState
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
-from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, aget_kube_target
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubernetesAsyncHook
 
 SECTION = "kubernetes_async"
 # Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
@@ -49,6 +50,23 @@ class KubeTrigger(BaseTrigger):
         self.cluster_context = cluster_context
         self.in_cluster = in_cluster
         self._fired = False
+        self._shown: tuple[str, str] | None = None
+
+    def _classpath(self) -> str:
+        """What ``serialize()`` names: built from the class, so a subclass or move stays right."""
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    def _show_progress(self, what: str, state: ObjectState) -> None:
+        """Log a state change of the watched object once (phase and reason), into the task log."""
+        shown = (state.phase.value, state.reason)
+        if shown != self._shown:
+            self._shown = shown
+            detail = f" ({state.reason})" if state.reason else ""
+            self.log.info("%s is %s%s", what, state.phase.value, detail)
+
+    def _timeout_event(self) -> dict[str, Any]:
+        return self._event("timeout", reason="Timeout", message="the task's execution_timeout passed")
 
     def _connection_kwargs(self) -> dict[str, Any]:
         return {
@@ -59,13 +77,13 @@ class KubeTrigger(BaseTrigger):
         }
 
     async def _client(self) -> KubeClient:
-        target = await aget_kube_target(
-            conn_id=self.kubernetes_conn_id,
+        hook = KubernetesAsyncHook(
+            self.kubernetes_conn_id,
             config_file=self.config_file,
             cluster_context=self.cluster_context,
             in_cluster=self.in_cluster,
         )
-        return await get_client(target.cluster)
+        return await get_client((await hook.aget_conn()).cluster)
 
     async def wait(self) -> dict[str, Any]:
         """Wait to the end; the event payload. Also run inline on a worker (deferrable=False)."""
@@ -127,3 +145,12 @@ class KubeTrigger(BaseTrigger):
         states: dict[str, Any] = getattr(response, "task_states", None) or {}
         state = states.get(ti.run_id, {}).get(ti.task_id)
         return None if state is None else str(state)
+
+
+async def delete_resources(client: KubeClient, resources: list[dict[str, Any]], *, log: Any) -> None:
+    """Delete what a task created (``{"path", "uid", "kind", "name"}``), last created first."""
+    for resource in reversed(resources):
+        try:
+            await client.delete(str(resource["path"]), uid=resource.get("uid"))
+        except AirflowK8sAsyncError as exc:
+            log.warning("Could not delete %s %s: %s", resource.get("kind"), resource.get("name"), exc)

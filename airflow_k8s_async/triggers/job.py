@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.logevents import parse_kube_api_line
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import (
@@ -26,9 +25,8 @@ from airflow_k8s_async._kube.states import (
     pod_state,
 )
 from airflow_k8s_async._kube.watch import DELETED, JOBS, PODS, Subscription, WatchEvent
-from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.triggers.common import KubeTrigger, shared_hub
+from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, shared_hub
 from airflow_k8s_async.triggers.logstream import LogStreams, container_states
 
 MAX_KUBE_API_EVENTS = 1000  # they travel in the trigger event (a database row)
@@ -86,11 +84,9 @@ class KubernetesJobTrigger(KubeTrigger):
         self._events: list[dict[str, str]] = []
         self._streams: LogStreams | None = None
         self._job: Mapping[str, Any] = {}
-        self._shown: tuple[str, str] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        cls = type(self)
-        return f"{cls.__module__}.{cls.__qualname__}", {
+        return self._classpath(), {
             "job_name": self.job_name,
             "job_namespace": self.job_namespace,
             "job_uid": self.job_uid,
@@ -165,9 +161,7 @@ class KubernetesJobTrigger(KubeTrigger):
             if getter not in done:
                 getter.cancel()
                 if self.deadline is not None and time.time() >= self.deadline:
-                    return self._event(
-                        "timeout", reason="Timeout", message="the task's execution_timeout passed"
-                    )
+                    return self._timeout_event()
                 startup = self._startup_deadline()
                 if startup is not None and time.time() >= startup:
                     return self._event("failed", reason="StartupTimeout", message=self._startup_message())
@@ -182,7 +176,7 @@ class KubernetesJobTrigger(KubeTrigger):
                 return self._event("failed", reason="JobDeleted", message=f"Job {self.job_name} was deleted")
             self._job = event.object
             state = job_state(event.object)
-            self._show_progress(state)
+            self._show_progress(f"Job {self.job_name}", state)
             if state.terminal:
                 assert self._streams is not None
                 await self._streams.drain()
@@ -245,13 +239,6 @@ class KubernetesJobTrigger(KubeTrigger):
         name, value = parsed
         self._events.append({"name": name, "value": value, "pod": pod, "container": container})
 
-    def _show_progress(self, state: ObjectState) -> None:
-        shown = (state.phase.value, state.reason)
-        if shown != self._shown:
-            self._shown = shown
-            detail = f" ({state.reason})" if state.reason else ""
-            self.log.info("Job %s is %s%s", self.job_name, state.phase.value, detail)
-
     def _finish(self, state: ObjectState) -> dict[str, Any]:
         if state.phase == Phase.SUCCEEDED:
             return self._event("success", reason=state.reason, message=state.message)
@@ -310,21 +297,3 @@ class KubernetesJobTrigger(KubeTrigger):
         self.log.info(
             "Task killed; deleted Job %s/%s and what the task created", self.job_namespace, self.job_name
         )
-
-
-async def delete_resources(client: KubeClient, resources: list[dict[str, Any]], *, log: Any) -> None:
-    """Delete created resources in reverse order (uid preconditions: never a namesake)."""
-    for resource in reversed(resources):
-        body: dict[str, Any] = {
-            "kind": "DeleteOptions",
-            "apiVersion": "v1",
-            "propagationPolicy": "Background",
-        }
-        if resource.get("uid"):
-            body["preconditions"] = {"uid": resource["uid"]}
-        try:
-            await client.request("DELETE", str(resource["path"]), body=body)
-        except KubeNotFoundError:
-            pass
-        except AirflowK8sAsyncError as exc:
-            log.warning("Could not delete %s %s: %s", resource.get("kind"), resource.get("name"), exc)

@@ -20,7 +20,7 @@ from airflow_k8s_async._kube.exec import exec_in_container
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import ObjectState, Phase, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
-from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
+from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import KubeTrigger, shared_hub
 from airflow_k8s_async.triggers.logstream import LogStreams, container_states
@@ -111,11 +111,9 @@ class KubernetesPodTrigger(KubeTrigger):
         self.resources = list(resources or [])  # what the task created with the pod (job operator)
         self._streams: LogStreams | None = None
         self._pod: Mapping[str, Any] = {}
-        self._shown: tuple[str, str] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        cls = type(self)
-        return f"{cls.__module__}.{cls.__qualname__}", {
+        return self._classpath(), {
             "pod_name": self.pod_name,
             "pod_namespace": self.pod_namespace,
             "pod_uid": self.pod_uid,
@@ -176,11 +174,11 @@ class KubernetesPodTrigger(KubeTrigger):
                     return self._event("failed", reason="PodDeleted", message=self._deleted_message())
                 self._pod = event.object
             if self.deadline is not None and now >= self.deadline:
-                return self._event("timeout", reason="Timeout", message="the task's execution_timeout passed")
+                return self._timeout_event()
             if not self._pod:
                 continue
             state = pod_state(self._pod, main_container=self.base_container_name)
-            self._show_progress(state)
+            self._show_progress(f"Pod {self.pod_name}", state)
             self._stream_logs()
             if state.terminal:
                 return await self._finish(client, state)
@@ -216,13 +214,6 @@ class KubernetesPodTrigger(KubeTrigger):
                 message += f": {state.reason}: {state.message}"
             return self._event("failed", reason=state.reason or "StartupTimeout", message=message)
         return None
-
-    def _show_progress(self, state: ObjectState) -> None:
-        shown = (state.phase.value, state.reason)
-        if shown != self._shown:
-            self._shown = shown
-            detail = f" ({state.reason})" if state.reason else ""
-            self.log.info("Pod %s is %s%s", self.pod_name, state.phase.value, detail)
 
     # -- logs ----------------------------------------------------------------------------------
     def current_log_positions(self) -> dict[str, list[int]]:
@@ -361,19 +352,6 @@ class KubernetesPodTrigger(KubeTrigger):
             )
             return
         client = await self._client()
-        body: dict[str, Any] = {
-            "kind": "DeleteOptions",
-            "apiVersion": "v1",
-            "propagationPolicy": "Background",
-        }
-        if self.termination_grace_period is not None:
-            body["gracePeriodSeconds"] = self.termination_grace_period
-        if self.pod_uid:
-            body["preconditions"] = {"uid": self.pod_uid}  # never a namesake created later
-        try:
-            await client.request(
-                "DELETE", PODS.path(namespace=self.pod_namespace, name=self.pod_name), body=body
-            )
+        path = PODS.path(namespace=self.pod_namespace, name=self.pod_name)
+        if await client.delete(path, uid=self.pod_uid, grace_period=self.termination_grace_period):
             self.log.info("Task killed; deleted pod %s/%s", self.pod_namespace, self.pod_name)
-        except KubeNotFoundError:
-            pass

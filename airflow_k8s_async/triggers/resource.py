@@ -17,8 +17,7 @@ from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import Phase
 from airflow_k8s_async._kube.watch import DELETED
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.triggers.common import KubeTrigger, shared_hub
-from airflow_k8s_async.triggers.job import delete_resources
+from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, shared_hub
 
 
 class KubernetesResourceTrigger(KubeTrigger):
@@ -60,11 +59,9 @@ class KubernetesResourceTrigger(KubeTrigger):
         self.resources = list(resources or [])
         self.delete_on_kill = delete_on_kill
         self.watch_selector = watch_selector
-        self._shown: tuple[str, str] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        cls = type(self)
-        return f"{cls.__module__}.{cls.__qualname__}", {
+        return self._classpath(), {
             "api_version": self.api_version,
             "kind": self.kind,
             "name": self.name,
@@ -96,22 +93,11 @@ class KubernetesResourceTrigger(KubeTrigger):
                 try:
                     event = await asyncio.wait_for(sub.__anext__(), timeout)
                 except asyncio.TimeoutError:
-                    return self._event(
-                        "timeout", reason="Timeout", message="the task's execution_timeout passed"
-                    )
+                    return self._timeout_event()
                 if event.type == DELETED:
                     return self._event("failed", reason="Deleted", message=f"{self.kind} {where} was deleted")
                 state = evaluate(self.rule, event.object)
-                shown = (state.phase.value, state.reason)
-                if shown != self._shown:
-                    self._shown = shown
-                    self.log.info(
-                        "%s %s is %s%s",
-                        self.kind,
-                        where,
-                        state.phase.value,
-                        f" ({state.reason})" * bool(state.reason),
-                    )
+                self._show_progress(f"{self.kind} {where}", state)
                 if state.terminal:
                     status = "success" if state.phase == Phase.SUCCEEDED else "failed"
                     return self._event(status, reason=state.reason, message=state.message)

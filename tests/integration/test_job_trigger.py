@@ -14,7 +14,7 @@ from airflow_k8s_async._kube.client import close_clients
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.watch import JOBS, get_hub
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
-from tests.integration.test_pod_trigger import Output
+from tests.integration.test_pod_trigger import Output, first_event
 from tests.support import kube
 
 OWNED = {MANAGED_BY_KEY: MANAGED_BY_VALUE}
@@ -77,15 +77,6 @@ def trigger(namespace: str, name: str, uid: str, **kwargs: Any) -> KubernetesJob
     )
 
 
-async def first_event(trig: KubernetesJobTrigger, timeout: float = 180) -> dict[str, Any]:
-    async def first() -> dict[str, Any]:
-        async for event in trig.run():
-            return dict(event.payload)
-        raise AssertionError("no event")
-
-    return await asyncio.wait_for(first(), timeout)
-
-
 async def test_parallel_job_streams_every_pod_and_collects_kube_api_lines(
     kube_api: client.ApiClient, namespace: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,7 +86,7 @@ async def test_parallel_job_streams_every_pod_and_collects_kube_api_lines(
         "echo '::kube_api:xcom={\"a\": 2}'; echo ::kube_api:progress=done"
     )
     uid, _ = create_job(kube_api, namespace, job_body("par", script, parallelism=3, completions=3))
-    event = await first_event(trigger(namespace, "par", uid))
+    event = await first_event(trigger(namespace, "par", uid), timeout=180)
     assert event["status"] == "success", event
     text = out.read()
     pods = {line.split("hello from ", 1)[1].split()[0] for line in text.splitlines() if "hello from " in line}
@@ -109,7 +100,7 @@ async def test_parallel_job_streams_every_pod_and_collects_kube_api_lines(
 
 async def test_backoff_limit_failure_names_the_exit_code(kube_api: client.ApiClient, namespace: str) -> None:
     uid, _ = create_job(kube_api, namespace, job_body("fails", "echo bad; exit 2", backoffLimit=0))
-    event = await first_event(trigger(namespace, "fails", uid))
+    event = await first_event(trigger(namespace, "fails", uid), timeout=180)
     assert event["status"] == "failed" and event["reason"] == "BackoffLimitExceeded"
     assert event["exit_code"] == 2 and "code 2" in event["message"]
     assert any("bad" in line for line in event["last_log_lines"])

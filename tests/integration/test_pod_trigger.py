@@ -18,6 +18,7 @@ from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
+from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.pod import XCOM_SIDECAR, KubernetesPodTrigger
 from tests.support import kube
 
@@ -77,7 +78,9 @@ def trigger(namespace: str, name: str, uid: str, **kwargs: Any) -> KubernetesPod
     )
 
 
-async def first_event(trig: KubernetesPodTrigger, timeout: float = 120) -> dict[str, Any]:
+async def first_event(trig: KubeTrigger, timeout: float = 120) -> dict[str, Any]:
+    """The trigger's one event (also used by the Job trigger tests)."""
+
     async def first() -> dict[str, Any]:
         async for event in trig.run():
             return dict(event.payload)
