@@ -27,7 +27,7 @@ from airflow_k8s_async._kube.states import (
 from airflow_k8s_async._kube.watch import DELETED, JOBS, PODS, Subscription, WatchEvent
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, shared_hub
-from airflow_k8s_async.triggers.logstream import LogStreams, container_states
+from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS, LogStreams, container_states
 
 MAX_KUBE_API_EVENTS = 1000  # they travel in the trigger event (a database row)
 
@@ -179,8 +179,32 @@ class KubernetesJobTrigger(KubeTrigger):
             self._show_progress(f"Job {self.job_name}", state)
             if state.terminal:
                 assert self._streams is not None
+                await self._catch_up_pods(queue)
                 await self._streams.drain()
                 return self._finish(state)
+
+    async def _catch_up_pods(self, queue: asyncio.Queue[tuple[str, WatchEvent]]) -> None:
+        """Take in the pod events still on their way (bounded).
+
+        The Job and its pods arrive on two watches, in no set order: a pod that started and ended
+        within a second may not be known yet when the Job's end arrives, and its log would be lost.
+        The Job's own counts say how many pods ended.
+        """
+        status = self._job.get("status") or {}
+        ended = int(status.get("succeeded") or 0) + int(status.get("failed") or 0)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + DRAIN_SECONDS
+        while (
+            sum(pod_state(p, main_container=self.base_container_name).terminal for p in self._pods.values())
+            < ended
+        ):
+            try:
+                tag, event = await asyncio.wait_for(queue.get(), max(0.0, until - loop.time()))
+            except asyncio.TimeoutError:
+                self.log.warning("Job %s: %d pods ended, but not all were seen in time", self.job_name, ended)
+                return
+            if tag == "pod":
+                self._on_pod(event)
 
     def _startup_deadline(self) -> float | None:
         """Until a pod of the Job has started: the Job's creation + startup_timeout."""

@@ -7,6 +7,7 @@ end-to-end case runs where such a cluster exists (tests/e2e, marked kubernetes_m
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from airflow_k8s_async._kube.states import job_state
@@ -100,3 +101,16 @@ def test_a_pod_that_cannot_start_fails_the_wait_at_once() -> None:
     }
     event = trigger()._on_pod(WatchEvent("MODIFIED", pod))
     assert event is not None and event["reason"] == "ErrImageNeverPull" and event["pod"] == "idx-0-abcde"
+
+
+async def test_pods_that_ended_before_the_job_event_are_still_taken_in() -> None:
+    """The Job's end can arrive before its pods' events (two watches): the trigger waits for them."""
+    trig = trigger()
+    trig._job = indexed_job({"succeeded": 2, "conditions": [{"type": "Complete", "status": "True"}]})
+    queue: asyncio.Queue[tuple[str, WatchEvent]] = asyncio.Queue()
+    for index in (0, 1):
+        pod = indexed_pod(index, exit_code=0, started="2026-01-01T00:00:01Z")
+        queue.put_nowait(("pod", WatchEvent("MODIFIED", pod)))
+    await asyncio.wait_for(trig._catch_up_pods(queue), 5)
+    assert sorted(trig._pods) == ["idx-0-abcde", "idx-1-abcde"]
+    assert queue.empty()
