@@ -95,7 +95,7 @@ def test_killing_the_deferred_task_deletes_the_job_and_its_pods(
     assert time.monotonic() - marked < 5 + 1, "deletion of the Job and its pods must be requested within 5 s"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sleeper_crd(kube_api: client.ApiClient) -> Iterator[str]:
     ext = client.ApiextensionsV1Api(kube_api)
     name = "sleepers.e2e.airflow-k8s-async.io"
@@ -129,6 +129,7 @@ def sleeper_crd(kube_api: client.ApiClient) -> Iterator[str]:
 
     kube.eventually(established, timeout=60)
     yield name
+    ext.delete_custom_resource_definition(name)  # leave the cluster as the suite found it
 
 
 @pytest.mark.parametrize(("state", "expected"), [("Done", "success"), ("Broken", "failed")])
