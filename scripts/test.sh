@@ -16,7 +16,7 @@ constraints=()
 pyver=$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 # Known-good versions for the interpreter CI uses; other interpreters resolve freely.
 [[ -f constraints/py$pyver.txt ]] && constraints=(-c "constraints/py$pyver.txt")
-python -m pip install -q "${constraints[@]}" -e ".[test]"
+python -m pip install -q "${constraints[@]}" -e ".[test,armada]"
 
 if [[ -z ${KUBECONFIG:-} ]]; then
   if [[ -x ../shared/k8s-local/up.sh || -f ../shared/k8s-local/up.sh ]]; then
