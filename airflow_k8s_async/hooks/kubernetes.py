@@ -31,6 +31,7 @@ import yaml
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async.errors import ConfigurationError
 
@@ -245,6 +246,11 @@ class KubernetesAsyncHook(BaseHook):
             cluster_context=self.cluster_context,
             in_cluster=self.in_cluster,
         )
+
+    async def aget_client(self) -> KubeClient:
+        """The shared client of this hook's cluster on the running event loop (for async code such
+        as a ``@task`` run with :func:`airflow_k8s_async.operators.sync.run_sync`, or a trigger)."""
+        return await get_client((await self.aget_conn()).cluster)
 
 
 def _missing(conn_id: str, exc: Exception) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from airflow.configuration import conf
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow.version import version as airflow_version
 
-from airflow_k8s_async._kube.client import KubeClient, get_client
+from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.states import ObjectState
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
@@ -83,7 +83,7 @@ class KubeTrigger(BaseTrigger):
             cluster_context=self.cluster_context,
             in_cluster=self.in_cluster,
         )
-        return await get_client((await hook.aget_conn()).cluster)
+        return await hook.aget_client()
 
     async def wait(self) -> dict[str, Any]:
         """Wait to the end; the event payload. Also run inline on a worker (deferrable=False)."""
