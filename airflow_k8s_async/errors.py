@@ -12,6 +12,7 @@ AirflowK8sAsyncError            root: catch this to catch everything of ours
     ├── KubeInvalidError        422: the object was rejected by validation
     ├── KubeTooManyRequestsError  429: throttled (``.retry_after`` seconds, when the server said)
     └── KubeServerError         5xx: the server failed; usually worth a retry
+└── ArmadaError                 an Armada gRPC call failed (``.code``: the gRPC status name)
 
 API errors are made from an HTTP status in one place, :func:`api_error`, and raised ``from`` the
 transport error where there is one. This module imports nothing from Airflow.
@@ -33,6 +34,15 @@ class ConfigurationError(AirflowK8sAsyncError):
 
 class KubeConnectionError(AirflowK8sAsyncError):
     """The Kubernetes API server could not be reached, or the connection broke mid-way."""
+
+
+class ArmadaError(AirflowK8sAsyncError):
+    """An Armada gRPC call failed; ``code`` is the gRPC status name (``UNAVAILABLE``, ...)."""
+
+    def __init__(self, message: str, *, code: str = "", method: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.method = method
 
 
 class KubeApiError(AirflowK8sAsyncError):
@@ -102,11 +112,44 @@ _BY_STATUS: dict[int, type[KubeApiError]] = {
 
 _HINTS: dict[int, str] = {
     401: "check the connection's credentials (token, client certificate, exec plugin)",
-    403: "grant the missing permission to the service account or user (see docs/rbac)",
+    403: "grant it to the service account or user: see deploy/rbac/README.md",
     404: "check the namespace, the name and that the resource type is installed",
     410: "the watch will list again",
     429: "the API server is throttling; requests are retried with backoff",
 }
+
+
+# Subresources opened as a websocket (a GET): RBAC asks "get" up to Kubernetes 1.30, "create" from 1.31.
+_STREAMED_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
+
+
+def rbac_need(method: str, path: str) -> str:
+    """What RBAC must allow for a request, read from its method and API path ('' if not an API path).
+
+    ``rbac_need("POST", "/apis/batch/v1/namespaces/ns/jobs")`` -> ``verb "create" on "jobs" (API group
+    "batch") in namespace "ns"``. ``method`` may be ``WATCH`` (a GET with ``watch=true``).
+    """
+    parts = path.partition("?")[0].strip("/").split("/")
+    if parts[0] == "api" and len(parts) >= 3:
+        group, rest = "", parts[2:]
+    elif parts[0] == "apis" and len(parts) >= 4:
+        group, rest = parts[1], parts[3:]
+    else:
+        return ""
+    namespace = ""
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        namespace, rest = rest[1], rest[2:]
+    resource, name, sub = [*rest, "", ""][:3]
+    if sub in _STREAMED_SUBRESOURCES:
+        verbs = '"get" and "create"'
+    else:
+        named = {"GET": "get", "DELETE": "delete", "PUT": "update", "PATCH": "patch", "POST": "create"}
+        collection = {"GET": "list", "DELETE": "deletecollection", "POST": "create", "WATCH": "watch"}
+        verb = (named if name else collection).get(method.upper(), method.lower())
+        verbs = f'"{verb}"'
+    what = f"{resource}/{sub}" if sub else resource
+    need = f'verb {verbs} on "{what}" (API group "{group}")'
+    return need + (f' in namespace "{namespace}"' if namespace else "")
 
 
 def api_error(
@@ -131,6 +174,11 @@ def api_error(
         message += f" {reason}"
     if detail:
         message += f": {detail}"
+    if status == 403 and "cannot " not in detail:
+        # The server's message names the verb and resource; a refused websocket upgrade has none.
+        need = rbac_need(method, path)
+        if need:
+            message += f"; RBAC must allow {need}"
     hint = _HINTS.get(status)
     if hint:
         message += f" ({hint})"

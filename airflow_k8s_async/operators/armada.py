@@ -1,0 +1,405 @@
+"""ArmadaOperator: submit one job to Armada over gRPC, defer, finish when its job set says so.
+
+Drop-in for armada-airflow's operator: the same keywords, template fields, job set id
+(``job_set_prefix`` + run id), annotations, reattach policies and links. The difference is the
+wait: the task defers once to :class:`ArmadaJobTrigger`, which waits on the job set's shared
+event stream in the triggerer, instead of re-entering a worker every ``poll_interval``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from airflow.configuration import conf
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
+from armada_client.armada.submit_pb2 import JobSubmitRequestItem
+from google.protobuf.json_format import MessageToDict, MessageToJson, ParseDict, ParseError
+
+from airflow_k8s_async._armada.channel import close_channels
+from airflow_k8s_async._armada.client import ArmadaClient, forget_clients, get_armada_client
+from airflow_k8s_async._armada.hub import close_job_set_hub
+from airflow_k8s_async._armada.states import SUBMITTED, SUCCEEDED, TERMINAL, WITH_ERRORS
+from airflow_k8s_async.armada.auth import TokenRetriever, describe_token_retriever
+from airflow_k8s_async.armada.links import DynamicLink, LookoutLink, link_xcom_key
+from airflow_k8s_async.armada.model import GrpcChannelArgs, RunningJobContext
+from airflow_k8s_async.armada.policies import ReattachPolicy, external_job_uri, policy
+from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
+from airflow_k8s_async.operators.shared import KubeOperatorMixin, failure_message
+from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
+from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
+
+T = TypeVar("T")
+_SECTION = "armada_operator"  # armada-airflow's config section, read for the same defaults
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    """``run_sync`` that also closes the loop's Armada streams and channels."""
+
+    async def main() -> T:
+        try:
+            return await make()
+        finally:
+            await close_job_set_hub()
+            forget_clients()
+            await close_channels()
+
+    return run_sync(main)
+
+
+def annotation_prefix() -> str:
+    return os.environ.get("ANNOTATION_KEY_PREFIX", "armadaproject.io/")
+
+
+class ArmadaJobFailedError(AirflowException):
+    """The Armada job ended without success (state and Armada's reason in the message)."""
+
+
+class ArmadaJobFailedFatalError(ArmadaJobFailedError, AirflowFailException):
+    """As above, and a retry would not help (a rejection, or the policy would reattach to it)."""
+
+
+class ArmadaOperator(KubeOperatorMixin, BaseOperator):
+    """Submit a job to an Armada queue and wait for it without holding a worker slot.
+
+    :param name: the job's name (shown in logs).
+    :param channel_args: :class:`GrpcChannelArgs` of the Armada server.
+    :param armada_queue: the Armada queue.
+    :param job_request: a ``JobSubmitRequestItem``, its dict form, or ``callable(context, jinja_env)``
+        returning one; templated (Jinja renders inside its dict form).
+    :param job_set_prefix: the job set id is this prefix + the run id (templated).
+    :param lookout_url_template: ``<job_id>`` is replaced by the job id; shown as the Lookout link.
+    :param poll_interval: GetJobStatus period, used only while the event stream keeps failing.
+    :param container_logs: a container of the job's pod whose log streams into the task log.
+    :param k8s_token_retriever: a :class:`TokenRetriever` with ``serialize()`` for reading that log.
+    :param deferrable: default True; False waits the same way inline, holding the worker slot.
+    :param job_acknowledgement_timeout: seconds Armada may take to move the job past SUBMITTED;
+        after that the job is cancelled and the task fails.
+    :param dry_run: render the request, log it, submit nothing.
+    :param reattach_policy: ``never`` (default), ``always``, ``running_or_succeeded`` or
+        ``callable(state, reason) -> bool``: whether a retry takes over the earlier try's job.
+    :param extra_links: name -> URL template (rendered with the context) or ``re.Pattern``
+        (the first match in the container log).
+    :param kubernetes_conn_id / config_file / cluster_context / in_cluster: how to read pod logs;
+        ``cluster_context`` defaults to the Armada cluster id of the running job.
+    :param wait_before_defer_seconds: wait this long on the worker before deferring (default 5).
+    """
+
+    template_fields: Sequence[str] = ("job_request", "job_set_prefix")
+    template_fields_renderers = {"job_request": "py"}  # noqa: RUF012 - Airflow reads it as is
+
+    def __init__(
+        self,
+        name: str,
+        channel_args: GrpcChannelArgs,
+        armada_queue: str,
+        job_request: JobSubmitRequestItem | Mapping[str, Any] | Callable[..., Any],
+        job_set_prefix: str | None = "",
+        lookout_url_template: str | None = None,
+        poll_interval: int = conf.getint(_SECTION, "default_poll_interval_s", fallback=30),
+        container_logs: str | None = None,
+        k8s_token_retriever: TokenRetriever | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        job_acknowledgement_timeout: int = conf.getint(
+            _SECTION, "default_job_acknowledgement_timeout_s", fallback=5 * 60
+        ),
+        dry_run: bool = conf.getboolean(_SECTION, "default_dry_run", fallback=False),
+        reattach_policy: str | Callable[[Any, str], bool] | None = None,
+        extra_links: dict[str, str | re.Pattern[str]] | None = None,
+        *,
+        kubernetes_conn_id: str | None = None,
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+        wait_before_defer_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(channel_args, GrpcChannelArgs):
+            raise ConfigurationError("channel_args must be a GrpcChannelArgs(target='host:port', ...)")
+        if not armada_queue:
+            raise ConfigurationError("armada_queue is required")
+        channel_args.spec()  # an auth that cannot travel to the triggerer fails here, at parse time
+        self.k8s_token_retriever_description = describe_token_retriever(k8s_token_retriever)
+        if reattach_policy is not None and not callable(reattach_policy):
+            policy(reattach_policy)
+        self.name = name
+        self.channel_args = channel_args
+        self.armada_queue = armada_queue
+        self.job_request = job_request
+        self.job_set_prefix = job_set_prefix
+        self.lookout_url_template = lookout_url_template
+        self.poll_interval = poll_interval
+        self.container_logs = container_logs
+        self.k8s_token_retriever = k8s_token_retriever
+        self.deferrable = deferrable
+        self.job_acknowledgement_timeout = job_acknowledgement_timeout
+        # armada-airflow keeps the flag under this name, shadowing BaseOperator.dry_run().
+        self.dry_run = dry_run  # type: ignore[method-assign, assignment]
+        self.reattach_policy = reattach_policy
+        self.extra_links = dict(extra_links or {})
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.config_file = config_file
+        self.cluster_context = cluster_context
+        self.in_cluster = in_cluster
+        self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
+        links: list[Any] = [LookoutLink()] if lookout_url_template else []
+        links += [DynamicLink(name=link) for link in self.extra_links]
+        self.operator_extra_links = links
+        self._job: RunningJobContext | None = None
+
+    # -- rendering -------------------------------------------------------------------------------
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """A callable ``job_request`` is called first; a message becomes its dict so Jinja renders inside."""
+        if callable(self.job_request) and not isinstance(self.job_request, JobSubmitRequestItem):
+            self.job_request = self.job_request(context, jinja_env or self.get_template_env())
+        if isinstance(self.job_request, JobSubmitRequestItem):
+            self.job_request = MessageToDict(self.job_request, preserving_proto_field_name=True)
+        super().render_template_fields(context, jinja_env)
+
+    def _request_item(self, context: Context, job_set_id: str) -> JobSubmitRequestItem:
+        request = self.job_request
+        if isinstance(request, JobSubmitRequestItem):
+            item = JobSubmitRequestItem()
+            item.CopyFrom(request)
+        elif isinstance(request, Mapping):
+            try:
+                item = ParseDict(dict(request), JobSubmitRequestItem())
+            except ParseError as exc:
+                raise ConfigurationError(f"job_request is not a valid JobSubmitRequestItem: {exc}") from exc
+        else:
+            raise ConfigurationError(
+                "job_request must be a JobSubmitRequestItem, its dict form or a callable, "
+                f"not {type(request).__name__}"
+            )
+        prefix = annotation_prefix()
+        ti = context["ti"]
+        item.annotations[prefix + "taskId"] = ti.task_id
+        item.annotations[prefix + "taskRunId"] = context["run_id"]
+        item.annotations[prefix + "dagId"] = ti.dag_id
+        item.annotations[prefix + "jobSet"] = job_set_id
+        item.annotations[prefix + "externalJobUri"] = external_job_uri(context)
+        if self.container_logs:
+            names = {c.name for spec in [item.pod_spec, *item.pod_specs] for c in spec.containers}
+            if self.container_logs not in names:
+                self.log.error(
+                    "container_logs=%r is not a container of job_request (%s): not following logs",
+                    self.container_logs,
+                    ", ".join(sorted(names)) or "none",
+                )
+                self.container_logs = None
+        return item
+
+    # -- running ---------------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        job_set_id = f"{self.job_set_prefix or ''}{context['run_id']}"
+        self.log.info(
+            "ArmadaOperator(deferrable: %s, dry_run: %s, job_acknowledgement_timeout: %ss, retries: %s)",
+            self.deferrable,
+            self.dry_run,
+            self.job_acknowledgement_timeout,
+            self.retries,
+        )
+        for link in self.extra_links:
+            context["ti"].xcom_push(key=link_xcom_key(link), value="")
+        self._render_link_urls(context)
+        item = self._request_item(context, job_set_id)
+        if self.dry_run:  # type: ignore[truthy-function]
+            self.log.info(
+                "dry_run: job set %s, nothing submitted; the request:\n%s", job_set_id, MessageToJson(item)
+            )
+            return {}
+        job = _run(lambda: self._reattach_or_submit(context, job_set_id, item))
+        self._job = job
+        context["ti"].xcom_push(key="job_context", value=job.to_xcom())
+        if self.lookout_url_template:
+            context["ti"].xcom_push(key=LookoutLink().xcom_key, value=self.lookout_url(job.job_id))
+        trigger = self._trigger(context, job, item)
+        if self.deferrable and not job.terminal:
+            # A short wait first: a job that ends at once finishes without a defer/resume round trip,
+            # which also keeps clear of apache/airflow#71580 on Airflow 3.3.2.
+            event = _run(lambda: self._wait_briefly(trigger))
+            if event is None:
+                trigger = self._trigger(context, job, item, log_position=trigger.current_log_position())
+                self.log.info("Deferring: the triggerer waits for Armada job %s", job.job_id)
+                self.defer(trigger=trigger, method_name="execute_complete")
+        else:
+            event = _run(trigger.wait)
+        return self.execute_complete(context, event)
+
+    def _render_link_urls(self, context: Context) -> None:
+        env = self.get_template_env()
+        for name, url in self.extra_links.items():
+            if isinstance(url, str):
+                context["ti"].xcom_push(key=link_xcom_key(name), value=env.from_string(url).render(**context))
+
+    def lookout_url(self, job_id: str) -> str | None:
+        return self.lookout_url_template.replace("<job_id>", job_id) if self.lookout_url_template else None
+
+    def _policy(self, context: Context) -> ReattachPolicy:
+        if callable(self.reattach_policy):
+            return self.reattach_policy
+        name = self.reattach_policy
+        if name is None:
+            dag = context.get("dag")
+            name = (getattr(dag, "default_args", None) or {}).get("reattach_policy")
+        if name is None:
+            name = conf.get(_SECTION, "reattach_policy", fallback="never")
+        return policy(str(name))
+
+    async def _reattach_or_submit(
+        self, context: Context, job_set_id: str, item: JobSubmitRequestItem
+    ) -> RunningJobContext:
+        client = get_armada_client(self.channel_args.spec())
+        found = await self._previous_job(client, context, job_set_id)
+        if found is not None:
+            return found
+        answers = await client.submit(queue=self.armada_queue, job_set_id=job_set_id, items=[item])
+        if len(answers) != 1:
+            raise AirflowException(f"Armada answered {len(answers)} items to a submission of one job")
+        job_id, error = answers[0]
+        if error:
+            raise AirflowException(f"Armada refused job {self.name!r}: {error}")
+        url = self.lookout_url(job_id)
+        self.log.info(
+            "Submitted job %s to Armada queue %s, job set %s%s",
+            job_id,
+            self.armada_queue,
+            job_set_id,
+            f"; details at {url}" if url else "",
+        )
+        return RunningJobContext(
+            armada_queue=self.armada_queue,
+            job_id=job_id,
+            job_set_id=job_set_id,
+            submit_time=datetime.now(timezone.utc),
+            job_state=SUBMITTED,
+        )
+
+    async def _previous_job(
+        self, client: ArmadaClient, context: Context, job_set_id: str
+    ) -> RunningJobContext | None:
+        ti = context["ti"]
+        chosen = self._policy(context)
+        # The first try of a run (or of a manual clear) never reattaches, as in armada-airflow.
+        if ti.max_tries - ti.try_number + 1 == self.retries:
+            return None
+        uri = external_job_uri(context)
+        states = await client.job_status_by_external_uri(
+            queue=self.armada_queue, job_set_id=job_set_id, uri=uri
+        )
+        if not states:
+            self.log.info("No earlier Armada job with external job uri %s", uri)
+            return None
+        runs = await client.job_details(list(states))
+        latest = max(runs.values(), key=lambda run: run.submitted)
+        reason = ""
+        if latest.state in WITH_ERRORS:
+            reason = (await client.job_errors([latest.job_id])).get(latest.job_id, "")
+        if not chosen(latest.state, reason):
+            self.log.info(
+                "Found Armada job %s of an earlier try in %s: not reattaching (reattach_policy)",
+                latest.job_id,
+                latest.state,
+            )
+            return None
+        self.log.info("Reattaching to Armada job %s of an earlier try (%s)", latest.job_id, latest.state)
+        return RunningJobContext(
+            armada_queue=self.armada_queue,
+            job_id=latest.job_id,
+            job_set_id=job_set_id,
+            submit_time=datetime.fromtimestamp(latest.submitted, tz=timezone.utc),
+            cluster=latest.cluster or None,
+            job_state=latest.state,
+        )
+
+    def _trigger(
+        self,
+        context: Context,
+        job: RunningJobContext,
+        item: JobSubmitRequestItem,
+        *,
+        log_position: list[int] | None = None,
+    ) -> ArmadaJobTrigger:
+        patterns = {
+            name: url.pattern for name, url in self.extra_links.items() if isinstance(url, re.Pattern)
+        }
+        return ArmadaJobTrigger(
+            job_id=job.job_id,
+            job_set_id=job.job_set_id,
+            armada_queue=job.armada_queue,
+            channel_args=self.channel_args.serialize(),
+            channel_args_version=GrpcChannelArgs.__version__,
+            submit_time=job.submit_time.timestamp(),
+            job_state=job.job_state,
+            job_acknowledgement_timeout=float(self.job_acknowledgement_timeout),
+            poll_interval=float(self.poll_interval),
+            deadline=self._deadline(context),
+            container_logs=self.container_logs,
+            job_namespace=item.namespace or None,
+            k8s_token_retriever=self.k8s_token_retriever_description,
+            kubernetes_conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+            lookout_url=self.lookout_url(job.job_id),
+            link_patterns=patterns,
+            log_position=log_position,
+        )
+
+    # -- finishing -------------------------------------------------------------------------------
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: the result (as armada-airflow's), or a failure with Armada's reason."""
+        for name, url in (event.get("links") or {}).items():
+            context["ti"].xcom_push(key=link_xcom_key(name), value=url)
+        status, state = event.get("status"), str(event.get("state") or "")
+        job_id = str(event.get("job_id") or "")
+        if status == "success":
+            self.log.info("Armada job %s succeeded", job_id)
+            links = {"lookout": self.lookout_url(job_id)} if self.lookout_url_template else {}
+            return {
+                "armada_queue": event.get("queue"),
+                "job_id": job_id,
+                "job_set_id": event.get("job_set_id"),
+                "job_state": SUCCEEDED,
+                "links": links,
+            }
+        message = failure_message({**event, "kind": "Armada job", "namespace": event.get("queue")})
+        if status == "timeout":
+            self._cancel_after_timeout(event)
+            raise AirflowTaskTimeout(message)
+        if status == "failed" and state in TERMINAL:
+            fatal = state == "REJECTED" or self._policy(context)(state, str(event.get("message") or ""))
+            raise (ArmadaJobFailedFatalError if fatal else ArmadaJobFailedError)(message)
+        raise AirflowException(message)
+
+    def _cancel_after_timeout(self, event: Mapping[str, Any]) -> None:
+        """A job that outlived the task's execution_timeout must not run on."""
+
+        async def cancel() -> None:
+            client = get_armada_client(self.channel_args.spec())
+            await client.cancel(
+                queue=str(event["queue"]),
+                job_set_id=str(event["job_set_id"]),
+                job_id=str(event["job_id"]),
+                reason="the Airflow task timed out",
+            )
+
+        try:
+            _run(cancel)
+        except AirflowK8sAsyncError as exc:
+            self.log.warning("Could not cancel Armada job %s: %s", event.get("job_id"), exc)
+
+    def on_kill(self) -> None:
+        """Worker-side kill (``deferrable=False``): cancel the job, as the trigger does when deferred."""
+        job = self._job
+        if job is None:
+            return
+        self._cancel_after_timeout(
+            {"queue": job.armada_queue, "job_set_id": job.job_set_id, "job_id": job.job_id}
+        )

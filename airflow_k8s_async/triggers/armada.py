@@ -1,0 +1,323 @@
+"""ArmadaJobTrigger: wait for one Armada job on its job set's shared event stream.
+
+No call is made per job while it runs: its events arrive on the one GetJobSetEvents stream the
+triggerer process keeps per (server, queue, job set) (``_armada.hub``). With ``container_logs``
+the trigger follows that container's log in the job's pod (``armada-<jobId>-0``, in the cluster
+and namespace of the running event) into the task log. At the end it asks GetJobErrors once for
+a failed, preempted or rejected job and yields one small event. Kwargs hold no secret: the
+channel's auth and the token retriever travel as descriptions and are rebuilt here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from typing import Any
+
+from airflow.configuration import conf
+
+from airflow_k8s_async._armada.client import ArmadaClient, get_armada_client
+from airflow_k8s_async._armada.hub import HubSettings, Subscription, get_job_set_hub
+from airflow_k8s_async._armada.kubeauth import with_token
+from airflow_k8s_async._armada.states import (
+    CANCELLED,
+    FAILED,
+    RUNNING,
+    SUBMITTED,
+    SUCCEEDED,
+    UNACKNOWLEDGED,
+    WITH_ERRORS,
+    JobUpdate,
+)
+from airflow_k8s_async._kube.client import KubeClient, get_client
+from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
+from airflow_k8s_async._kube.states import ObjectState, Phase
+from airflow_k8s_async.armada.auth import token_retriever_from
+from airflow_k8s_async.armada.model import GrpcChannelArgs
+from airflow_k8s_async.errors import AirflowK8sAsyncError
+from airflow_k8s_async.hooks.kubernetes import KubernetesAsyncHook
+from airflow_k8s_async.triggers.common import SECTION, KubeTrigger
+from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS, LAST_LINES
+
+_PHASES = {SUCCEEDED: Phase.SUCCEEDED, RUNNING: Phase.RUNNING}
+
+
+def _phase(state: str) -> Phase:
+    if state in _PHASES:
+        return _PHASES[state]
+    return Phase.FAILED if state in (FAILED, CANCELLED, *WITH_ERRORS) else Phase.PENDING
+
+
+class ArmadaJobTrigger(KubeTrigger):
+    """Wait for one Armada job to end; stream its container's log meanwhile.
+
+    The Kubernetes keywords (``kubernetes_conn_id``, ``config_file``, ``cluster_context``,
+    ``in_cluster``) say how to read the job's pod log; ``cluster_context`` defaults to the
+    cluster id of the running event, as armada-airflow does.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        job_set_id: str,
+        armada_queue: str,
+        channel_args: dict[str, Any],
+        channel_args_version: int = GrpcChannelArgs.__version__,
+        submit_time: float,
+        job_state: str = SUBMITTED,
+        job_acknowledgement_timeout: float = 300,
+        poll_interval: float = 30,
+        deadline: float | None = None,
+        container_logs: str | None = None,
+        job_namespace: str | None = None,
+        k8s_token_retriever: list[Any] | None = None,
+        kubernetes_conn_id: str | None = None,
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+        lookout_url: str | None = None,
+        link_patterns: dict[str, str] | None = None,
+        log_position: list[int] | None = None,
+    ) -> None:
+        super().__init__(
+            kubernetes_conn_id=kubernetes_conn_id,
+            config_file=config_file,
+            cluster_context=cluster_context,
+            in_cluster=in_cluster,
+        )
+        self.job_id = job_id
+        self.job_set_id = job_set_id
+        self.armada_queue = armada_queue
+        self.channel_args = channel_args
+        self.channel_args_version = channel_args_version
+        self.submit_time = submit_time
+        self.job_state = job_state
+        self.job_acknowledgement_timeout = job_acknowledgement_timeout
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.container_logs = container_logs
+        self.job_namespace = job_namespace
+        self.k8s_token_retriever = k8s_token_retriever
+        self.lookout_url = lookout_url
+        self.link_patterns = dict(link_patterns or {})
+        self.log_position = log_position
+        self._update = JobUpdate(job_id=job_id, state=job_state)
+        self._cursor = LogCursor()
+        if log_position:
+            seconds, nanos, same = log_position
+            self._cursor = LogCursor(last=LogTime(seconds, nanos), same=same)
+        self._follower: asyncio.Task[None] | None = None
+        self._last: deque[str] = deque(maxlen=LAST_LINES)
+        self._links: dict[str, str] = {}
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return self._classpath(), {
+            "job_id": self.job_id,
+            "job_set_id": self.job_set_id,
+            "armada_queue": self.armada_queue,
+            "channel_args": self.channel_args,
+            "channel_args_version": self.channel_args_version,
+            "submit_time": self.submit_time,
+            "job_state": self.job_state,
+            "job_acknowledgement_timeout": self.job_acknowledgement_timeout,
+            "poll_interval": self.poll_interval,
+            "deadline": self.deadline,
+            "container_logs": self.container_logs,
+            "job_namespace": self.job_namespace,
+            "k8s_token_retriever": self.k8s_token_retriever,
+            **self._connection_kwargs(),
+            "lookout_url": self.lookout_url,
+            "link_patterns": self.link_patterns,
+            "log_position": self.log_position,
+        }
+
+    def _armada(self) -> ArmadaClient:
+        args = GrpcChannelArgs.deserialize(self.channel_args, self.channel_args_version)
+        return get_armada_client(args.spec())
+
+    # -- the wait ------------------------------------------------------------------------------
+    async def wait(self) -> dict[str, Any]:
+        """Follow the job to its end; returns the event payload. Also used inline on a worker."""
+        client = self._armada()
+        self.log.info(
+            "Waiting for Armada job %s (queue %s, job set %s) on the shared event stream%s",
+            self.job_id,
+            self.armada_queue,
+            self.job_set_id,
+            f"; details at {self.lookout_url}" if self.lookout_url else "",
+        )
+        settings = HubSettings(
+            linger=conf.getfloat(SECTION, "watch_linger_seconds", fallback=10.0),
+            poll_interval=float(self.poll_interval),
+        )
+        hub = get_job_set_hub(settings)
+        try:
+            async with hub.subscribe(
+                client=client,
+                queue=self.armada_queue,
+                job_set_id=self.job_set_id,
+                job_id=self.job_id,
+                settings=settings,
+            ) as sub:
+                return await self._follow(client, sub)
+        finally:
+            await self._stop_logs()
+
+    async def _follow(self, client: ArmadaClient, sub: Subscription) -> dict[str, Any]:
+        while True:
+            try:
+                update: JobUpdate | None = await asyncio.wait_for(
+                    sub.__anext__(), self._seconds_to_next_check()
+                )
+            except asyncio.TimeoutError:
+                update = None
+            now = time.time()
+            if update is not None:
+                self._update = update
+                self._show_progress(
+                    f"Armada job {self.job_id}", ObjectState(_phase(update.state), update.state)
+                )
+                self._start_logs()
+                if update.terminal:
+                    return await self._finish(client)
+            if self.deadline is not None and now >= self.deadline:
+                return self._timeout_event()
+            if self._unacknowledged() and now >= self._ack_deadline():
+                return await self._not_acknowledged(client)
+
+    def _ack_deadline(self) -> float:
+        return self.submit_time + self.job_acknowledgement_timeout
+
+    def _unacknowledged(self) -> bool:
+        return self._update.state in UNACKNOWLEDGED
+
+    def _seconds_to_next_check(self) -> float | None:
+        checks = [self.deadline] if self.deadline is not None else []
+        if self._unacknowledged():
+            checks.append(self._ack_deadline())
+        return max(0.05, min(checks) - time.time()) if checks else None
+
+    async def _not_acknowledged(self, client: ArmadaClient) -> dict[str, Any]:
+        timeout = self.job_acknowledgement_timeout
+        message = (
+            f"Armada did not acknowledge job {self.job_id} within job_acknowledgement_timeout={timeout:g}s "
+            f"(still {self._update.state}); the job was cancelled"
+        )
+        self.log.info("%s", message)
+        await self._cancel(client, reason=f"not acknowledged within {timeout:g}s")
+        return self._event("failed", reason="AcknowledgementTimeout", message=message, state=CANCELLED)
+
+    async def _finish(self, client: ArmadaClient) -> dict[str, Any]:
+        state = self._update.state
+        if self._follower is not None:
+            await asyncio.wait([self._follower], timeout=DRAIN_SECONDS)
+        if state == SUCCEEDED:
+            return self._event("success", reason=state)
+        message = self._update.reason
+        if state in WITH_ERRORS:
+            try:
+                message = (await client.job_errors([self.job_id])).get(self.job_id) or message
+            except AirflowK8sAsyncError as exc:
+                self.log.warning("Could not read the job's errors: %s", exc)
+        return self._event("failed", reason=state, message=message)
+
+    # -- logs ----------------------------------------------------------------------------------
+    def _start_logs(self) -> None:
+        update = self._update
+        if not self.container_logs or self._follower is not None or not update.cluster:
+            return
+        if update.state != RUNNING and not update.terminal:
+            return
+        self._follower = asyncio.create_task(self._follow_logs(update), name=f"log armada-{self.job_id}")
+
+    async def _follow_logs(self, update: JobUpdate) -> None:
+        namespace = update.namespace or self.job_namespace or "default"
+        pod = update.pod_name or f"armada-{self.job_id}-0"
+        assert self.container_logs is not None
+        try:
+            kube = await self._log_client(update.cluster)
+            await follow_container_log(
+                kube,
+                namespace=namespace,
+                pod=pod,
+                container=self.container_logs,
+                cursor=self._cursor,
+                on_line=self._line,
+                finished=lambda: self._update.terminal,
+            )
+        except AirflowK8sAsyncError as exc:
+            self.log.warning("Cannot follow the log of pod %s/%s: %s", namespace, pod, exc)
+
+    async def _log_client(self, cluster_id: str) -> KubeClient:
+        hook = KubernetesAsyncHook(
+            self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context or cluster_id,
+            in_cluster=self.in_cluster,
+        )
+        cluster = (await hook.aget_conn()).cluster
+        retriever = token_retriever_from(self.k8s_token_retriever)
+        if retriever is not None:
+            token = await asyncio.to_thread(retriever.get_token)
+            cluster = await asyncio.to_thread(with_token, cluster, token)
+        return await get_client(cluster)
+
+    def _line(self, line: str) -> None:
+        self._last.append(f"[{self.container_logs}] {line}")
+        self.log.info("[%s] %s", self.container_logs, line)
+        for name, pattern in self.link_patterns.items():
+            if name not in self._links and (found := re.search(pattern, line)):
+                self._links[name] = found.group(0)
+
+    def current_log_position(self) -> list[int] | None:
+        cursor = self._cursor
+        return None if cursor.last is None else [cursor.last.seconds, cursor.last.nanos, cursor.same]
+
+    async def _stop_logs(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
+
+    # -- events --------------------------------------------------------------------------------
+    def _event(self, status: str, *, reason: str = "", message: str = "", **extra: Any) -> dict[str, Any]:
+        update = self._update
+        event: dict[str, Any] = {
+            "status": status,
+            "name": self.job_id,
+            "namespace": update.namespace or self.job_namespace,
+            "uid": None,
+            "reason": reason,
+            "message": message,
+            "job_id": self.job_id,
+            "job_set_id": self.job_set_id,
+            "queue": self.armada_queue,
+            "state": update.state,
+            "cluster": update.cluster or None,
+            "links": dict(self._links),
+            **extra,
+        }
+        if status != "success":
+            event["last_log_lines"] = list(self._last)
+        return event
+
+    # -- the user killed the task --------------------------------------------------------------
+    async def _cancel(self, client: ArmadaClient, *, reason: str) -> None:
+        try:
+            cancelled = await client.cancel(
+                queue=self.armada_queue, job_set_id=self.job_set_id, job_id=self.job_id, reason=reason
+            )
+        except AirflowK8sAsyncError as exc:
+            self.log.warning("Could not cancel Armada job %s: %s", self.job_id, exc)
+            return
+        self.log.info("Cancelled Armada job %s%s", self.job_id, "" if cancelled else " (already ended)")
+
+    async def on_kill(self) -> None:
+        """Cancel the job when a user kills, clears or fails the deferred task (Airflow >= 3.3).
+
+        Not called on a triggerer restart or redistribution: then the trigger resumes waiting.
+        """
+        self.log.info("Task killed; cancelling Armada job %s", self.job_id)
+        await self._cancel(self._armada(), reason="the Airflow task was killed")
