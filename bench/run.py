@@ -1,0 +1,260 @@
+"""Run the benchmark: every (workload, N, contender) against the same API server, then report.
+
+    python -m bench.run [--sizes 100,1000,10000] [--kinds pod,job] [--contenders ours,cncf] ...
+
+See bench/README.md. Each run gets a fresh namespace, a bench kubelet process and a contender
+process; raw files stay in bench/work/<stamp>/, figures go to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_k8s_async._kube.client import KubeClient
+from airflow_k8s_async._kube.cluster import ClusterConfig
+from bench import apiserver
+from bench.contenders import CONTENDERS, ROOT, Contender
+from bench.figures import compute
+from bench.schedule import Timing, make_schedule
+
+CONN_ID = "kubernetes_default"
+SWITCH = "../shared/k8s-local/down.sh; K8S_LOCAL_NODE=0 ../shared/k8s-local/up.sh"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    kinds: list[str]
+    sizes: list[int]
+    contenders: list[str]
+    timing: Timing
+    seed: int
+    kubeconfig: str
+    workdir: Path
+    grace: float  # seconds a contender may take past the schedule's last end
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    until = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"{what} exited with {proc.returncode} before writing {path.name}; see {path.parent}"
+            )
+        if time.monotonic() > until:
+            raise TimeoutError(f"{what}: no {path.name} within {timeout:.0f}s; see {path.parent}")
+        time.sleep(0.05)
+
+
+def _spawn(python: Path, module: str, spec: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [str(python), "-m", module, "--spec", str(spec)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _contender_env(kubeconfig: str, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.pop("KUBECONFIG", None)  # the connection says where the cluster is, for both contenders
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+        AIRFLOW_CONN_KUBERNETES_DEFAULT=json.dumps(
+            {"conn_type": "kubernetes", "extra": {"kube_config_path": kubeconfig}}
+        ),
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+async def run_one(
+    client: KubeClient, plan: Plan, kind: str, count: int, contender: Contender
+) -> dict[str, Any]:
+    steps = make_schedule(count=count, timing=plan.timing, seed=plan.seed)
+    workdir = plan.workdir / f"{kind}-{count}-{contender.name}"
+    workdir.mkdir(parents=True)
+    namespace = await apiserver.create_namespace(client, f"bench-{kind}-{count}-{contender.name}")
+    spec = {
+        "kind": kind,
+        "count": count,
+        "namespace": namespace,
+        "timing": dataclasses.asdict(plan.timing),
+        "seed": plan.seed,
+        "kubeconfig": plan.kubeconfig,
+        "module": contender.module,
+        "conn_id": CONN_ID,
+        "api_port": urlsplit(client.host).port or 443,
+        "timeout": max(s.end for s in steps) + plan.grace,
+    }
+    spec_path = workdir / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    print(f"[bench] {kind} N={count} {contender.name}: namespace {namespace}", flush=True)
+    kubelet = contender_proc = None
+    try:
+        kubelet = _spawn(
+            ROOT / ".venv/bin/python",
+            "bench.kubelet",
+            spec_path,
+            workdir / "kubelet.log",
+            {**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        await asyncio.to_thread(
+            _wait_for, workdir / "objects.json", kubelet, "bench kubelet", 600 + count / 10
+        )
+        before = await apiserver.request_totals(client)
+        with tempfile.TemporaryDirectory(prefix="bench-airflow-") as home:
+            contender_proc = _spawn(
+                contender.python,
+                "bench.contender",
+                spec_path,
+                workdir / "contender.log",
+                _contender_env(plan.kubeconfig, Path(home)),
+            )
+            await asyncio.to_thread(
+                _wait_for, workdir / "ready", contender_proc, contender.name, 600 + count / 5
+            )
+            ready = await apiserver.request_totals(client)
+            (workdir / "go").write_text(str(time.time()))
+            code = await asyncio.to_thread(contender_proc.wait)
+            if code != 0:
+                raise RuntimeError(f"{contender.name} exited with {code}; see {workdir / 'contender.log'}")
+        code = await asyncio.to_thread(kubelet.wait)
+        if code != 0:
+            raise RuntimeError(f"bench kubelet exited with {code}; see {workdir / 'kubelet.log'}")
+        await asyncio.sleep(1)  # a watch is counted when it ends: let the server see the contender's close
+        after = await apiserver.request_totals(client)
+    finally:
+        for proc in (contender_proc, kubelet):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        gone = await apiserver.delete_namespace(client, namespace, wait=300 + count / 20)
+        if not gone:
+            print(f"[bench] namespace {namespace} still terminating", flush=True)
+    figures = compute(
+        kind=kind,
+        steps=steps,
+        contender=json.loads((workdir / "contender.json").read_text()),
+        patches=[json.loads(line) for line in (workdir / "patches.jsonl").read_text().splitlines()],
+        kubelet=json.loads((workdir / "kubelet.json").read_text()),
+        server={"before": dict(before), "ready": dict(ready), "after": dict(after)},
+    )
+    figures.update(kind=kind, n=count, contender=contender.name, label=contender.label, namespace=namespace)
+    (workdir / "figures.json").write_text(json.dumps(figures, indent=1))
+    print(
+        f"[bench] {kind} N={count} {contender.name}: {figures['correct']}/{count} right, "
+        f"p99 {figures['latency']['p99']}, req/pod-min {figures['requests_per_pod_minute']['client_steady']}",
+        flush=True,
+    )
+    return figures
+
+
+async def run_all(plan: Plan, *, allow_node: bool) -> list[dict[str, Any]]:
+    client = await KubeClient.connect(cluster=ClusterConfig(config_file=plan.kubeconfig))
+    try:
+        nodes = await apiserver.node_names(client)
+        if nodes and not allow_node:
+            raise SystemExit(
+                f"the cluster has nodes ({', '.join(nodes)}): the full benchmark runs on a control plane "
+                f"only, so that no kubelet, scheduler or pod traffic shares the API server. Switch with:\n"
+                f"  {SWITCH}\nor pass --allow-node to measure anyway (figures are then noisier)."
+            )
+        if nodes:
+            print(
+                f"[bench] WARNING: nodes present ({', '.join(nodes)}); figures include their noise",
+                flush=True,
+            )
+        results = []
+        for kind in plan.kinds:
+            for count in plan.sizes:
+                for name in plan.contenders:
+                    contender = CONTENDERS[name]
+                    if kind in contender.kinds:
+                        results.append(await run_one(client, plan, kind, count, contender))
+        return results
+    finally:
+        await client.close()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark our triggers beside the anchors' on a real API server."
+    )
+    parser.add_argument("--sizes", default="100,1000,10000", help="object counts, comma-separated")
+    parser.add_argument("--kinds", default="pod,job", help="workloads: pod, job")
+    parser.add_argument("--contenders", default="ours,cncf", help=f"of {', '.join(CONTENDERS)}")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--start", default="1,10", help="seconds after go until Running: min,max")
+    parser.add_argument("--run", default="30,300", help="seconds Running: min,max")
+    parser.add_argument("--failure-rate", type=float, default=0.10)
+    parser.add_argument(
+        "--grace", type=float, default=600, help="seconds a contender may lag behind the schedule"
+    )
+    parser.add_argument("--allow-node", action="store_true", help="run although the cluster has a node")
+    parser.add_argument("--name", default="", help="suffix of the result file, e.g. smoke-sample")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--json-only", action="store_true", help="write results JSON, skip the report")
+    args = parser.parse_args(argv)
+    unknown = set(args.contenders.split(",")) - set(CONTENDERS)
+    if unknown:
+        parser.error(f"unknown contenders: {', '.join(sorted(unknown))}")
+    if not os.environ.get("KUBECONFIG"):
+        parser.error(
+            "KUBECONFIG is not set: export KUBECONFIG=/var/cache/k8s-local/kubeconfig (or your cluster's)"
+        )
+    return args
+
+
+def main(argv: list[str]) -> Path:
+    args = parse_args(argv)
+    start_min, start_max = (float(v) for v in args.start.split(","))
+    run_min, run_max = (float(v) for v in args.run.split(","))
+    stamp = time.strftime("%Y-%m-%d-%H%M%S")
+    plan = Plan(
+        kinds=args.kinds.split(","),
+        sizes=[int(n) for n in args.sizes.split(",")],
+        contenders=args.contenders.split(","),
+        timing=Timing(
+            start_min=start_min,
+            start_max=start_max,
+            run_min=run_min,
+            run_max=run_max,
+            failure_rate=args.failure_rate,
+        ),
+        seed=args.seed,
+        kubeconfig=os.environ["KUBECONFIG"].split(os.pathsep)[0],
+        workdir=ROOT / "bench" / "work" / stamp,
+        grace=args.grace,
+    )
+    results = asyncio.run(run_all(plan, allow_node=args.allow_node))
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "stamp": stamp,
+        "timing": dataclasses.asdict(plan.timing),
+        "seed": plan.seed,
+        "argv": argv,
+        "cpus": os.cpu_count(),
+    }
+    out = plan.workdir / "results.json"
+    out.write_text(json.dumps({"meta": meta, "runs": results}, indent=1))
+    print(f"[bench] results: {out}", flush=True)
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
