@@ -12,6 +12,7 @@ AirflowK8sAsyncError            root: catch this to catch everything of ours
     ├── KubeInvalidError        422: the object was rejected by validation
     ├── KubeTooManyRequestsError  429: throttled (``.retry_after`` seconds, when the server said)
     └── KubeServerError         5xx: the server failed; usually worth a retry
+└── ArmadaError                 an Armada gRPC call failed (``.code``: the gRPC status name)
 
 API errors are made from an HTTP status in one place, :func:`api_error`, and raised ``from`` the
 transport error where there is one. This module imports nothing from Airflow.
@@ -33,6 +34,15 @@ class ConfigurationError(AirflowK8sAsyncError):
 
 class KubeConnectionError(AirflowK8sAsyncError):
     """The Kubernetes API server could not be reached, or the connection broke mid-way."""
+
+
+class ArmadaError(AirflowK8sAsyncError):
+    """An Armada gRPC call failed; ``code`` is the gRPC status name (``UNAVAILABLE``, ...)."""
+
+    def __init__(self, message: str, *, code: str = "", method: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.method = method
 
 
 class KubeApiError(AirflowK8sAsyncError):
