@@ -119,6 +119,7 @@ class ArmadaTestServer:
         self._peak = 0
         self._opened = 0
         self._fail_next = 0
+        self.stream_requests: list[tuple[str, str]] = []  # (job set, from_message_id) per stream call
         self._cut: set[object] = set()
         self._streams: set[object] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -384,6 +385,7 @@ class ArmadaTestServer:
         self, request: event_pb2.JobSetRequest, context: grpc.aio.ServicerContext
     ) -> Any:  # async generator of EventStreamMessage
         self.count("GetJobSetEvents")
+        self.stream_requests.append((request.id, request.from_message_id))
         if self._fail_next > 0:
             self._fail_next -= 1
             await context.abort(grpc.StatusCode.UNAVAILABLE, "scripted stream failure")

@@ -1,0 +1,219 @@
+"""ArmadaJobTrigger against the in-process Armada server (real gRPC on loopback): one shared
+stream per job set, resume after a cut, fallback to GetJobStatus, acknowledgement timeout, kill,
+and (on the real cluster) the job's pod log in the task log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from airflow_k8s_async._armada.channel import close_channels
+from airflow_k8s_async._armada.client import forget_clients
+from airflow_k8s_async._armada.hub import close_job_set_hub
+from airflow_k8s_async.armada.model import GrpcChannelArgs
+from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
+from tests.support.armada_server import ArmadaTestServer, JobScript
+
+SLOW = JobScript(steps=(("QUEUED", 0.2), ("RUNNING", 0.5), ("SUCCEEDED", 3.0)))
+SCENARIOS = {
+    "fail": JobScript(
+        steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("FAILED", 0.5)), error="OOMKilled: used 2Gi of 1Gi"
+    ),
+    "preempt": JobScript(
+        steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("PREEMPTED", 0.5)), error="preempted by job x"
+    ),
+    "reject": JobScript(steps=(("REJECTED", 0.3),), error="requests more memory than any node has"),
+    "stuck": JobScript(steps=()),
+    "long": JobScript(steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("SUCCEEDED", 60.0))),
+}
+
+
+@pytest.fixture
+def server() -> Iterator[ArmadaTestServer]:
+    srv = ArmadaTestServer(scenarios=SCENARIOS).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(autouse=True)
+async def _close_armada() -> AsyncIterator[None]:
+    yield
+    await close_job_set_hub()
+    forget_clients()
+    await close_channels()
+
+
+def submit(
+    server: ArmadaTestServer, count: int = 1, *, script: JobScript | None = None, job_set: str = "js"
+) -> list[str]:
+    return server.submit(queue="q", job_set_id=job_set, count=count, script=script)
+
+
+def trigger(server: ArmadaTestServer, job_id: str, *, job_set: str = "js", **kwargs: Any) -> ArmadaJobTrigger:
+    return ArmadaJobTrigger(
+        job_id=job_id,
+        job_set_id=job_set,
+        armada_queue="q",
+        channel_args=GrpcChannelArgs(server.target).serialize(),
+        submit_time=time.time(),
+        **kwargs,
+    )
+
+
+async def event_of(trig: ArmadaJobTrigger, timeout: float = 60) -> dict[str, Any]:
+    async def first() -> dict[str, Any]:
+        async for event in trig.run():
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    return await asyncio.wait_for(first(), timeout)
+
+
+async def test_many_triggers_of_one_job_set_share_one_stream(server: ArmadaTestServer) -> None:
+    ids = submit(server, 30, script=SLOW)
+    other = submit(server, 5, script=SLOW, job_set="js-2")
+    events = await asyncio.gather(
+        *(event_of(trigger(server, job_id)) for job_id in ids),
+        *(event_of(trigger(server, job_id, job_set="js-2")) for job_id in other),
+    )
+    assert [e["status"] for e in events] == ["success"] * 35
+    assert {e["job_id"] for e in events} == set(ids) | set(other)
+    counts = server.counts()
+    # 35 jobs in two job sets: two streams, and not one call per job.
+    assert counts.calls == {"GetJobSetEvents": 2}, counts
+    assert counts.streams_peak == 2
+
+
+@pytest.mark.parametrize(
+    ("scenario", "state", "text"),
+    [
+        ("fail", "FAILED", "OOMKilled: used 2Gi of 1Gi"),
+        ("preempt", "PREEMPTED", "preempted by job x"),
+        ("reject", "REJECTED", "requests more memory than any node has"),
+    ],
+)
+async def test_unsuccessful_end_carries_get_job_errors_text(
+    server: ArmadaTestServer, scenario: str, state: str, text: str
+) -> None:
+    [job_id] = submit(server, script=SCENARIOS[scenario])
+    event = await event_of(trigger(server, job_id))
+    assert (event["status"], event["reason"], event["state"]) == ("failed", state, state)
+    assert event["message"] == text
+    assert server.counts().calls.get("GetJobErrors") == 1
+
+
+async def test_cancelled_from_outside(server: ArmadaTestServer) -> None:
+    [job_id] = submit(server, script=SCENARIOS["long"])
+    trig = trigger(server, job_id)
+    waiting = asyncio.create_task(event_of(trig))
+    await asyncio.sleep(1.0)
+    server.cancel_from_outside(job_id, "an admin cancelled it")
+    event = await waiting
+    assert (event["status"], event["reason"], event["message"]) == (
+        "failed",
+        "CANCELLED",
+        "an admin cancelled it",
+    )
+
+
+async def test_resumes_from_the_last_message_id_after_the_stream_is_cut(
+    server: ArmadaTestServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    [job_id] = submit(server, script=JobScript(steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("SUCCEEDED", 3.0))))
+    waiting = asyncio.create_task(event_of(trigger(server, job_id)))
+    await asyncio.sleep(1.5)  # running by now: the stream has delivered submitted, queued, running
+    assert server.cut_streams() == 1
+    event = await waiting
+    assert event["status"] == "success"
+    first, second = server.stream_requests
+    assert first == ("js", "")
+    assert second == ("js", "3"), "the second stream starts after the 3 messages already seen"
+    assert server.counts().calls == {"GetJobSetEvents": 2}
+    out = capfd.readouterr().out
+    assert out.count(f"Armada job {job_id} is running (RUNNING)") == 1, "nothing is delivered twice"
+
+
+async def test_falls_back_to_get_job_status_while_the_stream_keeps_failing(server: ArmadaTestServer) -> None:
+    server.fail_streams(1000)
+    [job_id] = submit(server, script=JobScript(steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("SUCCEEDED", 2.0))))
+    event = await event_of(trigger(server, job_id, poll_interval=1.0), timeout=60)
+    assert event["status"] == "success"
+    calls = server.counts().calls
+    assert calls["GetJobStatus"] >= 1
+    assert calls["GetJobSetEvents"] >= 5  # the stream was tried again and again before the fallback
+
+
+async def test_acknowledgement_timeout_cancels_the_job(server: ArmadaTestServer) -> None:
+    [job_id] = submit(server, script=SCENARIOS["stuck"])
+    started = time.time()
+    event = await event_of(trigger(server, job_id, job_acknowledgement_timeout=2.0))
+    assert event["status"] == "failed"
+    assert event["reason"] == "AcknowledgementTimeout"
+    assert "within job_acknowledgement_timeout=2s" in event["message"] and "cancelled" in event["message"]
+    assert time.time() - started >= 2.0
+    assert server.jobs[job_id].state == "CANCELLED"
+    assert server.counts().calls.get("CancelJobs") == 1
+
+
+async def test_on_kill_cancels_the_job(server: ArmadaTestServer) -> None:
+    [job_id] = submit(server, script=SCENARIOS["long"])
+    trig = trigger(server, job_id)
+    waiting = asyncio.create_task(event_of(trig))
+    await asyncio.sleep(1.0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await trig.on_kill()
+    assert server.jobs[job_id].state == "CANCELLED"
+    assert server.jobs[job_id].cancel_reasons == ["the Airflow task was killed"]
+
+
+def test_serialize_round_trip_holds_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_k8s_async.armada.auth import BearerTokenAuth, EnvTokenRetriever, describe_token_retriever
+
+    monkeypatch.setenv("ARMADA_TEST_TOKEN", "s3cr3t-token")
+    auth = BearerTokenAuth(token_retriever=EnvTokenRetriever(variable="ARMADA_TEST_TOKEN"))
+    trig = ArmadaJobTrigger(
+        job_id="j",
+        job_set_id="js",
+        armada_queue="q",
+        channel_args=GrpcChannelArgs("armada:50051", auth=auth).serialize(),
+        submit_time=1.0,
+        k8s_token_retriever=describe_token_retriever(EnvTokenRetriever(variable="ARMADA_TEST_TOKEN")),
+    )
+    classpath, kwargs = trig.serialize()
+    assert classpath == "airflow_k8s_async.triggers.armada.ArmadaJobTrigger"
+    import json
+
+    assert "s3cr3t-token" not in json.dumps(kwargs)
+    again = ArmadaJobTrigger(**kwargs)
+    assert again.serialize() == (classpath, kwargs)
+
+
+@pytest.mark.cluster
+async def test_container_logs_stream_from_the_real_pod(
+    core: client.CoreV1Api, capfd: pytest.CaptureFixture[str]
+) -> None:
+    script = JobScript(pod_command="for i in 1 2 3 4; do echo armada-line-$i; sleep 1; done")
+    server = ArmadaTestServer(default=script, kube_core=core).start()
+    try:
+        [job_id] = submit(server)
+        trig = trigger(
+            server,
+            job_id,
+            container_logs="main",
+            config_file=os.environ["KUBECONFIG"].split(os.pathsep)[0],
+        )
+        event = await event_of(trig, timeout=120)
+        assert event["status"] == "success", event
+        out = capfd.readouterr().out
+        for i in range(1, 5):
+            assert out.count(f"[main] armada-line-{i}") == 1, out[-3000:]
+    finally:
+        server.stop()
