@@ -63,6 +63,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": [_HOOK_MODULE]}],
+        "extra-links": [
+            "airflow_k8s_async.armada.links.LookoutLink",
+            "airflow_k8s_async.armada.links.DynamicLink",
+        ],
         "connection-types": [
             {
                 "connection-type": "kubernetes_async",

@@ -43,6 +43,11 @@ def test_kube_plumbing_is_found() -> None:
     assert "airflow_k8s_async._kube.cluster" in probe("airflow_k8s_async._kube")["modules"]
 
 
+def test_armada_plumbing_is_found() -> None:
+    assert "airflow_k8s_async._armada" in PLUMBING
+    assert "airflow_k8s_async._armada.hub" in probe("airflow_k8s_async._armada")["modules"]
+
+
 @pytest.mark.parametrize("package", PLUMBING)
 def test_plumbing_never_imports_airflow(package: str) -> None:
     result = probe(package)
