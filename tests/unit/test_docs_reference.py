@@ -1,0 +1,78 @@
+"""docs/reference.md names every constructor keyword of every operator and trigger.
+
+A class's keywords are its ``__init__`` parameters, those of its own package's base classes when it
+passes ``**kwargs`` on to them, and keywords it takes out of ``**kwargs`` itself (listed below). Each
+must appear as `` `keyword` `` in the class's section (from its ``## Name`` / ``### Name`` heading to
+the next heading of that level or higher); a section saying "every keyword of `Other`" covers
+Other's. A new class is one line in ``DOCUMENTED``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from airflow_k8s_async.operators import job
+from airflow_k8s_async.operators.job import KubernetesJobOperator, KubernetesLegacyJobOperator
+from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.triggers.job import KubernetesJobTrigger
+from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
+from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
+
+REFERENCE = Path(__file__).parents[2] / "docs" / "reference.md"
+
+# class -> keywords it accepts through **kwargs by name (not in any signature)
+DOCUMENTED: dict[type, Iterable[str]] = {
+    KubernetesPodOperator: (),
+    KubernetesJobOperator: job._POD_ONLY_KEYWORDS,
+    KubernetesLegacyJobOperator: (),
+    KubernetesPodTrigger: (),
+    KubernetesJobTrigger: (),
+    KubernetesResourceTrigger: (),
+}
+
+
+def keywords(cls: type) -> set[str]:
+    """``cls``'s keywords, following ``**kwargs`` into this package's base classes."""
+    found: set[str] = set(DOCUMENTED.get(cls, ()))
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("airflow_k8s_async") or "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()  # type: ignore[misc]
+        found |= {p.name for p in params if p.kind is p.KEYWORD_ONLY}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return found
+
+
+def section(text: str, name: str) -> str:
+    match = re.search(rf"^(#+) {re.escape(name)}\s*$", text, flags=re.MULTILINE)
+    assert match, f"docs/reference.md has no heading '{name}'"
+    level = len(match.group(1))
+    end = re.compile(rf"^#{{1,{level}}} ", flags=re.MULTILINE).search(text, match.end())
+    return text[match.end() : end.start() if end else len(text)]
+
+
+def documented(text: str, cls: type) -> set[str]:
+    part = section(text, cls.__name__)
+    names = set(re.findall(r"`(\w+)`", part))
+    for other in re.findall(r"every keyword of `(\w+)`", part):
+        names |= documented(text, next(c for c in DOCUMENTED if c.__name__ == other))
+    return names
+
+
+@pytest.mark.parametrize("cls", list(DOCUMENTED), ids=lambda c: c.__name__)
+def test_every_keyword_is_in_the_reference(cls: type) -> None:
+    missing = keywords(cls) - documented(REFERENCE.read_text(), cls)
+    assert not missing, f"docs/reference.md, section {cls.__name__}, lacks {sorted(missing)}"
+
+
+def test_the_keyword_discovery_sees_kwargs_keywords_and_base_classes() -> None:
+    """Guards the test itself: keywords reached only through **kwargs are found."""
+    assert {"cmds", "secrets", "volumes"} <= keywords(KubernetesJobOperator)
+    assert {"image", "on_finish_action", "backoff_limit"} <= keywords(KubernetesLegacyJobOperator)
+    assert "kwargs" not in keywords(KubernetesPodOperator)
