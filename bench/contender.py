@@ -58,6 +58,8 @@ async def main(spec: dict[str, Any], workdir: Path, counter: probe.RequestCounte
     await asyncio.gather(*pending, return_exceptions=True)
     cpu2, end = probe.cpu_seconds(), time.time()
     await samplers.stop()
+    if hasattr(module, "close"):
+        await module.close()
     return {
         "started": wall0,
         "ready": ready,

@@ -3,7 +3,8 @@
 A contender module has ``KINDS`` (the workloads it can wait on), ``make_triggers(kind=,
 namespace=, objects=, conn_id=)`` returning ``{name: trigger}`` built as its operator builds them,
 and ``outcome(payload)`` mapping a TriggerEvent payload to ``"success"``, ``"failed"`` or what
-else it said. Another one (e.g. Armada's, with its own workload) is one more entry here.
+else it said; optionally ``async close()`` for the end of the loop. Another one (e.g.
+Armada's, with its own workload) is one more entry here.
 """
 
 from __future__ import annotations

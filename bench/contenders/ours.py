@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_k8s_async._kube.client import close_clients
+from airflow_k8s_async._kube.watch import get_hub
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 
@@ -67,3 +69,9 @@ def make_triggers(*, kind: str, namespace: str, objects: dict[str, str], conn_id
 
 def outcome(payload: dict[str, Any]) -> str:
     return str(payload.get("status"))
+
+
+async def close() -> None:
+    """What the triggerer's loop ends with: the shared watches, then the clients."""
+    await get_hub().close()
+    await close_clients()
