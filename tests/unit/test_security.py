@@ -1,0 +1,131 @@
+"""Trigger rows hold no credentials, and exactly the kwargs docs/security.md lists.
+
+Each trigger is built the way its operator builds it before deferring (after resolving the
+connection, as ``execute`` does), from a connection whose kubeconfig holds a token, a client
+certificate and a key; the serialized kwargs are then checked as the database would store them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from airflow_k8s_async.operators.job import KubernetesJobOperator
+from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.triggers.common import KubeTrigger
+from airflow_k8s_async.triggers.job import KubernetesJobTrigger
+from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
+from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
+
+SECURITY = Path(__file__).parents[2] / "docs" / "security.md"
+TOKEN = "tok-0123456789-abcdef-secret"
+CERT = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n").decode()
+KEY = base64.b64encode(b"-----BEGIN PRIVATE KEY-----\nMIIBkey\n-----END PRIVATE KEY-----\n").decode()
+KUBECONFIG: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Config",
+    "clusters": [
+        {"name": "c", "cluster": {"server": "https://10.0.0.1:6443", "certificate-authority-data": CERT}}
+    ],
+    "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+    "current-context": "ctx",
+    "users": [
+        {"name": "u", "user": {"token": TOKEN, "client-certificate-data": CERT, "client-key-data": KEY}}
+    ],
+}
+CONN_ID = "k8s_with_secrets"
+# Anything that would mean a credential travelled: the values themselves, and the shapes of one.
+FORBIDDEN = [TOKEN, CERT, KEY, "BEGIN CERTIFICATE", "PRIVATE KEY", "client-key", "client-certificate"]
+FORBIDDEN_KEYS = re.compile(r"token|password|secret|kube_config\b|kubeconfig|cert|key_data", re.IGNORECASE)
+
+
+@pytest.fixture(autouse=True)
+def _connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = {"kube_config": yaml.safe_dump(KUBECONFIG), "namespace": "team-a"}
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "kubernetes", "extra": extra})
+    )
+
+
+def context() -> dict[str, Any]:
+    ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", try_number=1, map_index=-1, start_date=None)
+    return {"ti": ti, "run_id": "r"}
+
+
+def created(api_version: str, kind: str, plural: str) -> dict[str, Any]:
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": "x-1",
+        "namespace": "team-a",
+        "uid": "0000-1111",
+        "path": f"{prefix}/namespaces/team-a/{plural}/x-1",
+    }
+
+
+def pod_trigger() -> KubeTrigger:
+    operator = KubernetesPodOperator(
+        task_id="t",
+        kubernetes_conn_id=CONN_ID,
+        image="busybox",
+        do_xcom_push=True,
+        execution_timeout=timedelta(minutes=5),
+    )
+    assert operator._target().cluster.config_dict is not None  # the connection's kubeconfig was read
+    operator._pod_ref = ("team-a", "p-1", "0000-1111")
+    return operator._trigger(context(), log_positions={"p-1/base": [1700000000, 5, 1]})  # type: ignore[arg-type]
+
+
+def resource_trigger(api_version: str, kind: str, plural: str) -> KubeTrigger:
+    operator = KubernetesJobOperator(
+        task_id="t", kubernetes_conn_id=CONN_ID, image="busybox", execution_timeout=timedelta(minutes=5)
+    )
+    assert operator._target().cluster.config_dict is not None
+    operator._created = [created(api_version, kind, plural), created("v1", "ConfigMap", "configmaps")]
+    return operator._resource_trigger(context())  # type: ignore[arg-type]
+
+
+BUILDERS = {
+    KubernetesPodTrigger: pod_trigger,
+    KubernetesJobTrigger: lambda: resource_trigger("batch/v1", "Job", "jobs"),
+    KubernetesResourceTrigger: lambda: resource_trigger("example.io/v1", "Sleeper", "sleepers"),
+}
+
+
+def documented_keys(name: str) -> set[str]:
+    row = next(line for line in SECURITY.read_text().splitlines() if line.startswith(f"| `{name}` |"))
+    return set(re.findall(r"`(\w+)`", row.split("|")[2]))
+
+
+@pytest.mark.parametrize("cls", list(BUILDERS), ids=lambda c: c.__name__)
+def test_stored_kwargs_are_exactly_the_documented_ones(cls: type) -> None:
+    trigger = BUILDERS[cls]()
+    assert type(trigger) is cls
+    _, kwargs = trigger.serialize()
+    assert set(kwargs) == documented_keys(cls.__name__)
+
+
+@pytest.mark.parametrize("cls", list(BUILDERS), ids=lambda c: c.__name__)
+def test_no_stored_value_carries_a_credential(cls: type) -> None:
+    _, kwargs = BUILDERS[cls]().serialize()
+    stored = json.dumps(kwargs)  # what the trigger table holds
+    assert kwargs["kubernetes_conn_id"] == CONN_ID  # the triggerer resolves the id itself
+    for needle in FORBIDDEN:
+        assert needle not in stored, f"{needle!r} in the stored kwargs of {cls.__name__}"
+    assert not [k for k in kwargs if FORBIDDEN_KEYS.search(k)]
+
+
+def test_the_check_would_see_a_credential() -> None:
+    """Guards the test: a kubeconfig in the kwargs is caught by the same checks."""
+    trigger = KubernetesPodTrigger(pod_name="p", pod_namespace="n", resources=[{"kubeconfig": KUBECONFIG}])
+    stored = json.dumps(trigger.serialize()[1])
+    assert any(needle in stored for needle in FORBIDDEN)
