@@ -67,7 +67,7 @@ class RequestCounter:
             kwargs["trace_configs"] = [*(kwargs.get("trace_configs") or []), trace]
             original(session, *args, **kwargs)
 
-        aiohttp.ClientSession.__init__ = init  # type: ignore[method-assign]
+        aiohttp.ClientSession.__init__ = init  # type: ignore[method-assign,assignment]
 
     async def _on_start(self, session: Any, context: Any, params: aiohttp.TraceRequestStartParams) -> None:
         verb, resource_name = classify(params.method, str(params.url))

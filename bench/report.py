@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,12 +155,12 @@ def _targets(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def _plot(runs: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # type: ignore[import-not-found]  # only in bench/.venv-cncf
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found]
 
-    panels = [
+    panels: list[tuple[str, Callable[[dict[str, Any]], float | None]]] = [
         ("steady requests / pod-minute", lambda f: f["requests_per_pod_minute"]["client_steady"]),
         ("CPU, steady (% of one core)", lambda f: 100 * f["cpu"]["steady_core_fraction"]),
         ("RSS above baseline (MB)", lambda f: f["rss_mb"]["above_baseline"]),

@@ -90,6 +90,7 @@ class Workload:
     def terminal_status(self, *, fails: bool) -> dict[str, Any]:
         now = _now()
         if self.kind == "job":
+            counts: dict[str, Any]
             if fails:
                 condition = {
                     "type": "Failed",

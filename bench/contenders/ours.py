@@ -21,12 +21,6 @@ TIMEOUT = 3600
 
 
 def make_triggers(*, kind: str, namespace: str, objects: dict[str, str], conn_id: str) -> dict[str, Any]:
-    connection = {
-        "kubernetes_conn_id": conn_id,
-        "config_file": None,
-        "cluster_context": None,
-        "in_cluster": None,
-    }
     if kind == "pod":
         return {
             name: KubernetesPodTrigger(
@@ -40,7 +34,10 @@ def make_triggers(*, kind: str, namespace: str, objects: dict[str, str], conn_id
                 schedule_timeout=TIMEOUT,
                 deadline=None,
                 on_kill_action="delete_pod",
-                **connection,
+                kubernetes_conn_id=conn_id,
+                config_file=None,
+                cluster_context=None,
+                in_cluster=None,
             )
             for name, uid in objects.items()
         }
@@ -61,7 +58,10 @@ def make_triggers(*, kind: str, namespace: str, objects: dict[str, str], conn_id
                 }
             ],
             delete_on_kill=True,
-            **connection,
+            kubernetes_conn_id=conn_id,
+            config_file=None,
+            cluster_context=None,
+            in_cluster=None,
         )
         for name, uid in objects.items()
     }
