@@ -112,7 +112,7 @@ _BY_STATUS: dict[int, type[KubeApiError]] = {
 
 _HINTS: dict[int, str] = {
     401: "check the connection's credentials (token, client certificate, exec plugin)",
-    403: "grant it to the service account or user: see deploy/rbac/README.md",
+    403: "grant the missing permission to the service account or user: see deploy/rbac/README.md",
     404: "check the namespace, the name and that the resource type is installed",
     410: "the watch will list again",
     429: "the API server is throttling; requests are retried with backoff",

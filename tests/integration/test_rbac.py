@@ -142,7 +142,7 @@ def in_triggerer(trigger: KubeTrigger, kubeconfig: Path) -> KubeTrigger:
 
 
 def defer(operator: Any, context: dict[str, Any]) -> KubeTrigger:
-    """The worker's part up to the deferral (in a thread: ``execute`` runs its own event loop)."""
+    """The worker's part up to the deferral; call it in a thread, as ``execute`` runs its own loop."""
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(context)
     trigger = deferred.value.trigger
@@ -211,11 +211,7 @@ async def test_pod_task_succeeds_with_exactly_the_shipped_roles(
 
 
 async def test_job_task_succeeds_with_exactly_the_shipped_roles(
-    kube_api: client.ApiClient,
-    core: client.CoreV1Api,
-    rbac_namespace: str,
-    tmp_path: Path,
-    capfd: pytest.CaptureFixture[str],
+    kube_api: client.ApiClient, rbac_namespace: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     ids = apply_rbac(kube_api, rbac_namespace, tmp_path)
     operator = KubernetesJobOperator(
