@@ -104,7 +104,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         poll_interval: int = conf.getint(_SECTION, "default_poll_interval_s", fallback=30),
         container_logs: str | None = None,
         k8s_token_retriever: TokenRetriever | None = None,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        deferrable: bool = True,  # deferrable-first (armada-airflow: [operators] default_deferrable)
         job_acknowledgement_timeout: int = conf.getint(
             _SECTION, "default_job_acknowledgement_timeout_s", fallback=5 * 60
         ),

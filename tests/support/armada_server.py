@@ -40,7 +40,8 @@ TEST_LABEL = "armada-test-server"
 
 @dataclass(frozen=True)
 class JobScript:
-    """What a job does: ``steps`` of (state, seconds after the previous step); ``error`` is what
+    """What a job does: ``steps`` of (state, seconds after the previous step); a ``WAIT`` step
+    waits for :meth:`ArmadaTestServer.release`, then its seconds; ``error`` is what
     GetJobErrors says for FAILED / PREEMPTED / REJECTED. With ``pod_command`` the job runs a real
     pod from the RUNNING step on, and ends as the pod does (steps after RUNNING are ignored)."""
 
@@ -107,9 +108,13 @@ class ArmadaTestServer:
         scenarios: dict[str, JobScript] | None = None,
         default: JobScript | None = None,
         kube_core: Any = None,
+        scenario_factory: Callable[[str], JobScript | None] | None = None,
     ) -> None:
-        """``kube_core``: a ``kubernetes.client.CoreV1Api`` for jobs whose script has a pod."""
+        """``kube_core``: a ``kubernetes.client.CoreV1Api`` for jobs whose script has a pod;
+        ``scenario_factory(label)``: a script for scenario labels not in ``scenarios``."""
         self.scenarios = dict(scenarios or {})
+        self.scenario_factory = scenario_factory
+        self._gate: asyncio.Event | None = None
         self.default = default or JobScript()
         self.kube_core = kube_core
         self.jobs: dict[str, Job] = {}
@@ -119,6 +124,7 @@ class ArmadaTestServer:
         self._peak = 0
         self._opened = 0
         self._fail_next = 0
+        self.open_by_job_set: Counter[str] = Counter()
         self.stream_requests: list[tuple[str, str]] = []  # (job set, from_message_id) per stream call
         self._cut: set[object] = set()
         self._streams: set[object] = set()
@@ -235,6 +241,18 @@ class ArmadaTestServer:
 
         return self.call(submit)
 
+    def release(self) -> None:
+        """Let every job waiting at a ``WAIT`` step go on."""
+        self.call(self._release)
+
+    async def _release(self) -> None:
+        self._gate_event().set()
+
+    def _gate_event(self) -> asyncio.Event:
+        if self._gate is None:
+            self._gate = asyncio.Event()
+        return self._gate
+
     def job_ids(self, *, job_set_id: str | None = None) -> list[str]:
         return [job.job_id for job in self.jobs.values() if job_set_id in (None, job.job_set_id)]
 
@@ -253,7 +271,9 @@ class ArmadaTestServer:
         script: JobScript | None = None,
     ) -> Job:
         job_id = "01" + uuid.uuid4().hex[:24]
-        chosen = script or self.scenarios.get(item.labels.get("scenario", ""), self.default)
+        label = item.labels.get("scenario", "")
+        made = self.scenario_factory(label) if self.scenario_factory and label not in self.scenarios else None
+        chosen = script or made or self.scenarios.get(label, self.default)
         job = Job(
             job_id=job_id, queue=queue, job_set_id=job_set_id, item=item, script=chosen, submitted=time.time()
         )
@@ -312,6 +332,10 @@ class ArmadaTestServer:
 
     async def _drive(self, job: Job) -> None:
         for state, delay in job.script.steps:
+            if state == "WAIT":
+                await self._gate_event().wait()
+                await asyncio.sleep(delay)
+                continue
             await asyncio.sleep(delay)
             if state == "RUNNING" and job.script.pod_command is not None:
                 await self._run_pod(job)
@@ -396,6 +420,7 @@ class ArmadaTestServer:
         token = object()
         self._streams.add(token)
         self._open += 1
+        self.open_by_job_set[request.id] += 1
         self._opened += 1
         self._peak = max(self._peak, self._open)
         try:
@@ -415,6 +440,7 @@ class ArmadaTestServer:
         finally:
             self._streams.discard(token)
             self._open -= 1
+            self.open_by_job_set[request.id] -= 1
 
 
 class _Submit(submit_pb2_grpc.SubmitServicer):  # type: ignore[misc]
