@@ -278,3 +278,25 @@ def unregister_kind(api_version: str, kind: str) -> None:
 def rule_for(api_version: str, kind: str) -> StatusRule | None:
     """The registered rule for this apiVersion and kind, or None (then the built-in rules decide)."""
     return _REGISTRY.get((api_version, kind))
+
+
+# Built-in kinds that never report an end (no status, or one that only tracks a steady state): a
+# task that waits on one of them without a rule would wait forever. Keyed by (API group, kind).
+_NEVER_FINISH = frozenset(
+    {
+        *(("", kind) for kind in ("ConfigMap", "Secret", "Service", "ServiceAccount", "Endpoints")),
+        *(("", kind) for kind in ("LimitRange", "ResourceQuota", "PersistentVolumeClaim", "Namespace")),
+        *(("apps", kind) for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")),
+        *(("rbac.authorization.k8s.io", kind) for kind in ("Role", "RoleBinding")),
+        *(("rbac.authorization.k8s.io", kind) for kind in ("ClusterRole", "ClusterRoleBinding")),
+        ("networking.k8s.io", "NetworkPolicy"),
+        ("networking.k8s.io", "Ingress"),
+        ("policy", "PodDisruptionBudget"),
+    }
+)
+
+
+def never_finishes(api_version: str, kind: str) -> bool:
+    """Whether objects of this kind never end by themselves and no rule is registered for them."""
+    group = api_version.rpartition("/")[0]
+    return (group, kind) in _NEVER_FINISH and rule_for(api_version, kind) is None

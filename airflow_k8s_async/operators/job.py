@@ -24,7 +24,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 from airflow_k8s_async._kube import bodies
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.discovery import resolve_all
-from airflow_k8s_async._kube.kinds import rule_for, rule_from_dict, rule_to_dict
+from airflow_k8s_async._kube.kinds import never_finishes, rule_for, rule_from_dict, rule_to_dict
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podcheck import sanitize_label_value
 from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
@@ -480,7 +480,13 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
             )
         resources = bodies.parse_body(self._body_text_or_data(context), source=self.body_filepath or "body")
         resources = bodies.job_operator_defaults(resources)
-        self._override_first(resources[0])
+        first = resources[0]
+        self._override_first(first)
+        if self.status_rule is None and never_finishes(str(first["apiVersion"]), str(first["kind"])):
+            raise ConfigurationError(
+                f"the task waits for the first resource of the body, and a {first['kind']} never "
+                "finishes: put the Job, Pod or other resource that ends first, or give status_rule="
+            )
         resources = bodies.name_resources(
             resources,
             name_prefix=self.name_prefix or self.task_id,

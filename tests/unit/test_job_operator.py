@@ -75,11 +75,21 @@ def test_image_only_task_makes_a_job() -> None:
             "apply to a Job",
         ),
         ({}, "give a body"),
+        # The first resource is the one waited on: one that never ends would wait forever.
+        ({"body": BODY.split("---")[1] + "---" + BODY.split("---")[0]}, "a ConfigMap never finishes"),
+        ({"body": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"}, "Deployment never"),
     ],
 )
 def test_bad_bodies_fail_before_the_cluster(kwargs: dict[str, Any], error: str) -> None:
     with pytest.raises(ConfigurationError, match=error):
         KubernetesJobOperator(task_id="t", **kwargs).build_resources()
+
+
+def test_a_first_resource_that_never_ends_is_fine_with_a_rule() -> None:
+    body = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {}\n"
+    rule = {"condition": {"type": "Available", "status": "True"}}
+    (deployment,) = KubernetesJobOperator(task_id="t", body=body, status_rule=rule).build_resources()
+    assert deployment["kind"] == "Deployment"
 
 
 def test_refused_at_parse_time() -> None:
