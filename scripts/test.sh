@@ -1,33 +1,16 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole suite on a fresh machine: virtualenv, install, cluster, lint, tests.
-# Cluster: $KUBECONFIG if set (kind, or any test cluster); otherwise the local cluster from
-# ../shared/k8s-local; otherwise it stops and says how to get one.
+# Cluster: $KUBECONFIG if set; otherwise the local cluster from ../shared/k8s-local; otherwise a
+# kind cluster when kind and Docker are installed; otherwise it stops and says how to get one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-if [[ ! -x .venv/bin/python ]]; then
-  "$PYTHON" -m venv .venv
-fi
-# shellcheck disable=SC1091
-source .venv/bin/activate
-python -m pip install -q --upgrade pip
-constraints=()
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+setup_venv
+find_cluster
 pyver=$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-# Known-good versions for the interpreter CI uses; other interpreters resolve freely.
-[[ -f constraints/py$pyver.txt ]] && constraints=(-c "constraints/py$pyver.txt")
-python -m pip install -q "${constraints[@]}" -e ".[test,armada]"
-
-if [[ -z ${KUBECONFIG:-} ]]; then
-  if [[ -x ../shared/k8s-local/up.sh || -f ../shared/k8s-local/up.sh ]]; then
-    eval "$(bash ../shared/k8s-local/up.sh)"
-  else
-    echo "no cluster: set KUBECONFIG to a test cluster (e.g. 'kind create cluster' then" \
-      "'export KUBECONFIG=~/.kube/config'), or put shared/k8s-local beside this checkout" >&2
-    exit 2
-  fi
-fi
-export KUBECONFIG
 
 echo "== lint: ruff, mypy --strict"
 ruff check .

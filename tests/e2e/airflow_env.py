@@ -46,6 +46,14 @@ class AirflowEnvError(AssertionError):
     """A component did not start, or Airflow did not reach the awaited state in time (with evidence)."""
 
 
+def kubernetes_connection() -> dict[str, str]:
+    """``AIRFLOW_CONN_KUBERNETES_DEFAULT`` for ``$KUBECONFIG``, in the cncf.kubernetes format users have."""
+    if not os.environ.get("KUBECONFIG"):
+        return {}
+    extra = {"kube_config_path": os.environ["KUBECONFIG"].split(os.pathsep)[0]}
+    return {"AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps({"conn_type": "kubernetes", "extra": extra})}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

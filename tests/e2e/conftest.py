@@ -6,14 +6,12 @@ It never skips: if a component cannot start, every test using it fails with that
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.airflow_env import RACE_71580, AirflowEnv
+from tests.e2e.airflow_env import RACE_71580, AirflowEnv, kubernetes_connection
 
 DAGS_FOLDER = Path(__file__).parent / "dags"
 
@@ -24,14 +22,8 @@ _started: list[AirflowEnv] = []
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowEnv]:
     """A running Airflow; its home (DB, task logs, ``proc-logs/<component>.log``) is kept by pytest's
     tmp-dir retention for a post-mortem."""
-    overrides = {}
-    if os.environ.get("KUBECONFIG"):
-        # A real connection in the cncf.kubernetes format, as users have it.
-        extra = {"kube_config_path": os.environ["KUBECONFIG"].split(os.pathsep)[0]}
-        overrides["AIRFLOW_CONN_KUBERNETES_DEFAULT"] = json.dumps({"conn_type": "kubernetes", "extra": extra})
-    env = AirflowEnv(
-        home=tmp_path_factory.mktemp("airflow_home"), dags_folder=DAGS_FOLDER, overrides=overrides
-    )
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = AirflowEnv(home=home, dags_folder=DAGS_FOLDER, overrides=kubernetes_connection())
     env.start()
     _started.append(env)
     try:

@@ -72,9 +72,14 @@ def create_namespace(api: client.ApiClient, prefix: str) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": name}})
 
+    # Before 1.24 pods are refused until the token controller gave the account its secret; from
+    # 1.24 on (kind) no such secret is made, and pods get a projected token instead.
+    version = client.VersionApi(api).get_code()
+    needs_secret = (int(version.major), int("".join(c for c in version.minor if c.isdigit()))) < (1, 24)
+
     def token_ready() -> bool:
         sa = core.list_namespaced_service_account(name, field_selector="metadata.name=default").items
-        return bool(sa and sa[0].secrets)
+        return bool(sa and (sa[0].secrets or not needs_secret))
 
     eventually(token_ready, timeout=60)
     return name
