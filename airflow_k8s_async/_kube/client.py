@@ -277,15 +277,23 @@ class KubeClient:
                     return json.loads(raw)
                 return raw.decode("utf-8", errors="replace")
 
-    async def delete(self, path: str, *, uid: str | None = None, grace_period: int | None = None) -> bool:
-        """Delete one object (dependents in the background); False if it was already gone.
+    async def delete(
+        self,
+        path: str,
+        *,
+        uid: str | None = None,
+        grace_period: int | None = None,
+        propagation: str = "Background",
+    ) -> bool:
+        """Delete one object (dependents by ``propagation``: Background, Foreground or Orphan);
+        False if it was already gone.
 
         With ``uid`` the API server deletes only that object, never a namesake created since.
         """
         body: dict[str, Any] = {
             "kind": "DeleteOptions",
             "apiVersion": "v1",
-            "propagationPolicy": "Background",
+            "propagationPolicy": propagation,
         }
         if grace_period is not None:
             body["gracePeriodSeconds"] = grace_period

@@ -217,20 +217,21 @@ def _keyword_layer(keywords: PodKeywords, *, base_name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
-def _load_template_file(path: str, *, base_dir: str | None) -> Any:
+def load_template_file(path: str, *, base_dir: str | None, keyword: str = "pod_template_file") -> Any:
+    """The YAML in ``path`` (absolute, or relative to ``base_dir``); ``keyword`` names it in errors."""
     path = os.path.expanduser(path)
     candidates = [path] if os.path.isabs(path) or not base_dir else [os.path.join(base_dir, path), path]
     found = next((c for c in candidates if os.path.isfile(c)), None)
     if found is None:
         raise ConfigurationError(
-            f"pod_template_file {path!r} not found (looked at {candidates}): give an absolute path or "
+            f"{keyword} {path!r} not found (looked at {candidates}): give an absolute path or "
             "one relative to the DAG file's folder"
         )
     try:
         with open(found, encoding="utf-8") as stream:
             return yaml.safe_load(stream)
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"pod_template_file {found!r} is not readable YAML: {exc}") from exc
+        raise ConfigurationError(f"{keyword} {found!r} is not readable YAML: {exc}") from exc
 
 
 def _check_pod_shape(body: Any, *, where: str) -> Any:
@@ -253,7 +254,7 @@ def _check_pod_shape(body: Any, *, where: str) -> Any:
 
 def _template_layer(keywords: PodKeywords, *, base_dir: str | None) -> dict[str, Any]:
     if keywords.pod_template_file:
-        template: Any = _load_template_file(keywords.pod_template_file, base_dir=base_dir)
+        template: Any = load_template_file(keywords.pod_template_file, base_dir=base_dir)
         where = f"pod_template_file {keywords.pod_template_file!r}"
     else:
         template, where = keywords.pod_template_dict, "pod_template_dict"

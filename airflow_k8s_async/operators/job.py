@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -24,10 +24,12 @@ from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 from airflow_k8s_async._kube import bodies
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.discovery import resolve_all
+from airflow_k8s_async._kube.jobspec import job_template, reconcile_jobs
 from airflow_k8s_async._kube.kinds import never_finishes, rule_for, rule_from_dict, rule_to_dict
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podcheck import sanitize_label_value
-from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
+from airflow_k8s_async._kube.podnames import add_unique_suffix
+from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, load_template_file, validate_pod
 from airflow_k8s_async._kube.watch import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
@@ -36,7 +38,7 @@ from airflow_k8s_async.operators.shared import KubeOperatorMixin, failure_messag
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, delete_resources
-from airflow_k8s_async.triggers.job import KubernetesJobTrigger
+from airflow_k8s_async.triggers.job import PROPAGATION_POLICIES, KubernetesJobTrigger
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
 
@@ -60,6 +62,9 @@ _JOB_SPEC_KEYWORDS = {
     "completion_mode": "completionMode",
     "ttl_seconds_after_finished": "ttlSecondsAfterFinished",
     "active_deadline_seconds": "activeDeadlineSeconds",
+    "manual_selector": "manualSelector",
+    "selector": "selector",
+    "suspend": "suspend",  # Kubernetes >= 1.21; older API servers drop the field (a warning says so)
 }
 # What an image-only task runs, by [kubernetes_async] default_execution_kind.
 _IMAGE_BODIES: dict[str, dict[str, Any]] = {
@@ -86,6 +91,19 @@ class KubeApiEvent:
     value: str
     pod: str
     container: str
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """The cncf provider's Job operator keywords that are not Job spec fields (defaults: ours)."""
+
+    job_template_file: str | None = None  # YAML Job laid under the keywords' Job
+    full_job_spec: Any = None  # a Job (V1Job or dict) over the file's, under the keywords
+    wait_until_job_complete: bool = True  # False: return once created (the provider's default)
+    job_poll_interval: float = 10  # no effect: the Job is watched, not polled
+    on_kill_propagation_policy: str = "Foreground"  # Foreground, Background or Orphan
+    discover_pods_retry_number: int = 3  # no effect: pods come from the shared watch
+    unwrap_single: bool = True  # no effect: do_xcom_push is refused for Jobs (see the docs)
 
 
 def pod_to_job(pod: Mapping[str, Any], *, job_spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,6 +133,20 @@ def _secret_volume_name(secret: str) -> str:
     return f"secret-files-{secret}"[:63].rstrip("-.")
 
 
+_NO_SIDECAR = (
+    "do_xcom_push adds a sidecar, which would keep the Job running: print ::kube_api:xcom={...} lines instead"
+)
+
+
+def _job_spec_fields(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The Job spec fields set by the keywords in an ``__init__``'s locals."""
+    return {
+        field: _api_value(given[keyword])
+        for keyword, field in _JOB_SPEC_KEYWORDS.items()
+        if given[keyword] is not None
+    }
+
+
 def default_xcom_parser(value: str) -> dict[str, Any]:
     parsed = json.loads(value.strip() or "{}")
     if not isinstance(parsed, dict):
@@ -139,6 +171,15 @@ class _CreatesResources(KubeOperatorMixin):
     parse_xcom_event: Callable[[str], dict[str, Any]]
     log: Any
     _created: list[dict[str, Any]]
+    body: str | dict[str, Any] | list[dict[str, Any]] | None
+    body_filepath: str | None
+    enable_jinja: bool
+    jinja_job_args: dict[str, Any]
+    job_template_file: str | None
+    full_job_spec: Any
+    wait_until_job_complete: bool
+    on_kill_propagation_policy: str
+    _first_object: dict[str, Any] | None
 
     if TYPE_CHECKING:  # provided by the operator classes (BaseOperator, and their own builder)
 
@@ -147,6 +188,61 @@ class _CreatesResources(KubeOperatorMixin):
         ) -> list[dict[str, Any]]: ...
 
         def defer(self, **kwargs: Any) -> Any: ...
+
+    def _set_job_options(self, given: Mapping[str, Any]) -> None:
+        """Store :class:`JobOptions` from an ``__init__``'s locals, checked at parse time."""
+        options = JobOptions(**{f.name: given[f.name] for f in fields(JobOptions)})
+        if options.on_kill_propagation_policy not in PROPAGATION_POLICIES:
+            raise ConfigurationError(
+                f"on_kill_propagation_policy={options.on_kill_propagation_policy!r}: "
+                f"use one of {PROPAGATION_POLICIES}"
+            )
+        for field in fields(JobOptions):
+            value = getattr(options, field.name)
+            setattr(self, field.name, _api_value(value) if field.name == "full_job_spec" else value)
+        self._first_object = None
+
+    def _dag_folder(self) -> str | None:
+        return os.path.dirname(self.dag.fileloc) if self.has_dag() else None  # type: ignore[attr-defined]
+
+    def _load_body(self, context: Context | None) -> Any:
+        """``body``, or ``body_filepath``'s text (Jinja-rendered with ``job`` when enabled); else None."""
+        if self.body_filepath:
+            text = bodies.load_body_file(self.body_filepath, base_dir=self._dag_folder())
+            if self.enable_jinja and context is not None:
+                jinja_context: dict[str, Any] = {**context, "job": self.jinja_job_args}
+                try:
+                    text = self.render_template(text, jinja_context)  # type: ignore[attr-defined]
+                except jinja2.TemplateError as exc:
+                    where = f" at line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+                    raise ConfigurationError(
+                        f"body_filepath {self.body_filepath!r}: Jinja{where}: {exc}"
+                    ) from exc
+            return text
+        return self.body
+
+    def _job_template(self, *, body_job: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """``job_template_file`` with ``full_job_spec`` over it (or a body's Job): the lower layer."""
+        from_file = body_job
+        if self.job_template_file:
+            from_file = load_template_file(
+                self.job_template_file, base_dir=self._dag_folder(), keyword="job_template_file"
+            )
+        return job_template(from_file=from_file, full_job_spec=self.full_job_spec)
+
+    def _over_template(
+        self, template: dict[str, Any], job: dict[str, Any], *, name_given: bool, random_suffix: bool
+    ) -> dict[str, Any]:
+        """The keywords' Job over the template; the template's name and namespace stand when the
+        keywords give none (as in the provider, where the Job's name and namespace start unset)."""
+        merged = reconcile_jobs(template, job)
+        meta, lower = merged["metadata"], template.get("metadata") or {}
+        if not name_given and lower.get("name"):
+            name = str(lower["name"])
+            meta["name"] = add_unique_suffix(name) if random_suffix else name
+        if not self.namespace and lower.get("namespace"):
+            meta["namespace"] = lower["namespace"]
+        return merged
 
     def _labels(self, context: Context) -> dict[str, str]:
         ti = context["ti"]
@@ -165,6 +261,21 @@ class _CreatesResources(KubeOperatorMixin):
         resources = self.build_resources(context, target=target)
         namespace = self.namespace or target.namespace or "default"
         self._created = run_sync(lambda: self._create_all(target, resources, namespace, context))
+        first = self._created[0]
+        if first["kind"] == "Job":  # as the provider's Job operator
+            context["ti"].xcom_push(key="job_name", value=first["name"])
+            context["ti"].xcom_push(key="job_namespace", value=first["namespace"])
+        if not self.wait_until_job_complete:
+            if first["kind"] == "Job":
+                context["ti"].xcom_push(key="job", value=self._first_object)
+            self.log.info(
+                "wait_until_job_complete=False: not waiting for %s %s/%s, which keeps running; "
+                "delete_policy is not applied",
+                first["kind"],
+                first["namespace"],
+                first["name"],
+            )
+            return None
         trigger = self._resource_trigger(context)
         if self.deferrable:
             event = run_sync(lambda: self._wait_briefly(trigger))
@@ -204,6 +315,16 @@ class _CreatesResources(KubeOperatorMixin):
                     f"creating resource {index} of {len(owned)} ({resource['kind']} {meta.get('name')}) "
                     f"failed: {exc}; the {len(created)} created before it were deleted"
                 ) from exc
+            if index == 1:
+                metadata = {k: v for k, v in answer["metadata"].items() if k != "managedFields"}
+                self._first_object = {**answer, "metadata": metadata}
+            if resource["kind"] == "Job" and (resource.get("spec") or {}).get("suspend"):
+                if not (answer.get("spec") or {}).get("suspend"):
+                    self.log.warning(
+                        "The API server dropped spec.suspend of Job %s (Kubernetes < 1.21 has no "
+                        "suspend): the Job runs at once",
+                        meta["name"],
+                    )
             created.append(
                 {
                     "apiVersion": resource["apiVersion"],
@@ -236,6 +357,7 @@ class _CreatesResources(KubeOperatorMixin):
                 deadline=deadline,
                 resources=self._created,
                 delete_on_kill=self.delete_policy != "Never",
+                on_kill_propagation_policy=self.on_kill_propagation_policy,
                 **connection,
             )
         if first["kind"] == "Pod" and first["apiVersion"] == "v1":
@@ -269,6 +391,8 @@ class _CreatesResources(KubeOperatorMixin):
     # -- finishing -------------------------------------------------------------------------------
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         status = event.get("status")
+        if event.get("job"):  # the Job as the trigger last saw it, as the provider pushes it
+            context["ti"].xcom_push(key="job", value=event["job"])
         try:
             self._handle_kube_api_events(context, event.get("kube_api_events") or [])
             if status == "success":
@@ -313,6 +437,20 @@ class _CreatesResources(KubeOperatorMixin):
         run_sync(delete_created)
         self.log.info("Deleted %d resources (delete_policy=%s)", len(created), policy)
 
+    def on_kill(self) -> None:
+        """Killed on the worker (``deferrable=False``, or before deferring): delete what was created,
+        as the trigger does when deferred."""
+        created = self._created
+        if not created or self.delete_policy == "Never" or not self.wait_until_job_complete:
+            return
+
+        async def delete_created() -> None:
+            client: KubeClient = await get_client(self._target().cluster)
+            policy = self.on_kill_propagation_policy
+            await delete_resources(client, created, log=self.log, propagation=policy)
+
+        run_sync(delete_created)
+
 
 class KubernetesJobOperator(_CreatesResources, BaseOperator):
     """Create the resources of a body (or a Job from ``image``), wait for the first, clean up.
@@ -348,6 +486,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         "name_postfix",
         "mount_files_from_secret",
         "pod_keywords",
+        "job_template_file",
     )
 
     def __init__(
@@ -387,10 +526,23 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         completion_mode: str | None = None,
         ttl_seconds_after_finished: int | None = None,
         active_deadline_seconds: int | None = None,
+        manual_selector: bool | None = None,
+        selector: Any = None,
+        suspend: bool | None = None,
+        job_template_file: str | None = None,
+        full_job_spec: Any = None,
+        wait_until_job_complete: bool = True,
+        job_poll_interval: float = 10,
+        on_kill_propagation_policy: str = "Foreground",
+        discover_pods_retry_number: int = 3,
+        unwrap_single: bool = True,
         deferrable: bool = True,
         wait_before_defer_seconds: float | None = None,
         **kwargs: Any,
     ) -> None:
+        if kwargs.get("do_xcom_push"):
+            raise ConfigurationError(_NO_SIDECAR)
+        kwargs.pop("do_xcom_push", None)  # False: BaseOperator's, with its meaning (return value)
         # The cncf provider's Job operator takes the pod operator's keywords (cmds, env_vars, ...).
         self.pod_keywords = {
             k: kwargs.pop(k) if k == "secrets" else _api_value(kwargs.pop(k))
@@ -435,34 +587,17 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         if self.status_rule is not None:
             rule_from_dict(self.status_rule)  # a malformed rule fails at parse time
         given = locals()
-        self.job_keywords = {
-            field: given[keyword]
-            for keyword, field in _JOB_SPEC_KEYWORDS.items()
-            if given[keyword] is not None
-        }
+        self.job_keywords = _job_spec_fields(given)
+        self._set_job_options(given)
         self.deferrable = deferrable
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
         self._created: list[dict[str, Any]] = []
 
     # -- building --------------------------------------------------------------------------------
-    def _dag_folder(self) -> str | None:
-        return os.path.dirname(self.dag.fileloc) if self.has_dag() else None  # type: ignore[no-untyped-call]
-
     def _body_text_or_data(self, context: Context | None) -> Any:
-        if self.body_filepath:
-            text = bodies.load_body_file(self.body_filepath, base_dir=self._dag_folder())
-            if self.enable_jinja and context is not None:
-                jinja_context: dict[str, Any] = {**context, "job": self.jinja_job_args}
-                try:
-                    text = self.render_template(text, jinja_context)  # type: ignore[arg-type]
-                except jinja2.TemplateError as exc:
-                    where = f" at line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
-                    raise ConfigurationError(
-                        f"body_filepath {self.body_filepath!r}: Jinja{where}: {exc}"
-                    ) from exc
-            return text
-        if self.body is not None:
-            return self.body
+        body = self._load_body(context)
+        if body is not None:
+            return body
         if not self.image:
             raise ConfigurationError("give a body, a body_filepath, or an image (with command)")
         kind = conf.get(SECTION, "default_execution_kind", fallback="Job")
@@ -474,7 +609,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         self, context: Context | None = None, *, target: KubeTarget | None = None
     ) -> list[dict[str, Any]]:
         """The resources this task would create, validated (nothing touches the cluster)."""
-        if self.pod_keywords:
+        if self.pod_keywords or self.job_template_file or self.full_job_spec is not None:
             return self._provider_style_job(
                 namespace=self.namespace or (target.namespace if target else None)
             )
@@ -500,9 +635,11 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
     def _provider_style_job(self, *, namespace: str | None) -> list[dict[str, Any]]:
         """The provider's form: pod keywords (+ image/arguments/...) -> one pod -> a Job."""
         if self.body is not None or self.body_filepath:
+            named = sorted(self.pod_keywords) + [
+                k for k in ("job_template_file", "full_job_spec") if getattr(self, k) is not None
+            ]
             raise ConfigurationError(
-                f"{sorted(self.pod_keywords)} describe the Job's pod when it is built from an image; "
-                "with a body, put them in the body"
+                f"{named} describe the Job when it is built from an image; with a body, put them in the body"
             )
         given = {
             "image": self.image,
@@ -518,7 +655,13 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         # The connection's namespace is the fallback, as for bodies (see execute).
         pod = build_pod(keywords=keywords, namespace=namespace or "default", task_id=self.task_id)
         validate_pod(pod)
-        job = bodies.job_operator_defaults([pod_to_job(pod, job_spec=self.job_keywords)])
+        built = pod_to_job(pod, job_spec=self.job_keywords)
+        template = self._job_template()
+        if template is not None:
+            name_given = bool(self.pod_keywords.get("name"))
+            suffix = self.pod_keywords.get("random_name_suffix", True) is not False
+            built = self._over_template(template, built, name_given=name_given, random_suffix=suffix)
+        job = bodies.job_operator_defaults([built])
         jobs = bodies.inject_resources_env(job, names=bodies.resource_names(job))
         bodies.validate_resources(jobs)
         return jobs
@@ -580,10 +723,22 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
     The pod is built exactly as the pod operator builds it, then becomes the Job's template. Job
     keywords: ``parallelism``, ``completions``, ``backoff_limit`` (default 0, as the job-operator),
     ``completion_mode``, ``ttl_seconds_after_finished``, ``active_deadline_seconds`` (the Job's, as in
-    the provider's Job operator), plus ``delete_policy``, ``on_kube_api_event`` and
-    ``parse_xcom_event``. XCom comes from ``::kube_api:xcom=`` lines; ``do_xcom_push`` (a sidecar)
+    the provider's Job operator), ``manual_selector``, ``selector``, ``suspend``; the Job template
+    under them: ``job_template_file`` / ``full_job_spec`` (the provider's) or ``body`` /
+    ``body_filepath`` (the job-operator's: a Job is the template, a Pod the pod template, further
+    resources are created alongside); plus :class:`JobOptions`, ``delete_policy``
+    (``is_delete_operator_pod=False`` means ``Never``, as in the job-operator), ``on_kube_api_event``
+    and ``parse_xcom_event``. XCom comes from ``::kube_api:xcom=`` lines; ``do_xcom_push`` (a sidecar)
     would keep a Job running and is refused.
     """
+
+    template_fields: Sequence[str] = (
+        *KubernetesPodOperator.template_fields,
+        "body",
+        "body_filepath",
+        "jinja_job_args",
+        "job_template_file",
+    )
 
     def __init__(
         self,
@@ -594,35 +749,94 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
         completion_mode: str | None = None,
         ttl_seconds_after_finished: int | None = None,
         active_deadline_seconds: int | None = None,
+        manual_selector: bool | None = None,
+        selector: Any = None,
+        suspend: bool | None = None,
+        job_template_file: str | None = None,
+        full_job_spec: Any = None,
+        wait_until_job_complete: bool = True,
+        job_poll_interval: float = 10,
+        on_kill_propagation_policy: str = "Foreground",
+        discover_pods_retry_number: int = 3,
+        unwrap_single: bool = True,
+        body: str | dict[str, Any] | list[dict[str, Any]] | None = None,
+        body_filepath: str | None = None,
+        validate_body_on_init: bool | None = None,
+        enable_jinja: bool = True,
+        jinja_job_args: dict[str, Any] | None = None,
         delete_policy: str | None = None,
+        is_delete_operator_pod: bool | None = None,
         on_kube_api_event: Callable[[KubeApiEvent, Context], None] | None = None,
         parse_xcom_event: Callable[[str], dict[str, Any]] = default_xcom_parser,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("do_xcom_push"):
-            raise ConfigurationError(
-                "do_xcom_push adds a sidecar, which would keep the Job running: "
-                "print ::kube_api:xcom={...} lines instead"
-            )
-        super().__init__(**kwargs)  # active_deadline_seconds stays the Job's, as in the provider's
+            raise ConfigurationError(_NO_SIDECAR)
+        if body is not None and body_filepath is not None:
+            raise ConfigurationError("give body or body_filepath, not both")
+        # active_deadline_seconds stays the Job's, as in the provider's
+        super().__init__(is_delete_operator_pod=is_delete_operator_pod, **kwargs)
         given = locals()
-        self.job_keywords = {
-            field: given[keyword]
-            for keyword, field in _JOB_SPEC_KEYWORDS.items()
-            if given[keyword] is not None
-        }
+        self.job_keywords = _job_spec_fields(given)
+        self._set_job_options(given)
+        if is_delete_operator_pod is False:  # the job-operator's meaning: keep the Job, whatever else
+            delete_policy = "Never"
         self.delete_policy = delete_policy or conf.get(SECTION, "delete_policy", fallback="IfSucceeded")
         if self.delete_policy not in DELETE_POLICIES:
             raise ConfigurationError(f"delete_policy={self.delete_policy!r}: use one of {DELETE_POLICIES}")
+        self.body = body
+        self.body_filepath = body_filepath
+        self.validate_body_on_init = validate_body_on_init  # bodies are always validated before creating
+        self.enable_jinja = enable_jinja
+        self.jinja_job_args = jinja_job_args or {}
         self.on_kube_api_event = on_kube_api_event
         self.parse_xcom_event = parse_xcom_event
         self.status_rule = None
         self._created = []
+        self._body_pod: dict[str, Any] | None = None
+
+    def pod_keywords(self) -> PodKeywords:
+        keywords = super().pod_keywords()
+        if self._body_pod is None:
+            return keywords
+        # A body whose first resource is a Pod is the pod template (the job-operator merged into it).
+        return replace(keywords, pod_template_file=None, pod_template_dict=self._body_pod)
 
     def build_resources(
         self, context: Context | None = None, *, target: KubeTarget | None = None
     ) -> list[dict[str, Any]]:
-        pod = self.build_pod_request_obj(context, target=target)
+        body = self._load_body(context)
+        resources = bodies.parse_body(body, source=self.body_filepath or "body") if body is not None else []
+        resources = bodies.job_operator_defaults(resources)
+        first = resources[0] if resources else None
+        if first is not None and (self.job_template_file or self.full_job_spec is not None):
+            raise ConfigurationError("give a body (the job-operator's) or job_template_file/full_job_spec")
+        if first is not None and first.get("kind") not in ("Job", "Pod"):
+            raise ConfigurationError(
+                f"the body's first resource is a {first.get('kind')}: it must be the Job (or Pod) "
+                "that the keywords shape"
+            )
+        self._body_pod = first if first is not None and first["kind"] == "Pod" else None
+        try:
+            pod = self.build_pod_request_obj(context, target=target)
+        finally:
+            self._body_pod = None
         job = pod_to_job(pod, job_spec=self.job_keywords)
-        bodies.validate_resources([job])
-        return [job]
+        body_job = first if first is not None and first["kind"] == "Job" else None
+        template = self._job_template(body_job=body_job)
+        if template is not None:
+            job = self._over_template(
+                template,
+                job,
+                name_given=bool(getattr(self, "name", None)),
+                random_suffix=getattr(self, "random_name_suffix", True) is not False,
+            )
+        created = [job]
+        if len(resources) > 1:  # created alongside, named as the job-operator names a body's resources
+            name = getattr(self, "name", None) or self.task_id
+            rest = bodies.name_resources(
+                resources[1:], name_prefix=name, name_postfix=None, random_postfix_length=8
+            )
+            created = bodies.inject_resources_env([job, *rest], names=bodies.resource_names([job, *rest]))
+        bodies.validate_resources(created)
+        return created

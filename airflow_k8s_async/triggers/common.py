@@ -147,10 +147,12 @@ class KubeTrigger(BaseTrigger):
         return None if state is None else str(state)
 
 
-async def delete_resources(client: KubeClient, resources: list[dict[str, Any]], *, log: Any) -> None:
+async def delete_resources(
+    client: KubeClient, resources: list[dict[str, Any]], *, log: Any, propagation: str = "Background"
+) -> None:
     """Delete what a task created (``{"path", "uid", "kind", "name"}``), last created first."""
     for resource in reversed(resources):
         try:
-            await client.delete(str(resource["path"]), uid=resource.get("uid"))
+            await client.delete(str(resource["path"]), uid=resource.get("uid"), propagation=propagation)
         except AirflowK8sAsyncError as exc:
             log.warning("Could not delete %s %s: %s", resource.get("kind"), resource.get("name"), exc)

@@ -30,6 +30,7 @@ from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, sha
 from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS, LogStreams, container_states
 
 MAX_KUBE_API_EVENTS = 1000  # they travel in the trigger event (a database row)
+PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 
 
 async def _pump(sub: Subscription, tag: str, queue: asyncio.Queue[tuple[str, WatchEvent]]) -> None:
@@ -41,7 +42,8 @@ class KubernetesJobTrigger(KubeTrigger):
     """Wait for one Job to complete or fail; stream every pod's logs into the task log.
 
     ``resources`` lists what the task created (``{"path", "uid", "kind", "name"}``), deleted on a
-    user's kill unless ``delete_on_kill`` is false. Kwargs hold no credentials.
+    user's kill unless ``delete_on_kill`` is false, with ``on_kill_propagation_policy`` (the Job's
+    pods are deleted at once too, except with ``Orphan``). Kwargs hold no credentials.
     """
 
     def __init__(
@@ -62,7 +64,13 @@ class KubernetesJobTrigger(KubeTrigger):
         resources: list[dict[str, Any]] | None = None,
         delete_on_kill: bool = True,
         watch_selector: str | None = MANAGED_SELECTOR,
+        on_kill_propagation_policy: str = "Foreground",
     ) -> None:
+        if on_kill_propagation_policy not in PROPAGATION_POLICIES:
+            raise ValueError(
+                f"on_kill_propagation_policy={on_kill_propagation_policy!r}: "
+                f"use one of {PROPAGATION_POLICIES}"
+            )
         super().__init__(
             kubernetes_conn_id=kubernetes_conn_id,
             config_file=config_file,
@@ -80,6 +88,7 @@ class KubernetesJobTrigger(KubeTrigger):
         self.resources = list(resources or [])
         self.delete_on_kill = delete_on_kill
         self.watch_selector = watch_selector
+        self.on_kill_propagation_policy = on_kill_propagation_policy
         self._pods: dict[str, Mapping[str, Any]] = {}
         self._events: list[dict[str, str]] = []
         self._streams: LogStreams | None = None
@@ -99,6 +108,7 @@ class KubernetesJobTrigger(KubeTrigger):
             "resources": self.resources,
             "delete_on_kill": self.delete_on_kill,
             "watch_selector": self.watch_selector,
+            "on_kill_propagation_policy": self.on_kill_propagation_policy,
         }
 
     async def wait(self) -> dict[str, Any]:
@@ -207,10 +217,19 @@ class KubernetesJobTrigger(KubeTrigger):
                 self._on_pod(event)
 
     def _startup_deadline(self) -> float | None:
-        """Until a pod of the Job has started: the Job's creation + startup_timeout."""
+        """Until a pod of the Job has started: the Job's creation + startup_timeout.
+
+        A suspended Job (Kubernetes >= 1.21) starts no pod until it is resumed: no deadline while
+        suspended, and after a resume it counts from ``status.startTime`` (set again on resume).
+        """
         if not self._job or any(self._started(pod) for pod in self._pods.values()):
             return None
+        spec = self._job.get("spec") or {}
+        if spec.get("suspend"):
+            return None
         created = str((self._job.get("metadata") or {}).get("creationTimestamp", ""))
+        if "suspend" in spec:
+            created = str((self._job.get("status") or {}).get("startTime") or created)
         try:
             return datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() + self.startup_timeout
         except ValueError:
@@ -295,6 +314,10 @@ class KubernetesJobTrigger(KubeTrigger):
             "kube_api_events": self._events,
             **extra,
         }
+        if self._job:  # the Job as last seen, as the provider's event carries it
+            job = {k: v for k, v in self._job.items() if k != "metadata"}
+            metadata = self._job.get("metadata") or {}
+            event["job"] = {**job, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
         if status != "success" and self._streams is not None:
             event["last_log_lines"] = self._streams.last_lines()
         return event
@@ -309,8 +332,9 @@ class KubernetesJobTrigger(KubeTrigger):
             self.log.info("Task killed; keeping Job %s (delete_policy)", self.job_name)
             return
         client = await self._client()
-        await delete_resources(client, self.resources, log=self.log)
-        if self.job_uid:
+        policy = self.on_kill_propagation_policy
+        await delete_resources(client, self.resources, log=self.log, propagation=policy)
+        if self.job_uid and policy != "Orphan":
             # The garbage collector would remove them too, but later: ask now.
             await client.request(
                 "DELETE",
@@ -319,5 +343,8 @@ class KubernetesJobTrigger(KubeTrigger):
                 body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
             )
         self.log.info(
-            "Task killed; deleted Job %s/%s and what the task created", self.job_namespace, self.job_name
+            "Task killed; deleted Job %s/%s and what the task created (propagation %s)",
+            self.job_namespace,
+            self.job_name,
+            policy,
         )
