@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import inspect
 from typing import Any
 
 import pytest
+from kubernetes.client import models as k8s
 
+from airflow_k8s_async._kube.podspec import PodKeywords
 from airflow_k8s_async.errors import ConfigurationError
+from airflow_k8s_async.operators import job as job_module
 from airflow_k8s_async.operators.job import KubeApiEvent, KubernetesJobOperator, KubernetesLegacyJobOperator
+from airflow_k8s_async.triggers.job import KubernetesJobTrigger
+from tests.unit.test_pod_operator import PROVIDER_KEYWORDS
 
 BODY = """
 apiVersion: batch/v1
@@ -223,3 +231,248 @@ def test_provider_style_keywords_build_the_jobs_pod() -> None:
     assert spec["template"]["spec"]["volumes"] == [{"name": "scratch", "emptyDir": {}}]
     with pytest.raises(ConfigurationError, match="with a body"):
         KubernetesJobOperator(task_id="t", body=BODY, cmds=["x"]).build_resources()
+
+
+# -- migration: every keyword of the anchors' Job operators ------------------------------------------
+
+# KubernetesJobOperator.__init__ keywords of apache-airflow-providers-cncf-kubernetes 10.25.0 (its own;
+# the rest are its KubernetesPodOperator's, listed in test_pod_operator.PROVIDER_KEYWORDS).
+CNCF_JOB_KEYWORDS = """
+job_template_file full_job_spec backoff_limit completion_mode completions manual_selector parallelism
+selector suspend ttl_seconds_after_finished wait_until_job_complete job_poll_interval deferrable
+on_kill_propagation_policy discover_pods_retry_number unwrap_single
+""".split()
+# airflow-kubernetes-job-operator 2.0.14: KubernetesJobOperator.__init__ (task_id aside) ...
+KJO_JOB_KEYWORDS = """
+command arguments image name_prefix name_postfix random_name_postfix_length namespace envs body
+body_filepath image_pull_policy image_pull_secrets delete_policy in_cluster config_file get_logs
+cluster_context startup_timeout_seconds validate_body_on_init enable_jinja jinja_job_args
+on_kube_api_event parse_xcom_event labels mount_files_from_secret
+""".split()
+# ... and KubernetesLegacyJobOperator.__init__.
+KJO_LEGACY_KEYWORDS = """
+namespace image name random_name_suffix cmds arguments ports volume_mounts volumes env_vars env_from
+secrets in_cluster cluster_context labels reattach_on_restart startup_timeout_seconds get_logs
+image_pull_policy annotations container_resources affinity config_file node_selector image_pull_secrets
+service_account_name is_delete_operator_pod hostnetwork tolerations security_context
+container_security_context dnspolicy schedulername full_pod_spec init_containers log_events_on_failure
+do_xcom_push pod_template_file priority_class_name pod_runtime_info_envs termination_grace_period
+configmaps body body_filepath delete_policy validate_body_on_init enable_jinja jinja_job_args
+on_kube_api_event parse_xcom_event
+""".split()
+
+
+POD_BUILDING = {f.name for f in dataclasses.fields(PodKeywords)}
+
+
+def accepted(cls: type) -> set[str]:
+    """Keyword-only parameters of ``cls`` and of our base classes it passes ``**kwargs`` to, plus the
+    pod keywords KubernetesJobOperator takes out of ``**kwargs``."""
+    found: set[str] = set(job_module._POD_ONLY_KEYWORDS) if cls is KubernetesJobOperator else set()
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("airflow_k8s_async") and "__init__" in vars(klass):
+            params = inspect.signature(klass.__init__).parameters.values()  # type: ignore[misc]
+            found |= {p.name for p in params if p.kind is p.KEYWORD_ONLY}
+    return found
+
+
+@pytest.mark.parametrize(
+    ("cls", "anchor"),
+    [
+        # ours takes the provider's pod-building keywords; its waiting ones are the legacy operator's
+        (KubernetesJobOperator, CNCF_JOB_KEYWORDS + sorted(POD_BUILDING & set(PROVIDER_KEYWORDS))),
+        (KubernetesLegacyJobOperator, CNCF_JOB_KEYWORDS + PROVIDER_KEYWORDS),
+        (KubernetesJobOperator, KJO_JOB_KEYWORDS),
+        (KubernetesLegacyJobOperator, KJO_LEGACY_KEYWORDS),
+    ],
+    ids=["cncf->job", "cncf->legacy", "kjo->job", "kjo-legacy->legacy"],
+)
+def test_every_anchor_keyword_is_accepted(cls: type, anchor: list[str]) -> None:
+    assert sorted(set(anchor) - accepted(cls)) == []
+
+
+@pytest.mark.parametrize("cls", [KubernetesJobOperator, KubernetesLegacyJobOperator])
+def test_job_spec_keywords_manual_selector_selector_suspend(cls: type) -> None:
+    op = cls(
+        task_id="sel",
+        image="busybox:local",
+        cmds=["true"],
+        manual_selector=True,
+        selector=k8s.V1LabelSelector(match_labels={"pick": "me"}),
+        suspend=True,
+        parallelism=1,
+    )
+    (built,) = op.build_resources()
+    spec = built["spec"]
+    assert spec["manualSelector"] is True and spec["suspend"] is True
+    assert spec["selector"] == {"matchLabels": {"pick": "me"}}
+
+
+JOB_TEMPLATE = """
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: from-template
+  labels: {source: file}
+spec:
+  parallelism: 3
+  backoffLimit: 4
+  template:
+    metadata:
+      labels: {tpl: "yes"}
+    spec:
+      nodeSelector: {disk: ssd}
+      containers:
+        - name: base
+          image: template:1
+          env: [{name: FROM_FILE, value: "1"}]
+"""
+
+
+@pytest.mark.parametrize("cls", [KubernetesJobOperator, KubernetesLegacyJobOperator])
+def test_job_template_file_and_full_job_spec_lie_under_the_keywords(cls: type, tmp_path: Any) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(JOB_TEMPLATE)
+    full = k8s.V1Job(
+        metadata=k8s.V1ObjectMeta(labels={"source": "full"}),
+        spec=k8s.V1JobSpec(
+            completions=3,
+            template=k8s.V1PodTemplateSpec(spec=k8s.V1PodSpec(containers=[], service_account_name="runner")),
+        ),
+    )
+    op = cls(
+        task_id="tpl",
+        job_template_file=str(path),
+        full_job_spec=full,
+        image="busybox:local",
+        cmds=["sh", "-c"],
+        env_vars={"KW": "2"},
+        backoff_limit=1,
+    )
+    (built,) = op.build_resources()
+    assert built["kind"] == "Job" and built["metadata"]["name"].startswith("from-template-")
+    assert built["metadata"]["labels"]["source"] == "full"  # full_job_spec over the file
+    spec = built["spec"]
+    # the file's parallelism and the full spec's completions stay; the keyword's backoffLimit wins
+    assert (spec["parallelism"], spec["completions"], spec["backoffLimit"]) == (3, 3, 1)
+    pod = spec["template"]["spec"]
+    assert pod["nodeSelector"] == {"disk": "ssd"} and pod["serviceAccountName"] == "runner"
+    assert spec["template"]["metadata"]["labels"]["tpl"] == "yes"
+    (container,) = pod["containers"]
+    assert container["image"] == "busybox:local" and container["command"] == ["sh", "-c"]
+    assert {"name": "FROM_FILE", "value": "1"} in container["env"] and {
+        "name": "KW",
+        "value": "2",
+    } in container["env"]
+
+
+def test_a_job_template_that_is_not_a_job_is_refused(tmp_path: Any) -> None:
+    path = tmp_path / "pod.yaml"
+    path.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n")
+    op = KubernetesLegacyJobOperator(task_id="t", image="x:1", job_template_file=str(path))
+    with pytest.raises(ConfigurationError, match="job_template_file holds a Pod, not a Job"):
+        op.build_resources()
+    missing = KubernetesJobOperator(task_id="t", image="x:1", job_template_file=str(tmp_path / "nope.yaml"))
+    with pytest.raises(ConfigurationError, match=r"job_template_file .* not found"):
+        missing.build_resources()
+    with pytest.raises(ConfigurationError, match="with a body, put them in the body"):
+        KubernetesJobOperator(task_id="t", body=BODY, job_template_file=str(path)).build_resources()
+
+
+def test_job_options_defaults_and_checks() -> None:
+    op = KubernetesLegacyJobOperator(task_id="t", image="x:1")
+    assert (op.wait_until_job_complete, op.on_kill_propagation_policy) == (True, "Foreground")
+    with pytest.raises(ConfigurationError, match="on_kill_propagation_policy='Sideways'"):
+        KubernetesJobOperator(task_id="t", image="x:1", on_kill_propagation_policy="Sideways")
+    with pytest.raises(ConfigurationError, match="::kube_api:xcom"):
+        KubernetesJobOperator(task_id="t", image="x:1", cmds=["true"], do_xcom_push=True)
+
+
+def test_on_kill_propagation_policy_reaches_the_trigger_and_survives_serialization() -> None:
+    trigger = KubernetesJobTrigger(
+        job_name="j", job_namespace="ns", job_uid="u", on_kill_propagation_policy="Orphan"
+    )
+    classpath, kwargs = trigger.serialize()
+    assert kwargs["on_kill_propagation_policy"] == "Orphan"
+    again = KubernetesJobTrigger(**kwargs)
+    assert again.serialize() == (classpath, kwargs)
+    with pytest.raises(ValueError, match="on_kill_propagation_policy"):
+        KubernetesJobTrigger(job_name="j", job_namespace="ns", on_kill_propagation_policy="Later")
+    op = KubernetesLegacyJobOperator(
+        task_id="t", image="x:1", on_kill_propagation_policy="Background", kubernetes_conn_id=None
+    )
+    op._created = [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "namespace": "ns", "uid": "u", "path": "/p"}
+    ]
+    built = op._resource_trigger({"ti": RecordingTaskInstance()})  # type: ignore[arg-type]
+    assert built.serialize()[1]["on_kill_propagation_policy"] == "Background"
+
+
+def test_a_suspended_job_has_no_startup_deadline_until_resumed() -> None:
+    trigger = KubernetesJobTrigger(job_name="j", job_namespace="ns", startup_timeout=60)
+    created = {"creationTimestamp": "2024-01-01T00:00:00Z"}
+    trigger._job = {"metadata": created, "spec": {"suspend": True}}
+    assert trigger._startup_deadline() is None
+    trigger._job = {
+        "metadata": created,
+        "spec": {"suspend": False},
+        "status": {"startTime": "2024-01-01T01:00:00Z"},
+    }
+    assert trigger._startup_deadline() == datetime.datetime(2024, 1, 1, 1, 1, tzinfo=datetime.UTC).timestamp()
+    trigger._job = {"metadata": created, "spec": {}, "status": {"startTime": "2024-01-01T01:00:00Z"}}
+    assert trigger._startup_deadline() == datetime.datetime(2024, 1, 1, 0, 1, tzinfo=datetime.UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "policy"),
+    [
+        ({"is_delete_operator_pod": False}, "Never"),
+        ({"is_delete_operator_pod": False, "delete_policy": "Always"}, "Never"),  # as the job-operator
+        ({"is_delete_operator_pod": True, "delete_policy": "Always"}, "Always"),
+        ({"is_delete_operator_pod": True}, "IfSucceeded"),
+    ],
+)
+def test_is_delete_operator_pod_false_keeps_the_job(kwargs: dict[str, Any], policy: str) -> None:
+    op = KubernetesLegacyJobOperator(task_id="t", image="x:1", **kwargs)
+    assert op.delete_policy == policy
+
+
+def test_legacy_body_job_is_the_template_and_other_resources_come_along() -> None:
+    op = KubernetesLegacyJobOperator(
+        task_id="legacy",
+        body=BODY,
+        image="busybox:local",
+        cmds=["sh", "-c"],
+        arguments=["echo hi"],
+        validate_body_on_init=True,
+        random_name_suffix=False,
+        name="lj",
+    )
+    job_, config_map = op.build_resources()
+    assert job_["metadata"]["name"] == "lj"
+    assert job_["metadata"]["finalizers"] == ["foregroundDeletion"]  # the job-operator's Job defaults
+    assert config_map["kind"] == "ConfigMap" and config_map["metadata"]["name"].startswith("lj-settings-")
+    containers = {c["name"]: c for c in job_["spec"]["template"]["spec"]["containers"]}
+    assert containers["base"]["args"] == ["echo hi"] and containers["base"]["image"] == "busybox:local"
+    env = {e["name"]: e.get("value") for e in containers["base"].get("env", [])}
+    assert env["KUBERNETES_JOB_OPERATOR_RESOURCES"] == f"lj {config_map['metadata']['name']}"
+
+
+def test_legacy_body_pod_is_the_pod_template_and_bodies_render_with_jinja(tmp_path: Any) -> None:
+    path = tmp_path / "pod.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {day: '{{ job.day }}'}}\n"
+        "spec:\n  containers: [{name: base, image: x:1, workingDir: /w}]\n"
+    )
+    op = KubernetesLegacyJobOperator(
+        task_id="t", body_filepath=str(path), jinja_job_args={"day": "monday"}, image="busybox:local"
+    )
+    ti = RecordingTaskInstance()
+    ti.dag_id, ti.task_id, ti.try_number, ti.map_index = "d", "t", 1, -1  # type: ignore[attr-defined]
+    (built,) = op.build_resources({"ti": ti, "run_id": "r"})  # type: ignore[typeddict-item]
+    assert built["kind"] == "Job"
+    assert built["spec"]["template"]["metadata"]["labels"]["day"] == "monday"
+    (container,) = built["spec"]["template"]["spec"]["containers"]
+    assert container["workingDir"] == "/w" and container["image"] == "busybox:local"
+    with pytest.raises(ConfigurationError, match="first resource is a ConfigMap"):
+        KubernetesLegacyJobOperator(task_id="t", image="x:1", body=BODY.split("---")[1]).build_resources()
