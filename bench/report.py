@@ -161,7 +161,10 @@ def _plot(runs: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt  # type: ignore[import-not-found]
 
     panels: list[tuple[str, Callable[[dict[str, Any]], float | None]]] = [
-        ("steady requests / pod-minute", lambda f: f["requests_per_pod_minute"]["client_steady"]),
+        (
+            "steady requests / pod-minute (0 drawn at 1e-4)",
+            lambda f: f["requests_per_pod_minute"]["client_steady"],
+        ),
         ("CPU, steady (% of one core)", lambda f: 100 * f["cpu"]["steady_core_fraction"]),
         ("RSS above baseline (MB)", lambda f: f["rss_mb"]["above_baseline"]),
         ("detection p99 (s)", lambda f: f["latency"]["p99"]),
