@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from airflow_k8s_async.operators import job
+from airflow_k8s_async.operators.armada import ArmadaOperator
 from airflow_k8s_async.operators.job import KubernetesJobOperator, KubernetesLegacyJobOperator
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
@@ -33,6 +35,8 @@ DOCUMENTED: dict[type, Iterable[str]] = {
     KubernetesPodTrigger: (),
     KubernetesJobTrigger: (),
     KubernetesResourceTrigger: (),
+    ArmadaOperator: (),
+    ArmadaJobTrigger: (),
 }
 
 
@@ -43,7 +47,9 @@ def keywords(cls: type) -> set[str]:
         if not klass.__module__.startswith("airflow_k8s_async") or "__init__" not in vars(klass):
             continue
         params = inspect.signature(klass.__init__).parameters.values()  # type: ignore[misc]
-        found |= {p.name for p in params if p.kind is p.KEYWORD_ONLY}
+        # ArmadaOperator's parameters may also be given by position (armada-airflow's order)
+        named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        found |= {p.name for p in params if p.kind in named and p.name != "self"}
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             break
     return found
