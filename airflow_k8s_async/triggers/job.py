@@ -33,6 +33,11 @@ MAX_KUBE_API_EVENTS = 1000  # they travel in the trigger event (a database row)
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 
 
+# How long to wait for pod events after the Job's end when none of its pods was seen: watch events
+# lag by milliseconds on a healthy API server.
+NO_POD_SEEN_SECONDS = 1.0
+
+
 async def _pump(sub: Subscription, tag: str, queue: asyncio.Queue[tuple[str, WatchEvent]]) -> None:
     async for event in sub:
         await queue.put((tag, event))
@@ -198,12 +203,14 @@ class KubernetesJobTrigger(KubeTrigger):
 
         The Job and its pods arrive on two watches, in no set order: a pod that started and ended
         within a second may not be known yet when the Job's end arrives, and its log would be lost.
-        The Job's own counts say how many pods ended.
+        The Job's own counts say how many pods ended. When no pod of the Job was seen at all, they
+        are more likely gone already (deleted before this trigger started) than late, so the wait
+        is short.
         """
         status = self._job.get("status") or {}
         ended = int(status.get("succeeded") or 0) + int(status.get("failed") or 0)
         loop = asyncio.get_running_loop()
-        until = loop.time() + DRAIN_SECONDS
+        until = loop.time() + (DRAIN_SECONDS if self._pods else NO_POD_SEEN_SECONDS)
         while (
             sum(pod_state(p, main_container=self.base_container_name).terminal for p in self._pods.values())
             < ended

@@ -13,6 +13,7 @@ from typing import Any
 from airflow_k8s_async._kube.states import job_state
 from airflow_k8s_async._kube.watch import WatchEvent
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
+from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS
 
 UID = "0b5c8a5e-1111-4222-8333-444455556666"
 
@@ -114,3 +115,13 @@ async def test_pods_that_ended_before_the_job_event_are_still_taken_in() -> None
     await asyncio.wait_for(trig._catch_up_pods(queue), 5)
     assert sorted(trig._pods) == ["idx-0-abcde", "idx-1-abcde"]
     assert queue.empty()
+
+
+async def test_pods_never_seen_are_not_waited_for_long() -> None:
+    """Pods deleted before the trigger started never arrive: the wait is short, not DRAIN_SECONDS."""
+    trig = trigger()
+    trig._job = indexed_job({"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]})
+    queue: asyncio.Queue[tuple[str, WatchEvent]] = asyncio.Queue()
+    assert DRAIN_SECONDS > 5
+    await asyncio.wait_for(trig._catch_up_pods(queue), 5)
+    assert trig._pods == {}
