@@ -23,12 +23,12 @@ python -m pytest -p no:cacheprovider -ra "$@"
 # Airflow < 3.3 has no trigger on_kill: the kill/restart rules take another path there. CI proves
 # it on a real Airflow 3.2 in a second virtualenv; locally opt in with COMPAT=1.
 if [[ ${COMPAT:-${CI:-}} == 1 || ${COMPAT:-${CI:-}} == true ]]; then
-  echo "== compatibility: Airflow 3.2 (kill while deferred, triggerer restart)"
+  echo "== compatibility: Airflow 3.2 (kill while deferred, triggerer restart; pod and Armada)"
   [[ -x .venv-airflow3.2/bin/python ]] || "$PYTHON" -m venv .venv-airflow3.2
   .venv-airflow3.2/bin/python -m pip install -q --upgrade pip
   compat=()
   [[ -f constraints/py$pyver-airflow3.2.txt ]] && compat=(-c "constraints/py$pyver-airflow3.2.txt")
-  .venv-airflow3.2/bin/python -m pip install -q "${compat[@]}" "apache-airflow==3.2.2" -e ".[test]"
+  .venv-airflow3.2/bin/python -m pip install -q "${compat[@]}" "apache-airflow==3.2.2" -e ".[test,armada]"
   .venv-airflow3.2/bin/python -m pytest -p no:cacheprovider -ra tests/e2e/test_pod_operator.py \
-    -k "marking_failed or triggerer_restart or success"
+    tests/e2e/test_armada_operator.py -k "marking_failed or triggerer_restart or test_success"
 fi
