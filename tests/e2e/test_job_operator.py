@@ -200,3 +200,79 @@ def test_provider_style_job_keywords(airflow: AirflowEnv, namespace: str) -> Non
     assert (
         airflow.task_log("job_provider_style", run_id, "run").count("provider style job_provider_style") >= 2
     )
+
+
+def test_wait_until_job_complete_false_returns_once_the_job_exists(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+) -> None:
+    batch = client.BatchV1Api(kube_api)
+    run_id = run(airflow, "job_no_wait", namespace)
+    assert finish(airflow, "job_no_wait", run_id) == "success"
+    name = airflow.xcom("job_no_wait", run_id, "run", key="job_name")
+    assert airflow.xcom("job_no_wait", run_id, "run", key="job_namespace") == namespace
+    assert airflow.xcom("job_no_wait", run_id, "run", key="job")["metadata"]["name"] == name
+    job = batch.read_namespaced_job(name, namespace)
+    assert job.metadata.deletion_timestamp is None  # nothing deleted: it keeps running
+    running = airflow.eventually(lambda: owned(kube_api, namespace, "job_no_wait")["pods"], timeout=60)
+    assert running and batch.read_namespaced_job(name, namespace).status.succeeded is None
+    batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+
+
+def test_job_template_file_and_full_job_spec_build_the_job(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+) -> None:
+    batch = client.BatchV1Api(kube_api)
+    run_id = run(airflow, "job_template_file", namespace)
+    assert finish(airflow, "job_template_file", run_id) == "success"
+    log = airflow.task_log("job_template_file", run_id, "run")
+    assert log.count("templated template-env keyword-env") == 2  # completions from the file
+    (job,) = batch.list_namespaced_job(namespace, label_selector="dag_id=job_template_file").items
+    assert job.metadata.name.startswith("from-template-") and job.metadata.labels["source"] == "template"
+    assert (job.spec.completions, job.spec.parallelism) == (2, 2)  # file, full_job_spec
+    batch.delete_namespaced_job(job.metadata.name, namespace, propagation_policy="Background")
+
+
+def test_legacy_is_delete_operator_pod_false_keeps_the_job(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+) -> None:
+    run_id = run(airflow, "job_legacy_keep", namespace)
+    assert finish(airflow, "job_legacy_keep", run_id) == "success"
+    time.sleep(5)  # delete_policy would have acted by now
+    (name,) = owned(kube_api, namespace, "job_legacy_keep")["jobs"]
+    assert "Deleted" not in airflow.task_log("job_legacy_keep", run_id, "run")
+    client.BatchV1Api(kube_api).delete_namespaced_job(name, namespace, propagation_policy="Background")
+
+
+def test_on_kill_propagation_foreground_deletes_the_pods_before_the_job(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+) -> None:
+    batch = client.BatchV1Api(kube_api)
+    run_id = run(airflow, "job_kill_foreground", namespace)
+    airflow.wait_for_task_state("job_kill_foreground", run_id, "run", {"deferred"}, timeout=120)
+    # the trigger runs in the triggerer (its own lines in the task log), not only the worker's brief wait
+    airflow.eventually(
+        lambda: "trigger job_kill_foreground/" in airflow.task_log("job_kill_foreground", run_id, "run"),
+        timeout=60,
+    )
+    (name,) = owned(kube_api, namespace, "job_kill_foreground")["jobs"]
+    assert not batch.read_namespaced_job(name, namespace).metadata.finalizers  # no finalizer of its own
+    airflow.set_task_state("job_kill_foreground", run_id, "run", "failed")
+
+    def foreground() -> bool:
+        meta = batch.read_namespaced_job(name, namespace).metadata
+        return meta.deletion_timestamp is not None and "foregroundDeletion" in (meta.finalizers or [])
+
+    # Foreground: the Job is marked for deletion and waits, with the foregroundDeletion finalizer,
+    # while its pod (Terminating for its 20 s grace period) is deleted first.
+    assert airflow.eventually(foreground, timeout=30)
+    pods = client.CoreV1Api(kube_api).list_namespaced_pod(namespace, label_selector=f"job-name={name}").items
+    assert pods and all(p.metadata.deletion_timestamp is not None for p in pods)
+
+    def job_gone() -> bool:
+        try:
+            batch.read_namespaced_job(name, namespace)
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    assert airflow.eventually(job_gone, timeout=150)

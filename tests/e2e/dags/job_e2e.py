@@ -156,3 +156,52 @@ with DAG("job_provider_style", schedule=None):
         parallelism=2,
         backoff_limit=0,
     )
+
+with DAG("job_no_wait", schedule=None):
+    # The cncf provider's wait_until_job_complete=False: the task ends once the Job is created.
+    KubernetesLegacyJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        image=IMAGE,
+        image_pull_policy=PULL,
+        cmds=["sh", "-c", "sleep 600"],
+        termination_grace_period=1,
+        wait_until_job_complete=False,
+    )
+
+with DAG("job_template_file", schedule=None):
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        job_template_file="bodies/job_template.yaml",
+        full_job_spec={"spec": {"parallelism": 2, "template": {"spec": {"containers": []}}}},
+        image=IMAGE,
+        image_pull_policy=PULL,
+        cmds=["sh", "-c"],
+        arguments=['echo "templated $FROM_TEMPLATE $KW"'],
+        env_vars={"KW": "keyword-env"},
+        delete_policy="Never",
+    )
+
+with DAG("job_legacy_keep", schedule=None):
+    # airflow-kubernetes-job-operator's is_delete_operator_pod=False: delete_policy Never.
+    KubernetesLegacyJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        image=IMAGE,
+        image_pull_policy=PULL,
+        cmds=["sh", "-c", "echo kept"],
+        is_delete_operator_pod=False,
+    )
+
+with DAG("job_kill_foreground", schedule=None):
+    KubernetesLegacyJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        image=IMAGE,
+        image_pull_policy=PULL,
+        # sh ignores SIGTERM while sleep runs: the pod stays Terminating for the grace period
+        cmds=["sh", "-c", "trap '' TERM; echo started; sleep 600"],
+        termination_grace_period=20,
+        on_kill_propagation_policy="Foreground",
+    )
