@@ -46,8 +46,10 @@ def compute(
     # deferred pod-minutes: from the trigger's start (all start together) / the go signal to its event
     total_minutes = sum(max(0.0, e["time"] - contender["started"]) for e in events.values()) / 60
     steady_minutes = sum(max(0.0, e["time"] - ready) for e in events.values()) / 60
-    client_steady = Counter(contender["requests"]["steady"])
-    client_startup = Counter(contender["requests"]["startup"])
+    # None: the process's own requests were not counted (triggerer mode: only /metrics sees them)
+    counted = contender["requests"] is not None
+    client_steady = Counter(contender["requests"]["steady"] if counted else {})
+    client_startup = Counter(contender["requests"]["startup"] if counted else {})
     kubelet_server = _kubelet_as_server_keys(kubelet.get("play", {}), kind)
     server_startup = _minus(server["ready"], server["before"])
     server_steady = _minus(_minus(server["after"], server["ready"]), kubelet_server)
@@ -70,17 +72,19 @@ def compute(
         },
         "pod_minutes": {"total": total_minutes, "steady": steady_minutes},
         "requests": {
-            "client_startup": dict(client_startup),
-            "client_steady": dict(client_steady),
+            "client_startup": dict(client_startup) if counted else None,
+            "client_steady": dict(client_steady) if counted else None,
             "server_startup": server_startup,
             "server_steady": server_steady,
             "kubelet_play": kubelet.get("play", {}),
         },
         "requests_per_pod_minute": {
-            "client_steady": sum(client_steady.values()) / steady_minutes if steady_minutes else None,
+            "client_steady": sum(client_steady.values()) / steady_minutes
+            if steady_minutes and counted
+            else None,
             "server_steady": sum(server_steady.values()) / steady_minutes if steady_minutes else None,
             "client_total": (sum(client_steady.values()) + sum(client_startup.values())) / total_minutes
-            if total_minutes
+            if total_minutes and counted
             else None,
         },
         "cpu": {
@@ -99,4 +103,5 @@ def compute(
             "median": percentile([float(c) for c in conns], 50),
         },
         "steady_wall_s": steady_wall,
+        "triggerer": contender.get("triggerer"),
     }

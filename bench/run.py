@@ -29,6 +29,7 @@ from bench.figures import compute
 from bench.schedule import Timing, make_schedule
 
 CONN_ID = "kubernetes_default"
+TRIGGERER_SETUP_SECONDS = 300  # db migrate, reserialize, start and idle baseline of a triggerer
 SWITCH = "../shared/k8s-local/down.sh; K8S_LOCAL_NODE=0 ../shared/k8s-local/up.sh"
 
 
@@ -42,6 +43,7 @@ class Plan:
     kubeconfig: str
     workdir: Path
     grace: float  # seconds a contender may take past the schedule's last end
+    triggerer_sizes: list[int]  # the sizes at which *-triggerer contenders run
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
@@ -100,6 +102,7 @@ async def run_one(
         "conn_id": CONN_ID,
         "api_port": urlsplit(client.host).port or 443,
         "timeout": max(s.end for s in steps) + plan.grace,
+        "python": str(contender.python),
     }
     spec_path = workdir / "spec.json"
     spec_path.write_text(json.dumps(spec))
@@ -118,15 +121,17 @@ async def run_one(
         )
         before = await apiserver.request_totals(client)
         with tempfile.TemporaryDirectory(prefix="bench-airflow-") as home:
+            # the triggerer mode's driver runs in .venv and starts `airflow` from the contender's
             contender_proc = _spawn(
-                contender.python,
-                "bench.contender",
+                ROOT / ".venv/bin/python" if contender.triggerer else contender.python,
+                "bench.triggerer" if contender.triggerer else "bench.contender",
                 spec_path,
                 workdir / "contender.log",
                 _contender_env(plan.kubeconfig, Path(home)),
             )
+            setup = TRIGGERER_SETUP_SECONDS if contender.triggerer else 0
             await asyncio.to_thread(
-                _wait_for, workdir / "ready", contender_proc, contender.name, 600 + count / 5
+                _wait_for, workdir / "ready", contender_proc, contender.name, 600 + setup + count / 5
             )
             ready = await apiserver.request_totals(client)
             (workdir / "go").write_text(str(time.time()))
@@ -154,7 +159,15 @@ async def run_one(
         kubelet=json.loads((workdir / "kubelet.json").read_text()),
         server={"before": dict(before), "ready": dict(ready), "after": dict(after)},
     )
-    figures.update(kind=kind, n=count, contender=contender.name, label=contender.label, namespace=namespace)
+    figures.update(
+        kind=kind,
+        n=count,
+        contender=contender.name,
+        label=contender.label,
+        family=contender.family,
+        mode="triggerer" if contender.triggerer else "loop",
+        namespace=namespace,
+    )
     (workdir / "figures.json").write_text(json.dumps(figures, indent=1))
     print(
         f"[bench] {kind} N={count} {contender.name}: {figures['correct']}/{count} right, "
@@ -184,6 +197,8 @@ async def run_all(plan: Plan, *, allow_node: bool) -> list[dict[str, Any]]:
             for count in plan.sizes:
                 for name in plan.contenders:
                     contender = CONTENDERS[name]
+                    if contender.triggerer and count not in plan.triggerer_sizes:
+                        continue
                     if kind in contender.kinds:
                         results.append(await run_one(client, plan, kind, count, contender))
         return results
@@ -197,7 +212,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--sizes", default="100,1000,10000", help="object counts, comma-separated")
     parser.add_argument("--kinds", default="pod,job", help="workloads: pod, job")
-    parser.add_argument("--contenders", default="ours,cncf", help=f"of {', '.join(CONTENDERS)}")
+    parser.add_argument(
+        "--contenders", default="ours,cncf,ours-triggerer,cncf-triggerer", help=f"of {', '.join(CONTENDERS)}"
+    )
+    parser.add_argument(
+        "--triggerer-sizes",
+        default="1000",
+        help="sizes (of --sizes) at which the *-triggerer contenders run, comma-separated",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start", default="1,10", help="seconds after go until Running: min,max")
     parser.add_argument("--run", default="30,300", help="seconds Running: min,max")
@@ -240,6 +262,7 @@ def main(argv: list[str]) -> Path:
         kubeconfig=os.environ["KUBECONFIG"].split(os.pathsep)[0],
         workdir=ROOT / "bench" / "work" / stamp,
         grace=args.grace,
+        triggerer_sizes=[int(n) for n in args.triggerer_sizes.split(",")],
     )
     results = asyncio.run(run_all(plan, allow_node=args.allow_node))
     meta = {

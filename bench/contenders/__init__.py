@@ -5,6 +5,9 @@ namespace=, objects=, conn_id=)`` returning ``{name: trigger}`` built as its ope
 and ``outcome(payload)`` mapping a TriggerEvent payload to ``"success"``, ``"failed"`` or what
 else it said; optionally ``async close()`` for the end of the loop. Another one (e.g.
 Armada's, with its own workload) is one more entry here.
+
+``*-triggerer`` entries run the same module's triggers through a real ``airflow triggerer``
+process of that virtualenv instead of the isolated loop (``bench/triggerer.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class Contender:
     module: str
     kinds: tuple[str, ...]
     label: str
+    family: str  # whose triggers: "ours" or the anchor's name; ratios are taken within a mode
+    triggerer: bool = False  # through a real `airflow triggerer` process, not the isolated loop
 
 
 CONTENDERS = {
@@ -31,6 +36,7 @@ CONTENDERS = {
         module="bench.contenders.ours",
         kinds=("pod", "job"),
         label="airflow-k8s-async",
+        family="ours",
     ),
     "cncf": Contender(
         name="cncf",
@@ -38,5 +44,24 @@ CONTENDERS = {
         module="bench.contenders.cncf",
         kinds=("pod", "job"),
         label="cncf.kubernetes 10.25.0",
+        family="cncf",
+    ),
+    "ours-triggerer": Contender(
+        name="ours-triggerer",
+        python=ROOT / ".venv" / "bin" / "python",
+        module="bench.contenders.ours",
+        kinds=("pod", "job"),
+        label="airflow-k8s-async, triggerer",
+        family="ours",
+        triggerer=True,
+    ),
+    "cncf-triggerer": Contender(
+        name="cncf-triggerer",
+        python=ROOT / "bench" / ".venv-cncf" / "bin" / "python",
+        module="bench.contenders.cncf",
+        kinds=("pod", "job"),
+        label="cncf.kubernetes 10.25.0, triggerer",
+        family="cncf",
+        triggerer=True,
     ),
 }
