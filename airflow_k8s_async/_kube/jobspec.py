@@ -71,3 +71,14 @@ def job_template(*, from_file: Any, full_job_spec: Any) -> dict[str, Any] | None
     for key in _SERVER_METADATA:
         metadata.pop(key, None)
     return layer
+
+
+def job_summary(job: Mapping[str, Any]) -> dict[str, Any]:
+    """What the ``job`` XCom holds: the Job's kind, metadata (no ``managedFields``) and status.
+
+    Its spec is left out: trigger events are written to the task log, and a spec's env values
+    must not end up there.
+    """
+    metadata = {k: v for k, v in _map(job.get("metadata")).items() if k != "managedFields"}
+    summary = {k: job[k] for k in ("apiVersion", "kind") if k in job}
+    return {**summary, "metadata": metadata, "status": _map(job.get("status"))}

@@ -24,7 +24,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 from airflow_k8s_async._kube import bodies
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.discovery import resolve_all
-from airflow_k8s_async._kube.jobspec import job_template, reconcile_jobs
+from airflow_k8s_async._kube.jobspec import job_summary, job_template, reconcile_jobs
 from airflow_k8s_async._kube.kinds import never_finishes, rule_for, rule_from_dict, rule_to_dict
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podcheck import sanitize_label_value
@@ -316,8 +316,7 @@ class _CreatesResources(KubeOperatorMixin):
                     f"failed: {exc}; the {len(created)} created before it were deleted"
                 ) from exc
             if index == 1:
-                metadata = {k: v for k, v in answer["metadata"].items() if k != "managedFields"}
-                self._first_object = {**answer, "metadata": metadata}
+                self._first_object = job_summary(answer)
             if resource["kind"] == "Job" and (resource.get("spec") or {}).get("suspend"):
                 if not (answer.get("spec") or {}).get("suspend"):
                     self.log.warning(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from airflow_k8s_async._kube.jobspec import job_summary
 from airflow_k8s_async._kube.logevents import parse_kube_api_line
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import (
@@ -321,10 +322,8 @@ class KubernetesJobTrigger(KubeTrigger):
             "kube_api_events": self._events,
             **extra,
         }
-        if self._job:  # the Job as last seen, as the provider's event carries it
-            job = {k: v for k, v in self._job.items() if k != "metadata"}
-            metadata = self._job.get("metadata") or {}
-            event["job"] = {**job, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
+        if self._job:  # the Job as last seen (its metadata and status), as the provider's event has it
+            event["job"] = job_summary(self._job)
         if status != "success" and self._streams is not None:
             event["last_log_lines"] = self._streams.last_lines()
         return event

@@ -476,3 +476,22 @@ def test_legacy_body_pod_is_the_pod_template_and_bodies_render_with_jinja(tmp_pa
     assert container["workingDir"] == "/w" and container["image"] == "busybox:local"
     with pytest.raises(ConfigurationError, match="first resource is a ConfigMap"):
         KubernetesLegacyJobOperator(task_id="t", image="x:1", body=BODY.split("---")[1]).build_resources()
+
+
+def test_the_events_job_is_its_metadata_and_status_never_its_spec() -> None:
+    trigger = KubernetesJobTrigger(job_name="j", job_namespace="ns")
+    trigger._job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j", "managedFields": [{"manager": "x"}]},
+        "spec": {"template": {"spec": {"containers": [{"env": [{"name": "TOKEN", "value": "s3cret"}]}]}}},
+        "status": {"succeeded": 1},
+    }
+    event = trigger._event("success")
+    assert event["job"] == {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j"},
+        "status": {"succeeded": 1},
+    }
+    assert "s3cret" not in repr(event)  # trigger events are written to the task log
