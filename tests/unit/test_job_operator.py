@@ -418,9 +418,10 @@ def test_a_suspended_job_has_no_startup_deadline_until_resumed() -> None:
         "spec": {"suspend": False},
         "status": {"startTime": "2024-01-01T01:00:00Z"},
     }
-    assert trigger._startup_deadline() == datetime.datetime(2024, 1, 1, 1, 1, tzinfo=datetime.timezone.utc).timestamp()
+    utc = datetime.timezone.utc
+    assert trigger._startup_deadline() == datetime.datetime(2024, 1, 1, 1, 1, tzinfo=utc).timestamp()
     trigger._job = {"metadata": created, "spec": {}, "status": {"startTime": "2024-01-01T01:00:00Z"}}
-    assert trigger._startup_deadline() == datetime.datetime(2024, 1, 1, 0, 1, tzinfo=datetime.timezone.utc).timestamp()
+    assert trigger._startup_deadline() == datetime.datetime(2024, 1, 1, 0, 1, tzinfo=utc).timestamp()
 
 
 @pytest.mark.parametrize(
