@@ -35,7 +35,9 @@ def _ratio(anchor: float | None, ours: float | None) -> str:
     return f"{anchor / ours:.3g}x"
 
 
-def _verbs(counts: dict[str, int]) -> str:
+def _verbs(counts: dict[str, int] | None) -> str:
+    if counts is None:
+        return "n/a (not counted in the triggerer)"
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
 
@@ -63,6 +65,11 @@ ROWS: list[tuple[str, Any, bool]] = [
     ("CPU s, startup / steady", lambda f: f"{f['cpu']['startup_s']:.2f} / {f['cpu']['steady_s']:.2f}", False),
     ("RSS baseline (MB)", lambda f: f["rss_mb"]["baseline"], False),
     ("RSS above baseline, peak (MB)", lambda f: f["rss_mb"]["above_baseline"], True),
+    (
+        "of which loading the trigger classes (MB, triggerer mode)",
+        lambda f: f["triggerer"]["import_rss"] / 2**20 if f.get("triggerer") else "",
+        False,
+    ),
     ("loop lag p99", lambda f: f["loop_lag_s"]["p99"], True),
     ("loop lag max", lambda f: f["loop_lag_s"]["max"], True),
     (
@@ -80,20 +87,36 @@ def _cell(label: str, value: Any) -> str:
     return _ms(value) if label in _SECONDS else _num(value)
 
 
+def _mode(run: dict[str, Any]) -> str:
+    return str(run.get("mode", "loop"))
+
+
+def _pairs(runs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(column title, numerator, denominator): anchor/ours within a mode, triggerer/loop per family."""
+    pairs = []
+    for run in runs:
+        ours = next(
+            (r for r in runs if r.get("family", r["contender"]) == "ours" and _mode(r) == _mode(run)), None
+        )
+        if ours is not None and ours is not run:
+            pairs.append((f"{run['contender']}/{ours['contender']}", run, ours))
+    for run in runs:
+        if _mode(run) != "triggerer":
+            continue
+        loop = next((r for r in runs if r.get("family") == run.get("family") and _mode(r) == "loop"), None)
+        if loop is not None:
+            pairs.append((f"{run['contender']}/{loop['contender']}", run, loop))
+    return pairs
+
+
 def _table(runs: list[dict[str, Any]]) -> list[str]:
-    names = [r["contender"] for r in runs]
-    header = ["figure", *[r["label"] for r in runs]]
-    anchors = [r for r in runs if r["contender"] != "ours"]
-    ours = next((r for r in runs if r["contender"] == "ours"), None)
-    header += [f"{a['contender']}/ours" for a in anchors] if ours else []
+    pairs = _pairs(runs)
+    header = ["figure", *[r["label"] for r in runs], *[title for title, _, _ in pairs]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, get, ratio in ROWS:
         cells = [label, *[_cell(label, get(r)) for r in runs]]
-        if ours:
-            for anchor in anchors:
-                cells.append(_ratio(get(anchor), get(ours)) if ratio else "")
+        cells += [_ratio(get(a), get(b)) if ratio else "" for _, a, b in pairs]
         lines.append("| " + " | ".join(cells) + " |")
-    del names
     return lines
 
 
