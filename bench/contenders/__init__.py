@@ -12,7 +12,7 @@ process of that virtualenv instead of the isolated loop (``bench/triggerer.py``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,22 +46,16 @@ CONTENDERS = {
         label="cncf.kubernetes 10.25.0",
         family="cncf",
     ),
-    "ours-triggerer": Contender(
-        name="ours-triggerer",
-        python=ROOT / ".venv" / "bin" / "python",
-        module="bench.contenders.ours",
-        kinds=("pod", "job"),
-        label="airflow-k8s-async, triggerer",
-        family="ours",
-        triggerer=True,
-    ),
-    "cncf-triggerer": Contender(
-        name="cncf-triggerer",
-        python=ROOT / "bench" / ".venv-cncf" / "bin" / "python",
-        module="bench.contenders.cncf",
-        kinds=("pod", "job"),
-        label="cncf.kubernetes 10.25.0, triggerer",
-        family="cncf",
-        triggerer=True,
-    ),
 }
+# the same triggers through a real `airflow triggerer` of the same virtualenv
+CONTENDERS.update(
+    {
+        f"{name}-triggerer": replace(
+            CONTENDERS[name],
+            name=f"{name}-triggerer",
+            label=f"{CONTENDERS[name].label}, triggerer",
+            triggerer=True,
+        )
+        for name in ("ours", "cncf")
+    }
+)
