@@ -1,0 +1,158 @@
+"""One Armada contender: N job waits in ONE asyncio loop (the triggerer), resumes in a thread pool
+(the workers).
+
+    python -m bench.armada_contender --spec SPEC.json
+
+The contender module (``spec["module"]``) has ``install()`` (count channels and calls, before
+anything connects), ``async follow(job, worker)`` (wait for one job as its operator and trigger
+do: run the trigger in this loop, hand each TriggerEvent to ``worker``, return when the task's
+outcome is decided), ``client_calls()`` and ``channels_opened()``; optionally ``async close()``.
+``worker(fn)`` runs ``fn`` in the pool and counts one worker run; ``ready`` is written once every
+job is waited on (after the anchor's first worker run per job), and the steady window starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench import probe
+
+T = TypeVar("T")
+SETTLE_SECONDS = 1.0
+
+
+@dataclass
+class Job:
+    """One job's wait, and what happened to it (filled by the contender module)."""
+
+    name: str
+    job_id: str
+    target: str
+    queue: str
+    job_set: str
+    waiting: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # set once waited on
+    trigger_events: int = 0
+    worker_runs: int = 0  # resumes on a worker (the first run after submission not counted)
+    last_event: float | None = None  # time of the last TriggerEvent
+    decided: float | None = None  # time the task's outcome was known (end of the last worker run)
+    outcome: str = ""
+    message: str = ""
+
+    def record(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "waiting"}
+
+
+class TaskInstance:
+    """What a worker's task instance gives the operators' resume code: ids and XCom (in memory,
+    standing in for Airflow's database)."""
+
+    def __init__(self, *, task_id: str, run_id: str) -> None:
+        self.dag_id = "bench"
+        self.task_id = task_id
+        self.run_id = run_id
+        self.map_index = -1
+        self.try_number = 1
+        self.max_tries = 0
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+    def xcom_pull(self, key: str, task_ids: Any = None, map_indexes: Any = None) -> Any:
+        return self.xcom.get(key)
+
+
+class Workers:
+    """The worker slots: a thread pool; each call is one task (re-)entry on a worker."""
+
+    def __init__(self, size: int) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="worker")
+        self.runs = 0
+
+    async def __call__(self, fn: Callable[[], T]) -> T:
+        self.runs += 1
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
+
+
+async def _follow(module: Any, job: Job, workers: Workers) -> None:
+    try:
+        await module.follow(job, workers)
+    except Exception as exc:  # a crashed wait is a wrong outcome, not a crashed benchmark
+        job.outcome, job.message, job.decided = "crashed", repr(exc), time.time()
+    finally:
+        job.waiting.set()
+
+
+async def main(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    module = importlib.import_module(spec["module"])
+    server = json.loads((workdir / "server.json").read_text())
+    ids: dict[str, str] = json.loads((workdir / "objects.json").read_text())
+    cpu0, rss0, wall0 = probe.cpu_seconds(), probe.rss_bytes(), time.time()
+    samplers = probe.Samplers(api_port=server["port"])  # connections to the Armada server
+    samplers.start()
+    workers = Workers(spec["workers"])
+    jobs = [
+        Job(
+            name=name,
+            job_id=job_id,
+            target=server["target"],
+            queue=server["queue"],
+            job_set=server["job_set"],
+        )
+        for name, job_id in ids.items()
+    ]
+    tasks = [asyncio.create_task(_follow(module, job, workers)) for job in jobs]
+    await asyncio.gather(*(job.waiting.wait() for job in jobs))
+    await asyncio.sleep(SETTLE_SECONDS)
+    calls_startup, channels_startup, runs_startup = (
+        module.client_calls(),
+        module.channels_opened(),
+        workers.runs,
+    )
+    cpu1, ready = probe.cpu_seconds(), time.time()
+    (workdir / "ready").write_text(str(ready))
+    _, pending = await asyncio.wait(tasks, timeout=spec["timeout"])
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    cpu2, end = probe.cpu_seconds(), time.time()
+    await samplers.stop()
+    if hasattr(module, "close"):
+        await module.close()
+    workers.pool.shutdown(wait=True)
+    return {
+        "started": wall0,
+        "ready": ready,
+        "end": end,
+        "jobs": [job.record() for job in jobs],
+        "timed_out": len(pending),
+        "cpu": {"startup": cpu1 - cpu0, "steady": cpu2 - cpu1},
+        "rss": {"baseline": rss0, "peak_sampled": max((s[1] for s in samplers.samples), default=rss0)},
+        "peak_rss_process": probe.peak_rss_bytes(),
+        "samples": samplers.samples,
+        "lags": samplers.lags,
+        "calls": {"startup": calls_startup, "all": module.client_calls()},
+        "channels": {"startup": channels_startup, "all": module.channels_opened()},
+        "worker_runs": {"startup": runs_startup, "all": workers.runs},
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", type=Path, required=True)
+    args = parser.parse_args()
+    spec = json.loads(args.spec.read_text())
+    importlib.import_module(spec["module"]).install()  # before any channel exists
+    logging.basicConfig(level=logging.WARNING)  # trigger and task logs would go to task logs
+    result = asyncio.run(main(spec, args.spec.parent))
+    (args.spec.parent / "contender.json").write_text(json.dumps(result))
