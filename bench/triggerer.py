@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -49,6 +50,7 @@ SAMPLE_INTERVAL = 1.0
 POLL_INTERVAL = 0.5
 STOP_GRACE = 30.0
 START_TIMEOUT = 120.0
+PR_SET_PDEATHSIG = 1
 
 
 def airflow_env(home: Path, count: int) -> dict[str, str]:
@@ -176,6 +178,11 @@ def _started_triggers(logs: Path, job_id: int) -> int:
     return sum(1 for _ in logs.rglob(f"*.trigger.{job_id}.log"))
 
 
+def _die_with_parent() -> None:
+    """In the triggerer's child: SIGTERM it when this driver dies, even by SIGKILL (Linux prctl)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the triggerer's group (it cancels and cleans up its triggers), SIGKILL after a bound."""
     with contextlib.suppress(ProcessLookupError):
@@ -213,6 +220,7 @@ def main(spec: dict[str, Any], spec_path: Path) -> dict[str, Any]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: measured and stopped as a whole
+            preexec_fn=_die_with_parent,  # not orphaned if bench.run kills this driver
         )
     sampler: Sampler | None = None
     try:
