@@ -145,6 +145,7 @@ def run_all(plan: Plan) -> list[dict[str, Any]]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kinds", default=KIND, choices=[KIND], help="only armada (bench/run.sh passes it)")
     parser.add_argument("--sizes", default="100,1000", help="jobs in the one job set, comma-separated")
     parser.add_argument("--contenders", default="ours,armada", help=f"of {', '.join(CONTENDERS)}")
     parser.add_argument("--seed", type=int, default=7)

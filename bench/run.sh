@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# `--kinds armada`: the Armada comparison, which needs no cluster (bench/run-armada.sh).
+if [[ " $* " == *" --kinds armada "* ]]; then exec bash bench/run-armada.sh "$@"; fi
+
 : "${KUBECONFIG:?set KUBECONFIG, e.g. export KUBECONFIG=/var/cache/k8s-local/kubeconfig}"
 export KUBECONFIG
 [[ -x .venv/bin/python ]] || { echo "no .venv: run 'bash scripts/test.sh' once to create it" >&2; exit 2; }
