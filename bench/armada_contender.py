@@ -48,6 +48,17 @@ class Job:
     outcome: str = ""
     message: str = ""
 
+    def operator_kwargs(self) -> dict[str, Any]:
+        """The same ArmadaOperator arguments for both contenders (ours takes armada-airflow's);
+        ``channel_args`` is each package's own ``GrpcChannelArgs(target=job.target)``."""
+        return {
+            "task_id": self.name,
+            "name": self.name,
+            "armada_queue": self.queue,
+            "job_request": {"namespace": "default", "priority": 1},
+            "deferrable": True,
+        }
+
     def record(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "waiting"}
 

@@ -22,7 +22,6 @@ import grpc
 from airflow.sdk.exceptions import TaskDeferred
 from armada.model import GrpcChannelArgs, RunningJobContext
 from armada.operators.armada import ArmadaOperator
-from armada_client.armada.submit_pb2 import JobSubmitRequestItem
 from pendulum import DateTime
 
 from bench.armada_contender import Job, TaskInstance, Workers
@@ -73,14 +72,7 @@ def channels_opened() -> int:
 
 
 def _operator(job: Job) -> ArmadaOperator:
-    return ArmadaOperator(
-        task_id=job.name,
-        name=job.name,
-        channel_args=GrpcChannelArgs(target=job.target),
-        armada_queue=job.queue,
-        job_request=JobSubmitRequestItem(namespace="default", priority=1),
-        deferrable=True,
-    )
+    return ArmadaOperator(channel_args=GrpcChannelArgs(target=job.target), **job.operator_kwargs())
 
 
 def _worker_run(job: Job, ti: TaskInstance, step: Any) -> Any:

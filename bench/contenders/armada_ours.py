@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import grpc.aio
-from armada_client.armada.submit_pb2 import JobSubmitRequestItem
 
 from airflow_k8s_async._armada.channel import close_channels
 from airflow_k8s_async._armada.client import calls_on_this_loop
@@ -52,13 +51,7 @@ def channels_opened() -> int:
 
 
 def _operator(job: Job) -> ArmadaOperator:
-    return ArmadaOperator(
-        task_id=job.name,
-        name=job.name,
-        channel_args=GrpcChannelArgs(target=job.target),
-        armada_queue=job.queue,
-        job_request=JobSubmitRequestItem(namespace="default", priority=1),
-    )
+    return ArmadaOperator(channel_args=GrpcChannelArgs(target=job.target), **job.operator_kwargs())
 
 
 def _resume(job: Job, payload: Mapping[str, Any]) -> None:
