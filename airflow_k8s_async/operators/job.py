@@ -10,6 +10,7 @@ created; if creating resource k of n fails, resources 1..k-1 are deleted.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +34,7 @@ from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, load_templat
 from airflow_k8s_async._kube.watch import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
-from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value
+from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value, log_choice
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, failure_message
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
@@ -43,6 +44,27 @@ from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
 
 DELETE_POLICIES = ("Never", "Always", "IfFailed", "IfSucceeded")
+# The pod operator's on_finish_action, for a Job. The provider's Job operator applies it to the Job's
+# pods once the Job has ended: delete_pod deletes them whatever the outcome, delete_succeeded_pod
+# only succeeded ones, keep_pod and delete_active_pod (no pod is active after the end) none. Here the
+# Job goes with its pods (a Job without pods tells nothing more than the "job" XCom).
+FINISH_ACTION_POLICIES = {
+    "delete_pod": "Always",
+    "delete_succeeded_pod": "IfSucceeded",
+    "keep_pod": "Never",
+    "delete_active_pod": "Never",
+}
+# Pod operator waiting/finishing keywords with a meaning for a Job (see _CreatesResources); the others
+# of _POD_WAITING_KEYWORDS (bottom of the module) are accepted with no effect.
+_POD_WAITING_MAPPED = frozenset(
+    {
+        "container_logs",
+        "init_container_logs",
+        "log_events_on_failure",
+        "on_finish_action",
+        "is_delete_operator_pod",
+    }
+)
 # Pod operator keywords KubernetesJobOperator takes as the provider's Job operator does; the others
 # (image, arguments, namespace, labels, pull policy/secrets) it has itself, with the same meaning.
 _POD_ONLY_KEYWORDS = frozenset(f.name for f in fields(PodKeywords)) - {
@@ -134,8 +156,30 @@ def _secret_volume_name(secret: str) -> str:
 
 
 _NO_SIDECAR = (
-    "do_xcom_push adds a sidecar, which would keep the Job running: print ::kube_api:xcom={...} lines instead"
+    "do_xcom_push (an XCom sidecar in every pod of the Job) is not supported for Jobs: print a line "
+    '::kube_api:xcom={"key": value} from the main container instead; each key becomes an XCom '
+    "(see docs/job-operator.md)"
 )
+
+
+def delete_policy_for(
+    *, delete_policy: str | None, on_finish_action: str | None, is_delete_operator_pod: bool | None
+) -> str:
+    """What is deleted at the end: ``is_delete_operator_pod=False`` keeps everything (both anchors'
+    meaning), else ``delete_policy``, else ``on_finish_action`` (see FINISH_ACTION_POLICIES), else
+    ``[kubernetes_async] delete_policy`` (IfSucceeded). ``is_delete_operator_pod=True`` is the default."""
+    if on_finish_action is not None and on_finish_action not in FINISH_ACTION_POLICIES:
+        raise ConfigurationError(
+            f"on_finish_action={on_finish_action!r}: use one of {tuple(FINISH_ACTION_POLICIES)}"
+        )
+    if is_delete_operator_pod is False:
+        return "Never"
+    if delete_policy is None and on_finish_action is not None:
+        delete_policy = FINISH_ACTION_POLICIES[on_finish_action]
+    policy = delete_policy or conf.get(SECTION, "delete_policy", fallback="IfSucceeded")
+    if policy not in DELETE_POLICIES:
+        raise ConfigurationError(f"delete_policy={policy!r}: use one of {DELETE_POLICIES}")
+    return policy
 
 
 def _job_spec_fields(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,7 +207,11 @@ class _CreatesResources(KubeOperatorMixin):
     namespace: str | None
     labels: dict[str, Any] | None
     delete_policy: str
+    delete_on_kill: bool
     get_logs: bool
+    container_logs: bool | str | list[str] | None
+    init_container_logs: bool | str | list[str] | None
+    log_events_on_failure: bool
     startup_timeout_seconds: Any
     status_rule: dict[str, Any] | None
     deferrable: bool
@@ -188,6 +236,37 @@ class _CreatesResources(KubeOperatorMixin):
         ) -> list[dict[str, Any]]: ...
 
         def defer(self, **kwargs: Any) -> Any: ...
+
+    def _set_pod_waiting_keywords(self, given: Mapping[str, Any], *, delete_policy: str | None) -> None:
+        """The pod operator's waiting and finishing keywords a task was given, as they apply to a Job
+        (both operators: one mapping). The ones with no meaning for a Job are logged, at debug."""
+        self.container_logs = log_choice(given.get("container_logs", True))
+        self.init_container_logs = log_choice(given.get("init_container_logs"))
+        self.log_events_on_failure = bool(given.get("log_events_on_failure", False))
+        self.delete_policy = delete_policy_for(
+            delete_policy=delete_policy,
+            on_finish_action=given.get("on_finish_action"),
+            is_delete_operator_pod=given.get("is_delete_operator_pod"),
+        )
+        # On a kill the provider deletes the Job whatever on_finish_action says: only delete_policy and
+        # is_delete_operator_pod=False keep what a killed task created.
+        self.delete_on_kill = (
+            delete_policy_for(
+                delete_policy=delete_policy,
+                on_finish_action=None,
+                is_delete_operator_pod=given.get("is_delete_operator_pod"),
+            )
+            != "Never"
+        )
+        ignored = sorted(set(given) - _POD_WAITING_MAPPED)
+        if ignored:
+            self.log.debug(
+                "%s: accepted for compatibility, no effect on a Job (see docs/job-operator.md)", ignored
+            )
+
+    def _base_container_name(self) -> str | None:
+        """The container whose exit code decides (None: the main-container annotation, "base", the first)."""
+        return getattr(self, "base_container_name", None)
 
     def _set_job_options(self, given: Mapping[str, Any]) -> None:
         """Store :class:`JobOptions` from an ``__init__``'s locals, checked at parse time."""
@@ -351,11 +430,15 @@ class _CreatesResources(KubeOperatorMixin):
                 job_name=first["name"],
                 job_namespace=first["namespace"],
                 job_uid=first["uid"],
+                base_container_name=self._base_container_name(),
                 get_logs=self.get_logs,
+                container_logs=self.container_logs,
+                init_container_logs=self.init_container_logs,
+                log_events_on_failure=self.log_events_on_failure,
                 startup_timeout=self.startup_timeout_seconds,
                 deadline=deadline,
                 resources=self._created,
-                delete_on_kill=self.delete_policy != "Never",
+                delete_on_kill=self.delete_on_kill,
                 on_kill_propagation_policy=self.on_kill_propagation_policy,
                 **connection,
             )
@@ -365,9 +448,12 @@ class _CreatesResources(KubeOperatorMixin):
                 pod_namespace=first["namespace"],
                 pod_uid=first["uid"],
                 get_logs=self.get_logs,
+                container_logs=self.container_logs,
+                init_container_logs=self.init_container_logs,
+                log_events_on_failure=self.log_events_on_failure,
                 startup_timeout=self.startup_timeout_seconds,
                 deadline=deadline,
-                on_kill_action="keep_pod" if self.delete_policy == "Never" else "delete_pod",
+                on_kill_action="delete_pod" if self.delete_on_kill else "keep_pod",
                 resources=self._created,
                 **connection,
             )
@@ -383,7 +469,7 @@ class _CreatesResources(KubeOperatorMixin):
             rule=rule,
             deadline=deadline,
             resources=self._created,
-            delete_on_kill=self.delete_policy != "Never",
+            delete_on_kill=self.delete_on_kill,
             **connection,
         )
 
@@ -440,7 +526,7 @@ class _CreatesResources(KubeOperatorMixin):
         """Killed on the worker (``deferrable=False``, or before deferring): delete what was created,
         as the trigger does when deferred."""
         created = self._created
-        if not created or self.delete_policy == "Never" or not self.wait_until_job_complete:
+        if not created or not self.delete_on_kill or not self.wait_until_job_complete:
             return
 
         async def delete_created() -> None:
@@ -467,6 +553,14 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
     :param validate_body_on_init: accepted; bodies are always validated before anything is created.
     :param mount_files_from_secret: ``{secret: {key: file path}}``: those keys of those Secrets appear
         as files in the main container.
+
+    Every keyword of the cncf provider's KubernetesJobOperator is accepted, its KubernetesPodOperator's
+    included: those that shape the pod build the Job's pod template; ``base_container_name`` is the
+    container whose exit code decides, ``container_logs`` / ``init_container_logs`` choose whose logs
+    stream, ``log_events_on_failure`` logs the events of the pods that did not succeed,
+    ``on_finish_action`` / ``is_delete_operator_pod`` set ``delete_policy`` (FINISH_ACTION_POLICIES);
+    the rest of the pod operator's waiting keywords have no effect on a Job (docs/job-operator.md).
+    ``do_xcom_push`` is refused: ``::kube_api:xcom=`` lines carry XCom.
     """
 
     template_fields: Sequence[str] = (
@@ -542,12 +636,14 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         if kwargs.get("do_xcom_push"):
             raise ConfigurationError(_NO_SIDECAR)
         kwargs.pop("do_xcom_push", None)  # False: BaseOperator's, with its meaning (return value)
-        # The cncf provider's Job operator takes the pod operator's keywords (cmds, env_vars, ...).
+        # The cncf provider's Job operator takes the pod operator's keywords (cmds, env_vars, ...),
+        # those that shape the pod and those about waiting and finishing.
         self.pod_keywords = {
             k: kwargs.pop(k) if k == "secrets" else _api_value(kwargs.pop(k))
             for k in list(kwargs)
             if k in _POD_ONLY_KEYWORDS
         }
+        waiting = {k: kwargs.pop(k) for k in list(kwargs) if k in _POD_WAITING_KEYWORDS}
         super().__init__(**kwargs)
         self.mount_files_from_secret = _secret_files(mount_files_from_secret)
         if body is not None and body_filepath is not None:
@@ -565,9 +661,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         self.labels = labels
         self.image_pull_policy = image_pull_policy
         self.image_pull_secrets = image_pull_secrets
-        self.delete_policy = delete_policy or conf.get(SECTION, "delete_policy", fallback="IfSucceeded")
-        if self.delete_policy not in DELETE_POLICIES:
-            raise ConfigurationError(f"delete_policy={self.delete_policy!r}: use one of {DELETE_POLICIES}")
+        self._set_pod_waiting_keywords(waiting, delete_policy=delete_policy)
         self.kubernetes_conn_id = kubernetes_conn_id
         self.in_cluster = in_cluster
         self.config_file = config_file
@@ -591,6 +685,9 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         self.deferrable = deferrable
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
         self._created: list[dict[str, Any]] = []
+
+    def _base_container_name(self) -> str | None:
+        return self.pod_keywords.get("base_container_name")
 
     # -- building --------------------------------------------------------------------------------
     def _body_text_or_data(self, context: Context | None) -> Any:
@@ -726,9 +823,10 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
     under them: ``job_template_file`` / ``full_job_spec`` (the provider's) or ``body`` /
     ``body_filepath`` (the job-operator's: a Job is the template, a Pod the pod template, further
     resources are created alongside); plus :class:`JobOptions`, ``delete_policy``
-    (``is_delete_operator_pod=False`` means ``Never``, as in the job-operator), ``on_kube_api_event``
-    and ``parse_xcom_event``. XCom comes from ``::kube_api:xcom=`` lines; ``do_xcom_push`` (a sidecar)
-    would keep a Job running and is refused.
+    (``is_delete_operator_pod=False`` means ``Never``, as in the job-operator; ``on_finish_action`` maps
+    as for KubernetesJobOperator), ``on_kube_api_event`` and ``parse_xcom_event``. The pod operator's
+    waiting keywords mean what they mean for KubernetesJobOperator. XCom comes from ``::kube_api:xcom=``
+    lines; ``do_xcom_push`` (an XCom sidecar per pod) is refused.
     """
 
     template_fields: Sequence[str] = (
@@ -765,6 +863,7 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
         jinja_job_args: dict[str, Any] | None = None,
         delete_policy: str | None = None,
         is_delete_operator_pod: bool | None = None,
+        on_finish_action: str | None = None,
         on_kube_api_event: Callable[[KubeApiEvent, Context], None] | None = None,
         parse_xcom_event: Callable[[str], dict[str, Any]] = default_xcom_parser,
         **kwargs: Any,
@@ -778,11 +877,11 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
         given = locals()
         self.job_keywords = _job_spec_fields(given)
         self._set_job_options(given)
-        if is_delete_operator_pod is False:  # the job-operator's meaning: keep the Job, whatever else
-            delete_policy = "Never"
-        self.delete_policy = delete_policy or conf.get(SECTION, "delete_policy", fallback="IfSucceeded")
-        if self.delete_policy not in DELETE_POLICIES:
-            raise ConfigurationError(f"delete_policy={self.delete_policy!r}: use one of {DELETE_POLICIES}")
+        waiting = {k: v for k, v in kwargs.items() if k in _POD_WAITING_KEYWORDS}
+        waiting |= {"on_finish_action": on_finish_action, "is_delete_operator_pod": is_delete_operator_pod}
+        self._set_pod_waiting_keywords(
+            {k: v for k, v in waiting.items() if v is not None}, delete_policy=delete_policy
+        )
         self.body = body
         self.body_filepath = body_filepath
         self.validate_body_on_init = validate_body_on_init  # bodies are always validated before creating
@@ -839,3 +938,17 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
             created = bodies.inject_resources_env([job, *rest], names=bodies.resource_names([job, *rest]))
         bodies.validate_resources(created)
         return created
+
+
+# The pod operator's keywords that neither shape the pod nor are KubernetesJobOperator's own: about
+# waiting and finishing. KubernetesJobOperator takes them out of **kwargs (_POD_WAITING_MAPPED have a
+# meaning for a Job); KubernetesLegacyJobOperator has them from its pod operator base.
+_POD_WAITING_KEYWORDS = (
+    frozenset(
+        name
+        for name, param in inspect.signature(KubernetesPodOperator.__init__).parameters.items()
+        if param.kind is param.KEYWORD_ONLY
+    )
+    - {f.name for f in fields(PodKeywords)}
+    - frozenset(inspect.signature(KubernetesJobOperator.__init__).parameters)
+)

@@ -49,6 +49,11 @@ _NO_EFFECT = (
 )
 
 
+def log_choice(value: Iterable[str] | str | bool | None) -> bool | str | list[str] | None:
+    """``container_logs`` / ``init_container_logs`` as the triggers take them (JSON-safe)."""
+    return value if value is None or isinstance(value, (bool, str)) else list(value)
+
+
 def _api_value(value: Any) -> Any:
     """Client model objects (``k8s.V1Volume(...)``) become API dicts, so Jinja renders inside them."""
     return value if isinstance(value, (str, bytes)) or value is None else to_api_dict(value)
@@ -217,14 +222,8 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         self.cluster_context = cluster_context
         self.deferrable = deferrable
         self.get_logs = get_logs
-        self.container_logs: bool | str | list[str] = (
-            container_logs if isinstance(container_logs, (bool, str)) else list(container_logs or [])
-        )
-        self.init_container_logs: bool | str | list[str] | None = (
-            init_container_logs
-            if init_container_logs is None or isinstance(init_container_logs, (bool, str))
-            else list(init_container_logs)
-        )
+        self.container_logs = log_choice(container_logs)
+        self.init_container_logs = log_choice(init_container_logs)
         self.container_name_log_prefix_enabled = container_name_log_prefix_enabled
         self.startup_timeout_seconds = startup_timeout_seconds
         self.schedule_timeout_seconds = schedule_timeout_seconds

@@ -156,3 +156,20 @@ async def delete_resources(
             await client.delete(str(resource["path"]), uid=resource.get("uid"), propagation=propagation)
         except AirflowK8sAsyncError as exc:
             log.warning("Could not delete %s %s: %s", resource.get("kind"), resource.get("name"), exc)
+
+
+async def log_pod_events(client: KubeClient, *, namespace: str, uid: Any, log: Any) -> None:
+    """Write a pod's events into the task log (why it failed or never started)."""
+    try:
+        answer = await client.request(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/events",
+            query={"fieldSelector": f"involvedObject.uid={uid}"},
+        )
+    except AirflowK8sAsyncError as exc:
+        log.warning("Could not read the pod's events: %s", exc)
+        return
+    for item in answer.get("items") or []:
+        log.info(
+            "Pod event: %s %s: %s", item.get("type", ""), item.get("reason", ""), item.get("message", "")
+        )

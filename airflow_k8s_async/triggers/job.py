@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.jobspec import job_summary
 from airflow_k8s_async._kube.logevents import parse_kube_api_line
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
@@ -27,8 +28,14 @@ from airflow_k8s_async._kube.states import (
 )
 from airflow_k8s_async._kube.watch import DELETED, JOBS, PODS, Subscription, WatchEvent
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, shared_hub
-from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS, LogStreams, container_states
+from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, log_pod_events, shared_hub
+from airflow_k8s_async.triggers.logstream import (
+    DRAIN_SECONDS,
+    LogChoice,
+    LogStreams,
+    container_states,
+    wanted_containers,
+)
 
 MAX_KUBE_API_EVENTS = 1000  # they travel in the trigger event (a database row)
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
@@ -50,6 +57,10 @@ class KubernetesJobTrigger(KubeTrigger):
     ``resources`` lists what the task created (``{"path", "uid", "kind", "name"}``), deleted on a
     user's kill unless ``delete_on_kill`` is false, with ``on_kill_propagation_policy`` (the Job's
     pods are deleted at once too, except with ``Orphan``). Kwargs hold no credentials.
+    ``base_container_name`` names the container whose exit code decides and is reported (default:
+    the main-container annotation, else "base", else the first); ``container_logs`` /
+    ``init_container_logs`` choose whose logs stream, as in the pod trigger; with
+    ``log_events_on_failure`` the events of the pods that did not succeed go into the task log.
     """
 
     def __init__(
@@ -64,6 +75,9 @@ class KubernetesJobTrigger(KubeTrigger):
         in_cluster: bool | None = None,
         base_container_name: str | None = None,
         get_logs: bool = True,
+        container_logs: LogChoice = True,
+        init_container_logs: LogChoice = None,
+        log_events_on_failure: bool = False,
         parse_kube_api_events: bool = True,
         startup_timeout: float = 120,
         deadline: float | None = None,
@@ -88,6 +102,9 @@ class KubernetesJobTrigger(KubeTrigger):
         self.job_uid = job_uid
         self.base_container_name = base_container_name
         self.get_logs = get_logs
+        self.container_logs = container_logs
+        self.init_container_logs = init_container_logs
+        self.log_events_on_failure = log_events_on_failure
         self.parse_kube_api_events = parse_kube_api_events
         self.startup_timeout = startup_timeout
         self.deadline = deadline
@@ -108,6 +125,9 @@ class KubernetesJobTrigger(KubeTrigger):
             **self._connection_kwargs(),
             "base_container_name": self.base_container_name,
             "get_logs": self.get_logs,
+            "container_logs": self.container_logs,
+            "init_container_logs": self.init_container_logs,
+            "log_events_on_failure": self.log_events_on_failure,
             "parse_kube_api_events": self.parse_kube_api_events,
             "startup_timeout": self.startup_timeout,
             "deadline": self.deadline,
@@ -125,7 +145,7 @@ class KubernetesJobTrigger(KubeTrigger):
             client=client,
             namespace=self.job_namespace,
             log=self.log,
-            tag=lambda pod, container: pod,
+            tag=self._tag,
             on_line=self._on_line if self.parse_kube_api_events else None,
         )
         hub = shared_hub()
@@ -153,7 +173,10 @@ class KubernetesJobTrigger(KubeTrigger):
                 asyncio.create_task(_pump(pod_sub, "pod", queue)),
             ]
             try:
-                return await self._follow(queue, pumps)
+                event = await self._follow(queue, pumps)
+                if event["status"] != "success" and self.log_events_on_failure:
+                    await self._log_unsucceeded_pods_events(client)
+                return event
             finally:
                 for task in pumps:
                     task.cancel()
@@ -260,6 +283,19 @@ class KubernetesJobTrigger(KubeTrigger):
     def _main_container(self, pod: Mapping[str, Any]) -> str:
         return main_container_name(pod, main_container=self.base_container_name)
 
+    def _tag(self, pod: str, container: str) -> str:
+        """Lines carry their pod; those of other containers than the main one also the container."""
+        main = self._main_container(self._pods.get(pod) or {})
+        return pod if container == main else f"{pod}/{container}"
+
+    async def _log_unsucceeded_pods_events(self, client: KubeClient) -> None:
+        """``log_events_on_failure``: the events of every pod of the Job that did not succeed."""
+        for pod in self._pods.values():
+            if pod_state(pod, main_container=self.base_container_name).phase != Phase.SUCCEEDED:
+                meta = pod.get("metadata") or {}
+                self.log.info("Events of pod %s:", meta.get("name"))
+                await log_pod_events(client, namespace=self.job_namespace, uid=meta.get("uid"), log=self.log)
+
     def _on_pod(self, event: WatchEvent) -> dict[str, Any] | None:
         pod = event.object
         name = str((pod.get("metadata") or {}).get("name"))
@@ -270,7 +306,13 @@ class KubernetesJobTrigger(KubeTrigger):
         if first_seen:
             self.log.info("Job %s started pod %s", self.job_name, name)
         if self.get_logs and self._streams is not None:
-            self._streams.update(pod, [self._main_container(pod)])
+            wanted = wanted_containers(
+                pod,
+                container_logs=self.container_logs,
+                init_container_logs=self.init_container_logs,
+                main=self._main_container(pod),
+            )
+            self._streams.update(pod, wanted)
         state = pod_state(pod, main_container=self.base_container_name)
         if state.phase == Phase.FAILED and state.reason in FATAL_WAITING_REASONS:
             # The Job controller would wait forever on an image or configuration error.

@@ -31,6 +31,29 @@ def container_states(pod: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     }
 
 
+LogChoice = bool | str | list[str] | None
+
+
+def wanted_containers(
+    pod: Mapping[str, Any], *, container_logs: LogChoice, init_container_logs: LogChoice, main: str
+) -> list[str]:
+    """The pod's containers whose logs are wanted: ``True`` means the main container (or every init
+    container), a name or list names them, ``False`` / ``None`` none (the provider's meaning)."""
+    spec = pod.get("spec") or {}
+
+    def chosen(choice: LogChoice, names: list[str], default: list[str]) -> list[str]:
+        if not choice:
+            return []
+        if choice is True:
+            return default
+        wanted = [choice] if isinstance(choice, str) else list(choice)
+        return [name for name in wanted if name in names]
+
+    init_names = [str(c.get("name")) for c in spec.get("initContainers") or []]
+    app_names = [str(c.get("name")) for c in spec.get("containers") or []]
+    return chosen(init_container_logs, init_names, init_names) + chosen(container_logs, app_names, [main])
+
+
 class LogStreams:
     def __init__(
         self,

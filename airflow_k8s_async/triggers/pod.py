@@ -22,8 +22,8 @@ from airflow_k8s_async._kube.states import ObjectState, Phase, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.triggers.common import KubeTrigger, shared_hub
-from airflow_k8s_async.triggers.logstream import LogStreams, container_states
+from airflow_k8s_async.triggers.common import KubeTrigger, log_pod_events, shared_hub
+from airflow_k8s_async.triggers.logstream import LogChoice, LogStreams, container_states, wanted_containers
 
 XCOM_SIDECAR = "airflow-xcom-sidecar"
 _EMPTY_XCOM = "__airflow_xcom_result_empty__"
@@ -71,8 +71,8 @@ class KubernetesPodTrigger(KubeTrigger):
         in_cluster: bool | None = None,
         base_container_name: str = "base",
         get_logs: bool = True,
-        container_logs: bool | str | list[str] = True,
-        init_container_logs: bool | str | list[str] | None = None,
+        container_logs: LogChoice = True,
+        init_container_logs: LogChoice = None,
         container_name_log_prefix_enabled: bool = True,
         do_xcom_push: bool = False,
         startup_timeout: float = 120,
@@ -220,23 +220,13 @@ class KubernetesPodTrigger(KubeTrigger):
         """Where the log streams stopped (for a trigger that continues this one's wait)."""
         return self._streams.positions() if self._streams is not None else dict(self.log_positions)
 
-    def _wanted(
-        self, choice: bool | str | list[str] | None, names: list[str], default: list[str]
-    ) -> list[str]:
-        if not self.get_logs or not choice:
-            return []
-        if choice is True:
-            return default
-        wanted = [choice] if isinstance(choice, str) else list(choice)
-        return [name for name in wanted if name in names]
-
     def _stream_logs(self) -> None:
         assert self._streams is not None
-        spec = self._pod.get("spec") or {}
-        init_names = [str(c.get("name")) for c in spec.get("initContainers") or []]
-        app_names = [str(c.get("name")) for c in spec.get("containers") or []]
-        wanted = self._wanted(self.init_container_logs, init_names, init_names) + self._wanted(
-            self.container_logs, app_names, [self.base_container_name]
+        wanted = wanted_containers(
+            self._pod,
+            container_logs=self.container_logs if self.get_logs else None,
+            init_container_logs=self.init_container_logs if self.get_logs else None,
+            main=self.base_container_name,
         )
         self._streams.update(self._pod, wanted)
 
@@ -304,19 +294,7 @@ class KubernetesPodTrigger(KubeTrigger):
 
     async def _log_events(self, client: KubeClient) -> None:
         uid = (self._pod.get("metadata") or {}).get("uid")
-        try:
-            answer = await client.request(
-                "GET",
-                f"/api/v1/namespaces/{self.pod_namespace}/events",
-                query={"fieldSelector": f"involvedObject.uid={uid}"},
-            )
-        except AirflowK8sAsyncError as exc:
-            self.log.warning("Could not read the pod's events: %s", exc)
-            return
-        for item in answer.get("items") or []:
-            self.log.info(
-                "Pod event: %s %s: %s", item.get("type", ""), item.get("reason", ""), item.get("message", "")
-            )
+        await log_pod_events(client, namespace=self.pod_namespace, uid=uid, log=self.log)
 
     def _deleted_message(self) -> str:
         return f"pod {self.pod_namespace}/{self.pod_name} was deleted before it finished"

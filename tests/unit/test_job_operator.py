@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime
 import inspect
+import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 from kubernetes.client import models as k8s
 
 from airflow_k8s_async._kube.podspec import PodKeywords
+from airflow_k8s_async._kube.states import job_state
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators import job as job_module
 from airflow_k8s_async.operators.job import KubeApiEvent, KubernetesJobOperator, KubernetesLegacyJobOperator
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
+from airflow_k8s_async.triggers.logstream import wanted_containers
 from tests.unit.test_pod_operator import PROVIDER_KEYWORDS
 
 BODY = """
@@ -263,12 +271,36 @@ on_kube_api_event parse_xcom_event
 
 
 POD_BUILDING = {f.name for f in dataclasses.fields(PodKeywords)}
+# The provider's source (the unpacked 10.25 wheel), to check the lists above against.
+CNCF_SOURCE = Path(os.environ.get("CNCF_PROVIDER_SOURCE", "/tmp/anchors/cncf"))
+
+
+def provider_keywords(module: str, cls: str) -> list[str]:
+    """Keyword-only parameters of ``cls.__init__`` in the provider's operators/``module``, read with ast."""
+    path = CNCF_SOURCE / "airflow/providers/cncf/kubernetes/operators" / module
+    tree = ast.parse(path.read_text())
+    klass = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
+    init = next(n for n in klass.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    return [arg.arg for arg in init.args.kwonlyargs]
+
+
+def test_recorded_lists_are_the_providers_job_operator_and_its_pod_operator() -> None:
+    """The provider's KubernetesJobOperator passes **kwargs to its KubernetesPodOperator: a DAG may
+    give it every keyword of both, which is what the lists hold."""
+    if not CNCF_SOURCE.is_dir():
+        pytest.skip(f"the provider's source is not at {CNCF_SOURCE} (set CNCF_PROVIDER_SOURCE)")
+    assert sorted(provider_keywords("job.py", "KubernetesJobOperator")) == sorted(CNCF_JOB_KEYWORDS)
+    assert sorted(provider_keywords("pod.py", "KubernetesPodOperator")) == sorted(PROVIDER_KEYWORDS)
 
 
 def accepted(cls: type) -> set[str]:
     """Keyword-only parameters of ``cls`` and of our base classes it passes ``**kwargs`` to, plus the
     pod keywords KubernetesJobOperator takes out of ``**kwargs``."""
-    found: set[str] = set(job_module._POD_ONLY_KEYWORDS) if cls is KubernetesJobOperator else set()
+    found: set[str] = (
+        set(job_module._POD_ONLY_KEYWORDS | job_module._POD_WAITING_KEYWORDS)
+        if cls is KubernetesJobOperator
+        else set()
+    )
     for klass in cls.__mro__:
         if klass.__module__.startswith("airflow_k8s_async") and "__init__" in vars(klass):
             params = inspect.signature(klass.__init__).parameters.values()  # type: ignore[misc]
@@ -279,8 +311,8 @@ def accepted(cls: type) -> set[str]:
 @pytest.mark.parametrize(
     ("cls", "anchor"),
     [
-        # ours takes the provider's pod-building keywords; its waiting ones are the legacy operator's
-        (KubernetesJobOperator, CNCF_JOB_KEYWORDS + sorted(POD_BUILDING & set(PROVIDER_KEYWORDS))),
+        # the provider's Job operator's own keywords and every one it inherits from its pod operator
+        (KubernetesJobOperator, CNCF_JOB_KEYWORDS + PROVIDER_KEYWORDS),
         (KubernetesLegacyJobOperator, CNCF_JOB_KEYWORDS + PROVIDER_KEYWORDS),
         (KubernetesJobOperator, KJO_JOB_KEYWORDS),
         (KubernetesLegacyJobOperator, KJO_LEGACY_KEYWORDS),
@@ -496,3 +528,177 @@ def test_the_events_job_is_its_metadata_and_status_never_its_spec() -> None:
         "status": {"succeeded": 1},
     }
     assert "s3cret" not in repr(event)  # trigger events are written to the task log
+
+
+# -- the pod operator's waiting and finishing keywords on a Job ------------------------------------
+
+# A value for each keyword the provider's Job operator inherits from its pod operator about waiting
+# and finishing (neither shaping the pod nor ours already), as a provider DAG could give it.
+WAITING_SAMPLES: dict[str, Any] = {
+    "container_logs": ["sidecar"],
+    "init_container_logs": True,
+    "container_name_log_prefix_enabled": False,
+    "log_events_on_failure": True,
+    "on_finish_action": "keep_pod",
+    "is_delete_operator_pod": True,
+    "on_kill_action": "keep_pod",
+    "reattach_on_restart": False,
+    "skip_on_exit_code": [3],
+    "schedule_timeout_seconds": 30,
+    "poll_interval": 1,
+    "startup_check_interval_seconds": 2,
+    "base_container_status_polling_interval": 0.5,
+    "logging_interval": 10,
+    "durable": True,
+    "log_events_on_startup": False,
+    "log_pod_spec_on_failure": False,
+    "callbacks": [],
+    "progress_callback": print,
+    "trigger_kwargs": {"x": 1},
+    "log_formatter": str,
+}
+
+
+def test_every_provider_keyword_is_taken_by_the_job_operator() -> None:
+    """Fails when a keyword of the provider's Job operator (inherited ones included) is refused."""
+    own = set(inspect.signature(KubernetesJobOperator.__init__).parameters)
+    waiting = set(CNCF_JOB_KEYWORDS + PROVIDER_KEYWORDS) - own - POD_BUILDING
+    assert waiting == set(WAITING_SAMPLES) == set(job_module._POD_WAITING_KEYWORDS)
+    for cls in (KubernetesJobOperator, KubernetesLegacyJobOperator):
+        op = cls(task_id="all", image="busybox:local", cmds=["true"], **WAITING_SAMPLES)
+        assert op.build_resources()[0]["kind"] == "Job"
+    with pytest.raises(TypeError, match="Invalid arguments"):
+        KubernetesJobOperator(task_id="t", image="x:1", not_a_keyword=1)
+
+
+@pytest.mark.parametrize("cls", [KubernetesJobOperator, KubernetesLegacyJobOperator])
+@pytest.mark.parametrize(
+    ("kwargs", "policy", "on_kill_deletes"),
+    [
+        ({}, "IfSucceeded", True),
+        ({"on_finish_action": "delete_pod"}, "Always", True),
+        ({"on_finish_action": "delete_succeeded_pod"}, "IfSucceeded", True),
+        # the provider keeps the pods at the end, and deletes the Job on a kill all the same
+        ({"on_finish_action": "keep_pod"}, "Never", True),
+        ({"on_finish_action": "delete_active_pod"}, "Never", True),
+        ({"on_finish_action": "keep_pod", "delete_policy": "IfFailed"}, "IfFailed", True),
+        ({"is_delete_operator_pod": False, "on_finish_action": "delete_pod"}, "Never", False),
+        ({"is_delete_operator_pod": True, "on_finish_action": "keep_pod"}, "Never", True),
+        ({"delete_policy": "Never"}, "Never", False),
+    ],
+)
+def test_on_finish_action_and_is_delete_operator_pod_set_the_delete_policy(
+    cls: type, kwargs: dict[str, Any], policy: str, on_kill_deletes: bool
+) -> None:
+    op = cls(task_id="t", image="x:1", cmds=["true"], kubernetes_conn_id=None, **kwargs)
+    assert (op.delete_policy, op.delete_on_kill) == (policy, on_kill_deletes)
+    op._created = [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "namespace": "ns", "uid": "u", "path": "/p"}
+    ]
+    trigger = op._resource_trigger({"ti": RecordingTaskInstance()})
+    assert trigger.serialize()[1]["delete_on_kill"] is on_kill_deletes
+
+
+@pytest.mark.parametrize("cls", [KubernetesJobOperator, KubernetesLegacyJobOperator])
+def test_unknown_on_finish_action_is_refused_at_parse_time(cls: type) -> None:
+    with pytest.raises(ConfigurationError, match="on_finish_action='delete_later'"):
+        cls(task_id="t", image="x:1", on_finish_action="delete_later")
+
+
+@pytest.mark.parametrize("cls", [KubernetesJobOperator, KubernetesLegacyJobOperator])
+def test_log_keywords_and_base_container_reach_the_job_trigger(cls: type) -> None:
+    op = cls(
+        task_id="t",
+        image="x:1",
+        cmds=["true"],
+        kubernetes_conn_id=None,
+        base_container_name="work",
+        container_logs=("work", "sidecar"),
+        init_container_logs="setup",
+        log_events_on_failure=True,
+        get_logs=True,
+        startup_timeout_seconds=33,
+    )
+    (job,) = op.build_resources()
+    assert [c["name"] for c in job["spec"]["template"]["spec"]["containers"]] == ["work"]
+    op._created = [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "namespace": "ns", "uid": "u", "path": "/p"}
+    ]
+    classpath, kwargs = op._resource_trigger({"ti": RecordingTaskInstance()}).serialize()
+    assert {k: kwargs[k] for k in ("base_container_name", "container_logs", "init_container_logs")} == {
+        "base_container_name": "work",
+        "container_logs": ["work", "sidecar"],
+        "init_container_logs": "setup",
+    }
+    assert kwargs["log_events_on_failure"] is True and kwargs["startup_timeout"] == 33
+    assert KubernetesJobTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+def test_keywords_with_no_meaning_for_a_job_are_logged_once_at_debug() -> None:
+    before = structlog.get_config()["wrapper_class"]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            KubernetesJobOperator(
+                task_id="t", image="x:1", poll_interval=1, skip_on_exit_code=3, container_logs=True
+            )
+    finally:
+        structlog.configure(wrapper_class=before)
+    notes = [entry for entry in logs if "no effect on a Job" in str(entry)]
+    assert len(notes) == 1 and notes[0]["log_level"] == "debug", logs
+    assert "['poll_interval', 'skip_on_exit_code']" in str(notes[0])  # container_logs has a meaning
+
+
+def test_do_xcom_push_is_refused_naming_the_kube_api_lines() -> None:
+    for cls in (KubernetesJobOperator, KubernetesLegacyJobOperator):
+        with pytest.raises(ConfigurationError, match=r"not supported for Jobs.*::kube_api:xcom="):
+            cls(task_id="t", image="x:1", do_xcom_push=True)
+
+
+def job_pod(name: str, *, exit_codes: dict[str, int], init: bool = False) -> dict[str, Any]:
+    statuses = [
+        {"name": c, "state": {"terminated": {"exitCode": code, "reason": "Error" if code else "Completed"}}}
+        for c, code in exit_codes.items()
+    ]
+    spec: dict[str, Any] = {"containers": [{"name": c} for c in exit_codes]}
+    if init:
+        spec["initContainers"] = [{"name": "setup"}]
+    return {
+        "metadata": {"name": name, "uid": f"uid-{name}"},
+        "spec": spec,
+        "status": {
+            "phase": "Failed" if any(exit_codes.values()) else "Succeeded",
+            "startTime": "2024-01-01T00:00:00Z",
+            "containerStatuses": statuses,
+        },
+    }
+
+
+def test_job_trigger_streams_the_chosen_containers_and_reports_the_base_containers_exit_code() -> None:
+    pod = job_pod("j-1", exit_codes={"work": 3, "sidecar": 0}, init=True)
+    choose = {"container_logs": True, "init_container_logs": None, "main": "work"}
+    assert wanted_containers(pod, **choose) == ["work"]
+    assert wanted_containers(pod, **{**choose, "container_logs": "sidecar"}) == ["sidecar"]
+    assert wanted_containers(pod, **{**choose, "container_logs": ["sidecar", "missing", "work"]}) == [
+        "sidecar",
+        "work",
+    ]
+    assert wanted_containers(pod, **{**choose, "init_container_logs": True}) == ["setup", "work"]
+    assert wanted_containers(pod, **{**choose, "container_logs": False}) == []
+
+    trigger = KubernetesJobTrigger(job_name="j", job_namespace="ns", base_container_name="work")
+    trigger._pods = {"j-1": pod}
+    assert (trigger._tag("j-1", "work"), trigger._tag("j-1", "sidecar")) == ("j-1", "j-1/sidecar")
+    state = job_state(
+        {
+            "status": {
+                "failed": 1,
+                "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+            }
+        }
+    )
+    event = trigger._finish(state)
+    assert (event["exit_code"], event["container"], event["pod"]) == (3, "work", "j-1")
+    other = KubernetesJobTrigger(job_name="j", job_namespace="ns", base_container_name="sidecar")
+    other._pods = {"j-1": job_pod("j-1", exit_codes={"work": 3, "sidecar": 4})}
+    assert other._finish(state)["exit_code"] == 4
