@@ -30,7 +30,7 @@ REFERENCE = Path(__file__).parents[2] / "docs" / "reference.md"
 # class -> keywords it accepts through **kwargs by name (not in any signature)
 DOCUMENTED: dict[type, Iterable[str]] = {
     KubernetesPodOperator: (),
-    KubernetesJobOperator: job._POD_ONLY_KEYWORDS,
+    KubernetesJobOperator: job._POD_ONLY_KEYWORDS | job._POD_WAITING_KEYWORDS,
     KubernetesLegacyJobOperator: (),
     KubernetesPodTrigger: (),
     KubernetesJobTrigger: (),
