@@ -154,6 +154,16 @@ class RecordingTaskInstance:
         self.pushed[key] = value
 
 
+def job_trigger_kwargs(op: Any) -> tuple[str, dict[str, Any]]:
+    """The serialized trigger the operator would defer to, once it has created Job ns/j."""
+    op._created = [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "namespace": "ns", "uid": "u", "path": "/p"}
+    ]
+    trigger = op._resource_trigger({"ti": RecordingTaskInstance()})
+    assert isinstance(trigger, KubernetesJobTrigger)
+    return trigger.serialize()
+
+
 def test_kube_api_lines_become_xcoms_and_callbacks() -> None:
     seen: list[KubeApiEvent] = []
     op = KubernetesJobOperator(
@@ -433,11 +443,7 @@ def test_on_kill_propagation_policy_reaches_the_trigger_and_survives_serializati
     op = KubernetesLegacyJobOperator(
         task_id="t", image="x:1", on_kill_propagation_policy="Background", kubernetes_conn_id=None
     )
-    op._created = [
-        {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "namespace": "ns", "uid": "u", "path": "/p"}
-    ]
-    built = op._resource_trigger({"ti": RecordingTaskInstance()})  # type: ignore[arg-type]
-    assert built.serialize()[1]["on_kill_propagation_policy"] == "Background"
+    assert job_trigger_kwargs(op)[1]["on_kill_propagation_policy"] == "Background"
 
 
 def test_a_suspended_job_has_no_startup_deadline_until_resumed() -> None:
@@ -592,11 +598,7 @@ def test_on_finish_action_and_is_delete_operator_pod_set_the_delete_policy(
 ) -> None:
     op = cls(task_id="t", image="x:1", cmds=["true"], kubernetes_conn_id=None, **kwargs)
     assert (op.delete_policy, op.delete_on_kill) == (policy, on_kill_deletes)
-    op._created = [
-        {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "namespace": "ns", "uid": "u", "path": "/p"}
-    ]
-    trigger = op._resource_trigger({"ti": RecordingTaskInstance()})
-    assert trigger.serialize()[1]["delete_on_kill"] is on_kill_deletes
+    assert job_trigger_kwargs(op)[1]["delete_on_kill"] is on_kill_deletes
 
 
 @pytest.mark.parametrize("cls", [KubernetesJobOperator, KubernetesLegacyJobOperator])
@@ -621,10 +623,7 @@ def test_log_keywords_and_base_container_reach_the_job_trigger(cls: type) -> Non
     )
     (job,) = op.build_resources()
     assert [c["name"] for c in job["spec"]["template"]["spec"]["containers"]] == ["work"]
-    op._created = [
-        {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "namespace": "ns", "uid": "u", "path": "/p"}
-    ]
-    classpath, kwargs = op._resource_trigger({"ti": RecordingTaskInstance()}).serialize()
+    classpath, kwargs = job_trigger_kwargs(op)
     assert {k: kwargs[k] for k in ("base_container_name", "container_logs", "init_container_logs")} == {
         "base_container_name": "work",
         "container_logs": ["work", "sidecar"],
