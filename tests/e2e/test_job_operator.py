@@ -276,3 +276,36 @@ def test_on_kill_propagation_foreground_deletes_the_pods_before_the_job(
         return False
 
     assert airflow.eventually(job_gone, timeout=150)
+
+
+def test_provider_dag_with_pod_operator_keywords_runs_with_only_the_import_changed(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+) -> None:
+    dag_id = "job_provider_pod_keywords"
+    run_id = run(airflow, dag_id, namespace)
+    assert finish(airflow, dag_id, run_id) == "success"
+    log = airflow.task_log(dag_id, run_id, "run")
+    # container_logs=["helper"]: the helper's log, tagged pod/container; not the work container's
+    assert "/helper] helper line from the helper container" in log
+    assert "work line from the work container" not in log
+    time.sleep(5)  # a delete_policy would have acted by now
+    kept = owned(kube_api, namespace, dag_id)
+    assert len(kept["jobs"]) == 1 and kept["pods"], "on_finish_action=keep_pod keeps the Job and its pod"
+    assert "Deleted" not in log
+    client.BatchV1Api(kube_api).delete_namespaced_job(
+        kept["jobs"][0], namespace, propagation_policy="Background"
+    )
+
+
+def test_provider_dag_failure_reports_the_base_containers_exit_code_and_deletes_with_delete_pod(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+) -> None:
+    dag_id = "job_provider_pod_keywords_fail"
+    run_id = run(airflow, dag_id, namespace)
+    assert finish(airflow, dag_id, run_id) == "failed"  # 3 is not in skip_on_exit_code=99 (no effect anyway)
+    log = airflow.task_log(dag_id, run_id, "run")
+    assert "exit code 3" in log and "'work'" in log  # base_container_name's exit code, not the helper's 0
+    assert "Events of pod" in log and "Pod event:" in log  # log_events_on_failure
+    assert "delete_policy=Always" in log  # on_finish_action=delete_pod: deleted whatever the outcome
+    gone = airflow.eventually(lambda: not owned(kube_api, namespace, dag_id)["jobs"], timeout=120)
+    assert gone, "on_finish_action=delete_pod deletes the failed Job"

@@ -205,3 +205,51 @@ with DAG("job_kill_foreground", schedule=None):
         termination_grace_period=20,
         on_kill_propagation_policy="Foreground",
     )
+
+
+def provider_job(*, work: str, on_finish_action: str) -> KubernetesJobOperator:
+    """A task written for the cncf provider's KubernetesJobOperator, keywords of its pod operator
+    included; only the import differs. ``container_logs`` names the helper: its log is shown, the
+    work container's is not, and the work container's exit code decides."""
+    return KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        image=IMAGE,
+        image_pull_policy=PULL,
+        cmds=["sh", "-c"],
+        arguments=[work],
+        base_container_name="work",
+        pod_template_dict={
+            "spec": {
+                "containers": [
+                    {"name": "work"},
+                    {
+                        "name": "helper",
+                        "image": IMAGE,
+                        "imagePullPolicy": PULL,
+                        "command": ["sh", "-c", "echo helper line from the helper container"],
+                    },
+                ]
+            }
+        },
+        termination_grace_period=1,
+        backoff_limit=0,
+        wait_until_job_complete=True,  # the provider's default is False
+        get_logs=True,
+        container_logs=["helper"],
+        on_finish_action=on_finish_action,
+        startup_timeout_seconds=90,
+        schedule_timeout_seconds=90,
+        poll_interval=1,
+        logging_interval=5,
+        log_events_on_failure=True,
+        reattach_on_restart=True,
+        skip_on_exit_code=99,
+    )
+
+
+with DAG("job_provider_pod_keywords", schedule=None):
+    provider_job(work="echo work line from the work container; sleep 8", on_finish_action="keep_pod")
+
+with DAG("job_provider_pod_keywords_fail", schedule=None):
+    provider_job(work="echo work line from the work container; exit 3", on_finish_action="delete_pod")
