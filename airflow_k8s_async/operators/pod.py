@@ -31,7 +31,7 @@ from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 
-FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "keep_pod")
+FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "delete_active_pod", "keep_pod")
 KILL_ACTIONS = ("delete_pod", "keep_pod")
 # Keywords accepted so DAGs written for the provider keep working, with no effect in our design.
 _NO_EFFECT = (
@@ -78,7 +78,8 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         CreateContainerConfigError) fail at once with the reason.
     :param reattach_on_restart: a retry or restarted worker adopts the pod an earlier try created
         (default True) instead of creating a second one.
-    :param on_finish_action: ``delete_pod`` (default), ``delete_succeeded_pod`` or ``keep_pod``;
+    :param on_finish_action: ``delete_pod`` (default), ``delete_succeeded_pod``, ``delete_active_pod``
+        (only a pod still Pending or Running at the end) or ``keep_pod``;
         a kept pod is labelled ``already_checked=True`` so no later try adopts it.
     :param on_kill_action: ``delete_pod`` (default) or ``keep_pod`` when the task is killed,
         cleared or marked failed while it waits.
@@ -385,18 +386,26 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
             self._finish_pod(event)
 
     def _finish_pod(self, event: Mapping[str, Any]) -> None:
-        status, reason = event.get("status"), event.get("reason")
-        if reason == "PodDeleted" or not event.get("name"):
+        if event.get("reason") == "PodDeleted" or not event.get("name"):
             return
-        delete = self.on_finish_action == "delete_pod" or (
-            self.on_finish_action == "delete_succeeded_pod" and status == "success"
-        )
-        if status == "timeout" and self.on_finish_action != "keep_pod":
-            delete = True  # a pod that outlived the task must not run on
+        delete = self.deletes_at_finish(event)
         try:
             run_sync(lambda: self._delete_or_mark(event, delete=delete))
         except AirflowK8sAsyncError as exc:  # never hide the task's own outcome behind this
             self.log.warning("Could not finish pod %s/%s: %s", event.get("namespace"), event.get("name"), exc)
+
+    def deletes_at_finish(self, event: Mapping[str, Any]) -> bool:
+        """Whether ``on_finish_action`` deletes the pod the trigger's ``event`` is about."""
+        status = event.get("status")
+        if status == "timeout" and self.on_finish_action != "keep_pod":
+            return True  # a pod that outlived the task must not run on
+        action = self.on_finish_action
+        return (
+            action == "delete_pod"
+            or (action == "delete_succeeded_pod" and status == "success")
+            # still Pending or Running at the end: a startup failure, an XCom read that failed
+            or (action == "delete_active_pod" and event.get("phase") in ("Pending", "Running"))
+        )
 
     async def _delete_or_mark(self, event: Mapping[str, Any], *, delete: bool) -> None:
         client = await get_client(self._target().cluster)

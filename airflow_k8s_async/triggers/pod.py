@@ -307,6 +307,7 @@ class KubernetesPodTrigger(KubeTrigger):
             "uid": self.pod_uid or (self._pod.get("metadata") or {}).get("uid"),
             "reason": reason,
             "message": message,
+            "phase": (self._pod.get("status") or {}).get("phase"),
             **extra,
         }
         if self.resources:

@@ -101,6 +101,26 @@ def test_unknown_actions_are_refused_at_parse_time() -> None:
         KubernetesPodOperator(task_id="t", image="x:1", on_kill_action="nuke")
 
 
+@pytest.mark.parametrize(
+    ("action", "event", "deleted"),
+    [
+        ("delete_pod", {"status": "failed", "phase": "Failed"}, True),
+        ("delete_succeeded_pod", {"status": "success", "phase": "Succeeded"}, True),
+        ("delete_succeeded_pod", {"status": "failed", "phase": "Failed"}, False),
+        ("delete_active_pod", {"status": "failed", "phase": "Pending"}, True),  # e.g. ErrImageNeverPull
+        ("delete_active_pod", {"status": "failed", "phase": "Failed"}, False),
+        ("delete_active_pod", {"status": "success", "phase": "Succeeded"}, False),
+        ("keep_pod", {"status": "timeout", "phase": "Running"}, False),
+        ("delete_succeeded_pod", {"status": "timeout", "phase": "Running"}, True),
+    ],
+)
+def test_on_finish_action_decides_by_outcome_and_phase(
+    action: str, event: dict[str, str], deleted: bool
+) -> None:
+    op = KubernetesPodOperator(task_id="t", image="x:1", on_finish_action=action)
+    assert op.deletes_at_finish(event) is deleted
+
+
 def test_deprecated_is_delete_operator_pod_maps_to_on_finish_action() -> None:
     op = KubernetesPodOperator(task_id="t", image="x:1", is_delete_operator_pod=False)
     assert op.on_finish_action == "keep_pod"
