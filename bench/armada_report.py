@@ -130,23 +130,29 @@ def _plot(runs: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # type: ignore[import-not-found]
 
-    panels: list[tuple[str, Getter]] = [
-        ("steady gRPC calls / job-minute (server)", lambda f: f["calls_per_job_minute"]["server_steady"]),
-        ("worker resumes (0 drawn at 0.5)", lambda f: f["worker"]["resumes"]),
-        ("CPU, steady (% of one core)", lambda f: 100 * f["cpu"]["steady_core_fraction"]),
-        ("detection p99 (s)", lambda f: f["latency"]["p99"]),
+    panels: list[tuple[str, Getter, float]] = [  # (title, value, where 0 is drawn on the log scale)
+        (
+            "steady gRPC calls / job-minute (server)",
+            lambda f: f["calls_per_job_minute"]["server_steady"],
+            1e-3,
+        ),
+        (
+            "worker re-entries while the job runs (0 drawn at 0.5)",
+            lambda f: f["worker"]["reentries_while_active"],
+            0.5,
+        ),
+        ("CPU, steady (% of one core)", lambda f: 100 * f["cpu"]["steady_core_fraction"], 1e-2),
+        ("detection p99 (s)", lambda f: f["latency"]["p99"], 1e-4),
     ]
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     series = sorted({(r["contender"], r["label"]) for r in runs})
-    for ax, (title, get) in zip(axes.flat, panels, strict=True):
+    for ax, (title, get, floor) in zip(axes.flat, panels, strict=True):
         for contender, label in series:
             points = sorted((r["n"], get(r)) for r in runs if r["contender"] == contender)
             points = [(n, v) for n, v in points if v is not None]
             if points:
                 xs, ys = zip(*points, strict=True)
-                ax.plot(
-                    xs, [max(v, 1e-3 if "job-minute" in title else 0.5) for v in ys], marker="o", label=label
-                )
+                ax.plot(xs, [max(v, floor) for v in ys], marker="o", label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("jobs in one job set (N)")
