@@ -48,6 +48,19 @@ class Job:
     outcome: str = ""
     message: str = ""
 
+    async def first_event(self, trigger: Any) -> dict[str, Any]:
+        """Run ``trigger`` to its first event as the triggerer does (then close it); its payload.
+        The task then resumes on a worker: counted here."""
+        runner = trigger.run()
+        try:
+            event = await runner.__anext__()
+        finally:
+            await runner.aclose()
+        self.trigger_events += 1
+        self.last_event = time.time()
+        self.worker_runs += 1
+        return dict(event.payload)
+
     def operator_kwargs(self) -> dict[str, Any]:
         """The same ArmadaOperator arguments for both contenders (ours takes armada-airflow's);
         ``channel_args`` is each package's own ``GrpcChannelArgs(target=job.target)``."""

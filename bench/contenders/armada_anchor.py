@@ -109,13 +109,5 @@ async def follow(job: Job, worker: Workers) -> None:
     trigger = await worker(lambda: _worker_run(job, ti, first))
     job.waiting.set()
     while trigger is not None:
-        runner = trigger.run()
-        try:
-            event = await runner.__anext__()
-        finally:
-            await runner.aclose()
-        job.trigger_events += 1
-        job.last_event = time.time()
-        job.worker_runs += 1
-        step = reentry(event.payload)
+        step = reentry(await job.first_event(trigger))
         trigger = await worker(lambda step=step: _worker_run(job, ti, step))

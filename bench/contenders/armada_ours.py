@@ -78,16 +78,9 @@ async def follow(job: Job, worker: Workers) -> None:
         poll_interval=float(operator.poll_interval),
         job_namespace="default",
     )
-    runner: Any = trigger.run()  # an async generator: closed after its first event, as the triggerer does
     job.waiting.set()
-    try:
-        event = await runner.__anext__()
-    finally:
-        await runner.aclose()
-    job.trigger_events += 1
-    job.last_event = time.time()
-    job.worker_runs += 1
-    await worker(lambda: _resume(job, event.payload))
+    payload = await job.first_event(trigger)
+    await worker(lambda: _resume(job, payload))
 
 
 async def close() -> None:
