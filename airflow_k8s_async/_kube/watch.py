@@ -189,7 +189,7 @@ class Subscription:
 
     def current(self) -> list[dict[str, Any]]:
         """The cached objects this subscription matches, as the watch knows them now."""
-        return [obj for obj in self._watch.objects.values() if self.matches(obj)]
+        return [obj for obj in self._watch._cached_for(self) if self.matches(obj)]
 
     def __aiter__(self) -> Subscription:
         return self
@@ -226,6 +226,7 @@ class _SharedWatch:
         self.hub = hub
         self.key = key
         self.objects: dict[str, dict[str, Any]] = {}  # by uid
+        self._uids_by_name: dict[str, set[str]] = {}  # so a new subscriber's lookup is not O(objects)
         self.resource_version: str | None = None
         self.synced = asyncio.Event()
         self.error: BaseException | None = None
@@ -296,7 +297,7 @@ class _SharedWatch:
         await self.synced.wait()
         if self.error is not None:
             return
-        for cached in self.objects.values():
+        for cached in self._cached_for(sub):
             if sub.matches(cached):
                 sub._push(WatchEvent(ADDED, cached))
         if sub.name is None or sub._last_rv:
@@ -316,6 +317,28 @@ class _SharedWatch:
         elif not sub._last_rv:
             meta = {"name": sub.name, "namespace": namespace, "uid": sub.uid}
             sub._push(WatchEvent(DELETED, {"metadata": meta}))
+
+    def _cached_for(self, sub: Subscription) -> list[dict[str, Any]]:
+        """The cached objects ``sub`` may match: by uid or name through the indexes, else all."""
+        if sub.uid is not None:
+            found = self.objects.get(sub.uid)
+            return [] if found is None else [found]
+        if sub.name is not None:
+            return [self.objects[uid] for uid in self._uids_by_name.get(sub.name, ())]
+        return list(self.objects.values())
+
+    def _cache(self, uid: str, obj: dict[str, Any]) -> None:
+        self.objects[uid] = obj
+        self._uids_by_name.setdefault(str(_meta(obj).get("name", "")), set()).add(uid)
+
+    def _uncache(self, uid: str) -> None:
+        obj = self.objects.pop(uid, None)
+        if obj is not None:
+            name = str(_meta(obj).get("name", ""))
+            uids = self._uids_by_name.get(name, set())
+            uids.discard(uid)
+            if not uids:
+                self._uids_by_name.pop(name, None)
 
     # -- the list+watch loop -----------------------------------------------------------------
     async def _run(self) -> None:
@@ -377,6 +400,9 @@ class _SharedWatch:
                 break
         self.stats.lists += 1
         previous, self.objects, self.resource_version = self.objects, items, version
+        self._uids_by_name = {}
+        for uid, obj in items.items():
+            self._uids_by_name.setdefault(str(_meta(obj).get("name", "")), set()).add(uid)
         # Diff against what subscribers last saw: changes and deletions made while we were away.
         for uid, obj in items.items():
             old = previous.get(uid)
@@ -425,9 +451,9 @@ class _SharedWatch:
             return
         uid = _meta(obj).get("uid", "")
         if kind == DELETED:
-            self.objects.pop(uid, None)
+            self._uncache(uid)
         elif kind in (ADDED, MODIFIED):
-            self.objects[uid] = _slim(obj)
+            self._cache(uid, _slim(obj))
         else:
             return
         self._dispatch(WatchEvent(kind, obj))

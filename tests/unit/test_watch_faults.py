@@ -301,3 +301,32 @@ async def test_one_client_per_cluster_and_loop(cluster: ClusterConfig) -> None:
         assert isinstance(first, KubeClient)
     finally:
         await close_clients()
+
+
+async def test_late_subscribers_find_the_cache_through_its_indexes(
+    api: FakeApi, cluster: ClusterConfig, hub: WatchHub
+) -> None:
+    """A subscriber that joins a running watch gets the current object by uid or name, not a stale one."""
+    api.lists.append(pod_list(10, pod("a", 8, "Running", uid="old"), pod("b", 9, "Running", uid="b1")))
+    api.watches.append(
+        [
+            {"type": "DELETED", "object": pod("a", 11, "Running", uid="old")},
+            {"type": "ADDED", "object": pod("a", 12, "Pending", uid="new")},
+            HANG,
+        ]
+    )
+    async with hub.subscribe(cluster=cluster, resource=PODS, namespace="ns", name="b") as first:
+        assert (await next_event(first)).object["metadata"]["uid"] == "b1"
+        (watch,) = hub._watches.values()
+        await until(lambda: "new" in watch.objects)
+        async with (
+            hub.subscribe(cluster=cluster, resource=PODS, namespace="ns", name="a") as by_name,
+            hub.subscribe(cluster=cluster, resource=PODS, namespace="ns", name="b", uid="b1") as by_uid,
+        ):
+            event = await next_event(by_name)
+            assert (event.type, event.object["metadata"]["uid"]) == ("ADDED", "new")
+            with pytest.raises(asyncio.TimeoutError):
+                await next_event(by_name, timeout=0.3)  # nothing of the deleted "old"
+            assert (await next_event(by_uid)).object["metadata"]["uid"] == "b1"
+            assert [o["metadata"]["uid"] for o in by_name.current()] == ["new"]
+            assert watch.stats.initial_gets == 0  # found in the cache: no GET
