@@ -13,11 +13,9 @@ job is waited on (after the anchor's first worker run per job), and the steady w
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib
 import json
-import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -121,9 +119,7 @@ async def main(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
     module = importlib.import_module(spec["module"])
     server = json.loads((workdir / "server.json").read_text())
     ids: dict[str, str] = json.loads((workdir / "objects.json").read_text())
-    cpu0, rss0, wall0 = probe.cpu_seconds(), probe.rss_bytes(), time.time()
-    samplers = probe.Samplers(api_port=server["port"])  # connections to the Armada server
-    samplers.start()
+    measurement = probe.Measurement(port=server["port"])  # connections to the Armada server
     workers = Workers(spec["workers"])
     jobs = [
         Job(
@@ -143,28 +139,14 @@ async def main(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
         module.channels_opened(),
         workers.runs,
     )
-    cpu1, ready = probe.cpu_seconds(), time.time()
-    (workdir / "ready").write_text(str(ready))
-    _, pending = await asyncio.wait(tasks, timeout=spec["timeout"])
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    cpu2, end = probe.cpu_seconds(), time.time()
-    await samplers.stop()
+    measurement.ready(workdir)
+    await measurement.finish(tasks, timeout=spec["timeout"])
     if hasattr(module, "close"):
         await module.close()
     workers.pool.shutdown(wait=True)
     return {
-        "started": wall0,
-        "ready": ready,
-        "end": end,
+        **measurement.figures(),
         "jobs": [job.record() for job in jobs],
-        "timed_out": len(pending),
-        "cpu": {"startup": cpu1 - cpu0, "steady": cpu2 - cpu1},
-        "rss": {"baseline": rss0, "peak_sampled": max((s[1] for s in samplers.samples), default=rss0)},
-        "peak_rss_process": probe.peak_rss_bytes(),
-        "samples": samplers.samples,
-        "lags": samplers.lags,
         "calls": {"startup": calls_startup, "all": module.client_calls()},
         "channels": {"startup": channels_startup, "all": module.channels_opened()},
         "worker_runs": {"startup": runs_startup, "all": workers.runs},
@@ -172,11 +154,8 @@ async def main(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, required=True)
-    args = parser.parse_args()
-    spec = json.loads(args.spec.read_text())
-    importlib.import_module(spec["module"]).install()  # before any channel exists
-    logging.basicConfig(level=logging.WARNING)  # trigger and task logs would go to task logs
-    result = asyncio.run(main(spec, args.spec.parent))
-    (args.spec.parent / "contender.json").write_text(json.dumps(result))
+    probe.contender_main(
+        description=__doc__.splitlines()[0],
+        install=lambda spec: importlib.import_module(spec["module"]).install(),  # before any channel
+        main=main,
+    )

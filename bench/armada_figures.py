@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from bench.figures import percentile
+from bench.figures import process, spread
 from bench.schedule import Step
 
 
@@ -28,14 +28,6 @@ def _latencies(jobs: dict[str, dict[str, Any]], ends: dict[str, Any], key: str) 
     ]
 
 
-def _spread(values: list[float]) -> dict[str, float | None]:
-    return {
-        "p50": percentile(values, 50),
-        "p99": percentile(values, 99),
-        "max": max(values) if values else None,
-    }
-
-
 def _per(calls: int, minutes: float) -> float | None:
     return calls / minutes if minutes else None
 
@@ -46,7 +38,7 @@ def compute(*, steps: list[Step], contender: dict[str, Any], server: dict[str, A
     ends = server["ends"]
     wrong = [s.name for s in steps if not _right(s, jobs.get(s.name))]
     decided = _latencies(jobs, ends, "decided")
-    ready, end = contender["ready"], contender["end"]
+    ready = contender["ready"]
     finished = [j for j in jobs.values() if j["decided"] is not None]
     total_minutes = sum(j["decided"] - contender["started"] for j in finished) / 60
     steady_minutes = sum(max(0.0, j["decided"] - ready) for j in finished) / 60
@@ -54,11 +46,6 @@ def compute(*, steps: list[Step], contender: dict[str, Any], server: dict[str, A
     server_steady = Counter(server["steady"]["calls"])
     client_startup = Counter(contender["calls"]["startup"])
     client_steady = Counter(contender["calls"]["all"]) - client_startup
-    steady_wall = max(1e-9, end - ready)
-    lags = [lag for t, lag in contender["lags"] if ready <= t <= end]
-    conns = [c for t, _, c in contender["samples"] if ready <= t <= end]
-    rss = contender["rss"]
-    peak = max(rss["peak_sampled"], contender["peak_rss_process"])
     resumes = sum(j["worker_runs"] for j in jobs.values())
     return {
         "objects": len(steps),
@@ -67,8 +54,8 @@ def compute(*, steps: list[Step], contender: dict[str, Any], server: dict[str, A
         "missing": sum(1 for s in steps if s.name not in jobs or not jobs[s.name]["outcome"]),
         "timed_out": contender["timed_out"],
         "decided_before_end": sum(1 for v in decided if v < 0),
-        "latency": _spread(decided),  # the server's terminal event -> the task's outcome decided
-        "latency_trigger_event": _spread(_latencies(jobs, ends, "last_event")),
+        "latency": spread(decided),  # the server's terminal event -> the task's outcome decided
+        "latency_trigger_event": spread(_latencies(jobs, ends, "last_event")),
         "job_minutes": {"total": total_minutes, "steady": steady_minutes},
         "calls": {
             "server_startup": dict(server_startup),
@@ -97,20 +84,5 @@ def compute(*, steps: list[Step], contender: dict[str, Any], server: dict[str, A
             "resumes": resumes,  # task resumes on a worker after a TriggerEvent
             "reentries_while_active": resumes - len(finished),  # resumes that found the job still running
         },
-        "cpu": {
-            "startup_s": contender["cpu"]["startup"],
-            "steady_s": contender["cpu"]["steady"],
-            "steady_core_fraction": contender["cpu"]["steady"] / steady_wall,
-        },
-        "rss_mb": {
-            "baseline": rss["baseline"] / 2**20,
-            "peak": peak / 2**20,
-            "above_baseline": (peak - rss["baseline"]) / 2**20,
-        },
-        "loop_lag_s": {"p99": percentile(lags, 99), "max": max(lags) if lags else None},
-        "server_connections": {
-            "max": max(conns) if conns else 0,
-            "median": percentile([float(c) for c in conns], 50),
-        },
-        "steady_wall_s": steady_wall,
+        **process(contender, connections="server_connections"),
     }

@@ -22,30 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import harness
 from bench.armada_figures import compute
+from bench.contenders import ARMADA_CONTENDERS as CONTENDERS
 from bench.contenders import ROOT, Contender
-from bench.run import _spawn, _wait_for  # the same process handling as the Kubernetes runs
+from bench.harness import spawn, wait_for
 from bench.schedule import Timing, make_schedule
 
 KIND = "armada"
-CONTENDERS = {
-    "ours": Contender(
-        name="ours",
-        python=ROOT / ".venv" / "bin" / "python",
-        module="bench.contenders.armada_ours",
-        kinds=(KIND,),
-        label="airflow-k8s-async",
-        family="ours",
-    ),
-    "armada": Contender(
-        name="armada",
-        python=ROOT / "bench" / ".venv-armada" / "bin" / "python",
-        module="bench.contenders.armada_anchor",
-        kinds=(KIND,),
-        label="armada-airflow 1.1.3",
-        family="armada",
-    ),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,17 +41,6 @@ class Plan:
     workdir: Path
     grace: float  # seconds a contender may take past the schedule's last end
     workers: int  # worker slots (threads) for the operators' resumes
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
 
 
 def run_one(plan: Plan, count: int, contender: Contender) -> dict[str, Any]:
@@ -83,41 +56,27 @@ def run_one(plan: Plan, count: int, contender: Contender) -> dict[str, Any]:
         "workers": plan.workers,
         "timeout": max(s.end for s in steps) + plan.grace,
     }
-    spec_path = workdir / "spec.json"
-    spec_path.write_text(json.dumps(spec))
+    spec_path = harness.write_spec(workdir, spec)
     print(f"[bench] {KIND} N={count} {contender.name}: {workdir}", flush=True)
     server = contender_proc = None
     try:
-        server = _spawn(
-            ROOT / ".venv/bin/python",
-            "bench.armada_server",
-            spec_path,
-            workdir / "server.log",
-            {**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        _wait_for(workdir / "objects.json", server, "bench Armada server", 120 + count / 10)
+        server = harness.spawn_workload("bench.armada_server", spec_path, workdir / "server.log")
+        wait_for(workdir / "objects.json", server, "bench Armada server", 120 + count / 10)
         with tempfile.TemporaryDirectory(prefix="bench-airflow-") as home:
-            contender_proc = _spawn(
+            contender_proc = spawn(
                 contender.python,
                 "bench.armada_contender",
                 spec_path,
                 workdir / "contender.log",
-                _env(Path(home)),
+                harness.contender_env(Path(home)),
             )
-            _wait_for(workdir / "ready", contender_proc, contender.name, 600 + count / 5)
+            wait_for(workdir / "ready", contender_proc, contender.name, 600 + count / 5)
             (workdir / "go").write_text(str(time.time()))
-            code = contender_proc.wait()
-            if code != 0:
-                raise RuntimeError(f"{contender.name} exited with {code}; see {workdir / 'contender.log'}")
+            harness.check_exit(contender_proc.wait(), contender.name, workdir / "contender.log")
         (workdir / "stop").write_text(str(time.time()))
-        code = server.wait(timeout=120)
-        if code != 0:
-            raise RuntimeError(f"bench Armada server exited with {code}; see {workdir / 'server.log'}")
+        harness.check_exit(server.wait(timeout=120), "bench Armada server", workdir / "server.log")
     finally:
-        for proc in (contender_proc, server):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        harness.kill((contender_proc, server))
     figures = compute(
         steps=steps,
         contender=json.loads((workdir / "contender.json").read_text()),
@@ -148,56 +107,37 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--kinds", default=KIND, choices=[KIND], help="only armada (bench/run.sh passes it)")
     parser.add_argument("--sizes", default="100,1000", help="jobs in the one job set, comma-separated")
     parser.add_argument("--contenders", default="ours,armada", help=f"of {', '.join(CONTENDERS)}")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--start", default="1,10", help="seconds after go until RUNNING: min,max")
-    parser.add_argument("--run", default="30,300", help="seconds RUNNING: min,max")
-    parser.add_argument("--failure-rate", type=float, default=0.10)
-    parser.add_argument("--grace", type=float, default=300, help="seconds a contender may lag behind")
+    harness.add_schedule_args(parser, running="RUNNING", grace=300)
     parser.add_argument("--workers", type=int, default=32, help="worker slots for the resumes")
     parser.add_argument("--name", default="armada", help="suffix of the result file")
     args = parser.parse_args(argv)
-    unknown = set(args.contenders.split(",")) - set(CONTENDERS)
-    if unknown:
-        parser.error(f"unknown contenders: {', '.join(sorted(unknown))}")
+    harness.check_contenders(parser, args.contenders, CONTENDERS)
     return args
 
 
 def main(argv: list[str]) -> Path:
     args = parse_args(argv)
-    start_min, start_max = (float(v) for v in args.start.split(","))
-    run_min, run_max = (float(v) for v in args.run.split(","))
-    stamp = time.strftime("%Y-%m-%d-%H%M%S")
-    timing = Timing(
-        start_min=start_min,
-        start_max=start_max,
-        run_min=run_min,
-        run_max=run_max,
-        failure_rate=args.failure_rate,
-    )
+    stamp = f"{harness.stamp()}-armada"
     plan = Plan(
         sizes=[int(n) for n in args.sizes.split(",")],
         contenders=args.contenders.split(","),
-        timing=timing,
+        timing=harness.timing(args),
         seed=args.seed,
-        workdir=ROOT / "bench" / "work" / f"{stamp}-armada",
+        workdir=ROOT / "bench" / "work" / stamp,
         grace=args.grace,
         workers=args.workers,
     )
     results = run_all(plan)
-    meta = {
-        "date": time.strftime("%Y-%m-%d"),
-        "stamp": f"{stamp}-armada",
-        "timing": dataclasses.asdict(timing),
-        "seed": plan.seed,
-        "argv": argv,
-        "cpus": os.cpu_count(),
-        "workers": plan.workers,
-        "load": os.getloadavg(),
-    }
-    out = plan.workdir / "results.json"
-    out.write_text(json.dumps({"meta": meta, "runs": results}, indent=1))
-    print(f"[bench] results: {out}", flush=True)
-    return out
+    return harness.write_results(
+        plan.workdir,
+        results,
+        stamp=stamp,
+        timing=plan.timing,
+        seed=plan.seed,
+        argv=argv,
+        workers=plan.workers,
+        load=os.getloadavg(),
+    )
 
 
 if __name__ == "__main__":

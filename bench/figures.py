@@ -16,6 +16,43 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[index]
 
 
+def spread(values: list[float]) -> dict[str, float | None]:
+    return {
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else None,
+    }
+
+
+def process(contender: dict[str, Any], *, connections: str) -> dict[str, Any]:
+    """CPU, RSS, loop lag and connections (named ``connections``) of a contender process, from
+    its ``contender.json``; the steady window is ``ready`` to ``end``."""
+    ready, end = contender["ready"], contender["end"]
+    steady_wall = max(1e-9, end - ready)
+    lags = [lag for t, lag in contender["lags"] if ready <= t <= end]
+    conns = [c for t, _, c in contender["samples"] if ready <= t <= end]
+    rss = contender["rss"]
+    peak = max(rss["peak_sampled"], contender["peak_rss_process"])
+    return {
+        "cpu": {
+            "startup_s": contender["cpu"]["startup"],
+            "steady_s": contender["cpu"]["steady"],
+            "steady_core_fraction": contender["cpu"]["steady"] / steady_wall,
+        },
+        "rss_mb": {
+            "baseline": rss["baseline"] / 2**20,
+            "peak": peak / 2**20,
+            "above_baseline": (peak - rss["baseline"]) / 2**20,
+        },
+        "loop_lag_s": {"p99": percentile(lags, 99), "max": max(lags) if lags else None},
+        connections: {
+            "max": max(conns) if conns else 0,
+            "median": percentile([float(c) for c in conns], 50),
+        },
+        "steady_wall_s": steady_wall,
+    }
+
+
 def _minus(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     keys = set(a) | set(b)
     return {k: a.get(k, 0) - b.get(k, 0) for k in sorted(keys) if a.get(k, 0) - b.get(k, 0)}
@@ -38,7 +75,7 @@ def compute(
     """``server``: API server totals at ``before`` (contender start), ``ready`` and ``after``."""
     events = contender["events"]
     sent = {p["name"]: p["sent"] for p in patches}
-    ready, end = contender["ready"], contender["end"]
+    ready = contender["ready"]
     wrong = [s.name for s in steps if (events.get(s.name) or {}).get("outcome") != s.expected]
     missing = [s.name for s in steps if s.name not in events]
     latencies = [events[n]["time"] - sent[n] for n in sent if n in events]
@@ -53,11 +90,6 @@ def compute(
     kubelet_server = _kubelet_as_server_keys(kubelet.get("play", {}), kind)
     server_startup = _minus(server["ready"], server["before"])
     server_steady = _minus(_minus(server["after"], server["ready"]), kubelet_server)
-    steady_wall = max(1e-9, end - ready)
-    lags = [lag for t, lag in contender["lags"] if ready <= t <= end]
-    conns = [c for t, _, c in contender["samples"] if ready <= t <= end]
-    rss = contender["rss"]
-    peak = max(rss["peak_sampled"], contender["peak_rss_process"])
     return {
         "objects": len(steps),
         "correct": len(steps) - len(wrong),
@@ -65,11 +97,7 @@ def compute(
         "missing": len(missing),
         "timed_out": contender["timed_out"],
         "fired_before_patch": len(early),
-        "latency": {
-            "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99),
-            "max": max(latencies) if latencies else None,
-        },
+        "latency": spread(latencies),
         "pod_minutes": {"total": total_minutes, "steady": steady_minutes},
         "requests": {
             "client_startup": dict(client_startup) if counted else None,
@@ -87,21 +115,6 @@ def compute(
             if total_minutes and counted
             else None,
         },
-        "cpu": {
-            "startup_s": contender["cpu"]["startup"],
-            "steady_s": contender["cpu"]["steady"],
-            "steady_core_fraction": contender["cpu"]["steady"] / steady_wall,
-        },
-        "rss_mb": {
-            "baseline": rss["baseline"] / 2**20,
-            "peak": peak / 2**20,
-            "above_baseline": (peak - rss["baseline"]) / 2**20,
-        },
-        "loop_lag_s": {"p99": percentile(lags, 99), "max": max(lags) if lags else None},
-        "api_connections": {
-            "max": max(conns) if conns else 0,
-            "median": percentile([float(c) for c in conns], 50),
-        },
-        "steady_wall_s": steady_wall,
+        **process(contender, connections="api_connections"),
         "triggerer": contender.get("triggerer"),
     }

@@ -4,17 +4,25 @@
   contender here talks to the API server through aiohttp sessions (kubernetes_asyncio's and ours);
 - event-loop lag: how late a 100 ms sleep wakes up;
 - CPU seconds (all threads), RSS, and its open TCP connections to the API server.
+
+``Measurement`` is the frame both contender processes (``bench.contender``,
+``bench.armada_contender``) measure in; ``contender_main`` their command line.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import functools
+import json
+import logging
 import os
 import resource
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Collection
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -142,3 +150,68 @@ class Samplers:
         while True:
             self.samples.append((time.time(), rss_bytes(), api_connections(self.api_port)))
             await asyncio.sleep(SAMPLE_INTERVAL)
+
+
+class Measurement:
+    """One contender process's windows: startup from here to ``ready()``, steady until
+    ``finish()``; CPU, RSS, loop lag and connections to ``port`` over both."""
+
+    def __init__(self, *, port: int) -> None:
+        self.cpu0, self.rss0, self.started = cpu_seconds(), rss_bytes(), time.time()
+        self.samplers = Samplers(api_port=port)
+        self.samplers.start()
+        self.cpu1 = self.cpu2 = self.ready_at = self.end = 0.0
+        self.timed_out = 0
+
+    def ready(self, workdir: Path) -> None:
+        """The steady window starts: ``ready`` tells the orchestrator to write ``go``."""
+        self.cpu1, self.ready_at = cpu_seconds(), time.time()
+        (workdir / "ready").write_text(str(self.ready_at))
+
+    async def finish(self, tasks: Collection[asyncio.Task[None]], *, timeout: float) -> None:
+        """Wait for ``tasks`` at most ``timeout`` seconds (the rest are cancelled and counted as
+        timed out); the steady window ends."""
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self.timed_out = len(pending)
+        self.cpu2, self.end = cpu_seconds(), time.time()
+        await self.samplers.stop()
+
+    def figures(self) -> dict[str, Any]:
+        samples = self.samplers.samples
+        return {
+            "started": self.started,
+            "ready": self.ready_at,
+            "end": self.end,
+            "timed_out": self.timed_out,
+            "cpu": {"startup": self.cpu1 - self.cpu0, "steady": self.cpu2 - self.cpu1},
+            "rss": {"baseline": self.rss0, "peak_sampled": max((s[1] for s in samples), default=self.rss0)},
+            "peak_rss_process": peak_rss_bytes(),
+            "samples": samples,
+            "lags": self.samplers.lags,
+        }
+
+
+def contender_main(
+    *,
+    description: str,
+    install: Callable[[dict[str, Any]], None],
+    main: Callable[[dict[str, Any], Path], Awaitable[dict[str, Any]]],
+) -> None:
+    """``python -m <contender> --spec SPEC.json``: ``install(spec)`` (counters, before any client
+    exists), then ``main(spec, workdir)`` in a new loop, whose result goes to ``contender.json``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--spec", type=Path, required=True)
+    args = parser.parse_args()
+    spec = json.loads(args.spec.read_text())
+    install(spec)
+    # Trigger (and task) logs would go to task logs; here they would only cost both contenders the same.
+    logging.basicConfig(level=logging.WARNING)
+
+    async def run() -> dict[str, Any]:
+        return await main(spec, args.spec.parent)
+
+    result = asyncio.run(run())
+    (args.spec.parent / "contender.json").write_text(json.dumps(result))

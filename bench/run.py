@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,9 +22,10 @@ from urllib.parse import urlsplit
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.cluster import ClusterConfig
-from bench import apiserver
+from bench import apiserver, harness
 from bench.contenders import CONTENDERS, ROOT, Contender
 from bench.figures import compute
+from bench.harness import PROJECT_PYTHON, spawn, wait_for
 from bench.schedule import Timing, make_schedule
 
 CONN_ID = "kubernetes_default"
@@ -46,40 +46,11 @@ class Plan:
     triggerer_sizes: list[int]  # the sizes at which *-triggerer contenders run
 
 
-def _wait_for(path: Path, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
-    until = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"{what} exited with {proc.returncode} before writing {path.name}; see {path.parent}"
-            )
-        if time.monotonic() > until:
-            raise TimeoutError(f"{what}: no {path.name} within {timeout:.0f}s; see {path.parent}")
-        time.sleep(0.05)
-
-
-def _spawn(python: Path, module: str, spec: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [str(python), "-m", module, "--spec", str(spec)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def _contender_env(kubeconfig: str, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env = harness.contender_env(home)
     env.pop("KUBECONFIG", None)  # the connection says where the cluster is, for both contenders
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
-        AIRFLOW_CONN_KUBERNETES_DEFAULT=json.dumps(
-            {"conn_type": "kubernetes", "extra": {"kube_config_path": kubeconfig}}
-        ),
-        PYTHONPATH=str(ROOT),
+    env["AIRFLOW_CONN_KUBERNETES_DEFAULT"] = json.dumps(
+        {"conn_type": "kubernetes", "extra": {"kube_config_path": kubeconfig}}
     )
     return env
 
@@ -104,26 +75,19 @@ async def run_one(
         "timeout": max(s.end for s in steps) + plan.grace,
         "python": str(contender.python),
     }
-    spec_path = workdir / "spec.json"
-    spec_path.write_text(json.dumps(spec))
+    spec_path = harness.write_spec(workdir, spec)
     print(f"[bench] {kind} N={count} {contender.name}: namespace {namespace}", flush=True)
     kubelet = contender_proc = None
     try:
-        kubelet = _spawn(
-            ROOT / ".venv/bin/python",
-            "bench.kubelet",
-            spec_path,
-            workdir / "kubelet.log",
-            {**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        kubelet = harness.spawn_workload("bench.kubelet", spec_path, workdir / "kubelet.log")
         await asyncio.to_thread(
-            _wait_for, workdir / "objects.json", kubelet, "bench kubelet", 600 + count / 10
+            wait_for, workdir / "objects.json", kubelet, "bench kubelet", 600 + count / 10
         )
         before = await apiserver.request_totals(client)
         with tempfile.TemporaryDirectory(prefix="bench-airflow-") as home:
             # the triggerer mode's driver runs in .venv and starts `airflow` from the contender's
-            contender_proc = _spawn(
-                ROOT / ".venv/bin/python" if contender.triggerer else contender.python,
+            contender_proc = spawn(
+                PROJECT_PYTHON if contender.triggerer else contender.python,
                 "bench.triggerer" if contender.triggerer else "bench.contender",
                 spec_path,
                 workdir / "contender.log",
@@ -131,23 +95,18 @@ async def run_one(
             )
             setup = TRIGGERER_SETUP_SECONDS if contender.triggerer else 0
             await asyncio.to_thread(
-                _wait_for, workdir / "ready", contender_proc, contender.name, 600 + setup + count / 5
+                wait_for, workdir / "ready", contender_proc, contender.name, 600 + setup + count / 5
             )
             ready = await apiserver.request_totals(client)
             (workdir / "go").write_text(str(time.time()))
             code = await asyncio.to_thread(contender_proc.wait)
-            if code != 0:
-                raise RuntimeError(f"{contender.name} exited with {code}; see {workdir / 'contender.log'}")
+            harness.check_exit(code, contender.name, workdir / "contender.log")
         code = await asyncio.to_thread(kubelet.wait)
-        if code != 0:
-            raise RuntimeError(f"bench kubelet exited with {code}; see {workdir / 'kubelet.log'}")
+        harness.check_exit(code, "bench kubelet", workdir / "kubelet.log")
         await asyncio.sleep(1)  # a watch is counted when it ends: let the server see the contender's close
         after = await apiserver.request_totals(client)
     finally:
-        for proc in (contender_proc, kubelet):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        harness.kill((contender_proc, kubelet))
         gone = await apiserver.delete_namespace(client, namespace, wait=300 + count / 20)
         if not gone:
             print(f"[bench] namespace {namespace} still terminating", flush=True)
@@ -220,21 +179,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="1000",
         help="sizes (of --sizes) at which the *-triggerer contenders run, comma-separated",
     )
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--start", default="1,10", help="seconds after go until Running: min,max")
-    parser.add_argument("--run", default="30,300", help="seconds Running: min,max")
-    parser.add_argument("--failure-rate", type=float, default=0.10)
-    parser.add_argument(
-        "--grace", type=float, default=600, help="seconds a contender may lag behind the schedule"
-    )
+    harness.add_schedule_args(parser, running="Running", grace=600)
     parser.add_argument("--allow-node", action="store_true", help="run although the cluster has a node")
     parser.add_argument("--name", default="", help="suffix of the result file, e.g. smoke-sample")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--json-only", action="store_true", help="write results JSON, skip the report")
     args = parser.parse_args(argv)
-    unknown = set(args.contenders.split(",")) - set(CONTENDERS)
-    if unknown:
-        parser.error(f"unknown contenders: {', '.join(sorted(unknown))}")
+    harness.check_contenders(parser, args.contenders, CONTENDERS)
     if not os.environ.get("KUBECONFIG"):
         parser.error(
             "KUBECONFIG is not set: export KUBECONFIG=/var/cache/k8s-local/kubeconfig (or your cluster's)"
@@ -244,20 +195,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> Path:
     args = parse_args(argv)
-    start_min, start_max = (float(v) for v in args.start.split(","))
-    run_min, run_max = (float(v) for v in args.run.split(","))
-    stamp = time.strftime("%Y-%m-%d-%H%M%S")
+    stamp = harness.stamp()
     plan = Plan(
         kinds=args.kinds.split(","),
         sizes=[int(n) for n in args.sizes.split(",")],
         contenders=args.contenders.split(","),
-        timing=Timing(
-            start_min=start_min,
-            start_max=start_max,
-            run_min=run_min,
-            run_max=run_max,
-            failure_rate=args.failure_rate,
-        ),
+        timing=harness.timing(args),
         seed=args.seed,
         kubeconfig=os.environ["KUBECONFIG"].split(os.pathsep)[0],
         workdir=ROOT / "bench" / "work" / stamp,
@@ -265,18 +208,9 @@ def main(argv: list[str]) -> Path:
         triggerer_sizes=[int(n) for n in args.triggerer_sizes.split(",")],
     )
     results = asyncio.run(run_all(plan, allow_node=args.allow_node))
-    meta = {
-        "date": time.strftime("%Y-%m-%d"),
-        "stamp": stamp,
-        "timing": dataclasses.asdict(plan.timing),
-        "seed": plan.seed,
-        "argv": argv,
-        "cpus": os.cpu_count(),
-    }
-    out = plan.workdir / "results.json"
-    out.write_text(json.dumps({"meta": meta, "runs": results}, indent=1))
-    print(f"[bench] results: {out}", flush=True)
-    return out
+    return harness.write_results(
+        plan.workdir, results, stamp=stamp, timing=plan.timing, seed=plan.seed, argv=argv
+    )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 A contender module has ``KINDS`` (the workloads it can wait on), ``make_triggers(kind=,
 namespace=, objects=, conn_id=)`` returning ``{name: trigger}`` built as its operator builds them,
 and ``outcome(payload)`` mapping a TriggerEvent payload to ``"success"``, ``"failed"`` or what
-else it said; optionally ``async close()`` for the end of the loop. Another one (e.g.
-Armada's, with its own workload) is one more entry here.
+else it said; optionally ``async close()`` for the end of the loop. The Armada comparison's
+contenders (``ARMADA_CONTENDERS``, its own workload and harness) are listed here too.
 
 ``*-triggerer`` entries run the same module's triggers through a real ``airflow triggerer``
 process of that virtualenv instead of the isolated loop (``bench/triggerer.py``).
@@ -29,22 +29,23 @@ class Contender:
     triggerer: bool = False  # through a real `airflow triggerer` process, not the isolated loop
 
 
+def _contender(name: str, *, venv: str, module: str, kinds: tuple[str, ...], label: str) -> Contender:
+    return Contender(
+        name=name, python=ROOT / venv / "bin" / "python", module=module, kinds=kinds, label=label, family=name
+    )
+
+
+KUBE = ("pod", "job")
 CONTENDERS = {
-    "ours": Contender(
-        name="ours",
-        python=ROOT / ".venv" / "bin" / "python",
-        module="bench.contenders.ours",
-        kinds=("pod", "job"),
-        label="airflow-k8s-async",
-        family="ours",
+    "ours": _contender(
+        "ours", venv=".venv", module="bench.contenders.ours", kinds=KUBE, label="airflow-k8s-async"
     ),
-    "cncf": Contender(
-        name="cncf",
-        python=ROOT / "bench" / ".venv-cncf" / "bin" / "python",
+    "cncf": _contender(
+        "cncf",
+        venv="bench/.venv-cncf",
         module="bench.contenders.cncf",
-        kinds=("pod", "job"),
+        kinds=KUBE,
         label="cncf.kubernetes 10.25.0",
-        family="cncf",
     ),
 }
 # the same triggers through a real `airflow triggerer` of the same virtualenv
@@ -59,3 +60,20 @@ CONTENDERS.update(
         for name in ("ours", "cncf")
     }
 )
+# the Armada comparison's (bench/armada_run.py): its own workload, no triggerer mode
+ARMADA_CONTENDERS = {
+    "ours": _contender(
+        "ours",
+        venv=".venv",
+        module="bench.contenders.armada_ours",
+        kinds=("armada",),
+        label="airflow-k8s-async",
+    ),
+    "armada": _contender(
+        "armada",
+        venv="bench/.venv-armada",
+        module="bench.contenders.armada_anchor",
+        kinds=("armada",),
+        label="armada-airflow 1.1.3",
+    ),
+}
