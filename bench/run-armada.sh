@@ -6,25 +6,16 @@
 # Writes bench/results/<date>-<name>.md and .png; raw files in bench/work/<stamp>-armada/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
-[[ -x .venv/bin/python ]] || { echo "no .venv: run 'bash scripts/test.sh' once to create it" >&2; exit 2; }
+need_project_venv
 
 # The anchor in its own virtualenv, pinned (bench/requirements-armada.txt): armada-airflow 1.1.3
 # requires apache-airflow<3.3, so it gets Airflow 3.2.2 with constraints/py3.11-airflow3.2.txt
 # (less its types-protobuf line, which armada-airflow pins to another version).
-if [[ ! -x bench/.venv-armada/bin/python ]] || ! bench/.venv-armada/bin/python -c \
-    "import armada.operators.armada, matplotlib" 2>/dev/null; then
-  echo "[bench] creating bench/.venv-armada" >&2
-  python3 -m venv bench/.venv-armada
-  bench/.venv-armada/bin/python -m pip install -q --upgrade pip
-  grep -v '^types-protobuf==' constraints/py3.11-airflow3.2.txt > bench/.venv-armada/constraints.txt
-  bench/.venv-armada/bin/python -m pip install -q -c bench/.venv-armada/constraints.txt -r bench/requirements-armada.txt
-fi
+anchor_venv bench/.venv-armada bench/requirements-armada.txt constraints/py3.11-airflow3.2.txt types-protobuf \
+  "armada.operators.armada, matplotlib"
 
-name=armada
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do
-  [[ ${args[i]} == --name ]] && name=${args[i + 1]:-}
-done
+name=$(name_arg armada "$@")
 results=$(PYTHONPATH=. .venv/bin/python -m bench.armada_run "$@" | tee /dev/stderr | sed -n 's/^\[bench\] results: //p')
 PYTHONPATH=. bench/.venv-armada/bin/python -m bench.armada_report "$results" --name "$name"
