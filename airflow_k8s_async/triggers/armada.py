@@ -37,8 +37,7 @@ from airflow_k8s_async._kube.states import ObjectState, Phase
 from airflow_k8s_async.armada.auth import token_retriever_from
 from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.errors import AirflowK8sAsyncError
-from airflow_k8s_async.hooks.kubernetes import KubernetesAsyncHook
-from airflow_k8s_async.triggers.common import SECTION, KubeTrigger
+from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, shared_target
 from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS, LAST_LINES
 
 _PHASES = {SUCCEEDED: Phase.SUCCEEDED, RUNNING: Phase.RUNNING}
@@ -252,13 +251,13 @@ class ArmadaJobTrigger(KubeTrigger):
             self.log.warning("Cannot follow the log of pod %s/%s: %s", namespace, pod, exc)
 
     async def _log_client(self, cluster_id: str) -> KubeClient:
-        hook = KubernetesAsyncHook(
-            self.kubernetes_conn_id,
+        target = await shared_target(
+            kubernetes_conn_id=self.kubernetes_conn_id,
             config_file=self.config_file,
             cluster_context=self.cluster_context or cluster_id,
             in_cluster=self.in_cluster,
         )
-        cluster = (await hook.aget_conn()).cluster
+        cluster = target.cluster
         retriever = token_retriever_from(self.k8s_token_retriever)
         if retriever is not None:
             token = await asyncio.to_thread(retriever.get_token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,11 +11,11 @@ from airflow.configuration import conf
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow.version import version as airflow_version
 
-from airflow_k8s_async._kube.client import KubeClient
+from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.states import ObjectState
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
-from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubernetesAsyncHook
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubernetesAsyncHook, KubeTarget
 
 SECTION = "kubernetes_async"
 # Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
@@ -27,6 +28,46 @@ def shared_hub() -> WatchHub:
         timeout_seconds=conf.getint(SECTION, "watch_timeout_seconds", fallback=300),
         linger=conf.getfloat(SECTION, "watch_linger_seconds", fallback=10.0),
     )
+
+
+# In the triggerer every connection lookup is a round trip to its supervisor, which re-reads the
+# trigger table each time it wakes: 1000 triggers starting at once must not make 1000 lookups.
+# One lookup per connection and loop, shared by the triggers that start together, reused briefly.
+TARGET_TTL_SECONDS = 60.0
+_TARGETS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[Any, ...], tuple[float, asyncio.Task[KubeTarget]]]
+] = weakref.WeakKeyDictionary()
+
+
+async def shared_target(
+    *,
+    kubernetes_conn_id: str | None,
+    config_file: str | None,
+    cluster_context: str | None,
+    in_cluster: bool | None,
+) -> KubeTarget:
+    """The connection's :class:`KubeTarget`, looked up once per loop and minute (failures are not kept)."""
+    loop = asyncio.get_running_loop()
+    cache = _TARGETS.setdefault(loop, {})
+    key = (kubernetes_conn_id, config_file, cluster_context, in_cluster)
+    cached = cache.get(key)
+    if cached is None or loop.time() - cached[0] > TARGET_TTL_SECONDS:
+        hook = KubernetesAsyncHook(
+            kubernetes_conn_id,
+            config_file=config_file,
+            cluster_context=cluster_context,
+            in_cluster=in_cluster,
+        )
+        cached = (loop.time(), loop.create_task(hook.aget_conn()))
+        cache[key] = cached
+    try:
+        return await asyncio.shield(cached[1])
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        if cache.get(key) is cached:
+            del cache[key]  # the next trigger asks again (e.g. after the connection was fixed)
+        raise
 
 
 class KubeTrigger(BaseTrigger):
@@ -77,13 +118,7 @@ class KubeTrigger(BaseTrigger):
         }
 
     async def _client(self) -> KubeClient:
-        hook = KubernetesAsyncHook(
-            self.kubernetes_conn_id,
-            config_file=self.config_file,
-            cluster_context=self.cluster_context,
-            in_cluster=self.in_cluster,
-        )
-        return await hook.aget_client()
+        return await get_client((await shared_target(**self._connection_kwargs())).cluster)
 
     async def wait(self) -> dict[str, Any]:
         """Wait to the end; the event payload. Also run inline on a worker (deferrable=False)."""
