@@ -232,7 +232,9 @@ async def test_job_task_succeeds_with_exactly_the_shipped_roles(
     assert event["status"] == "success", event
     assert "rbac-line-6" in capfd.readouterr().out
     await asyncio.to_thread(operator.execute_complete, context, event)
-    assert context["ti"].pushed == {"rows": 3}
+    pushed = context["ti"].pushed
+    assert pushed["rows"] == 3  # the ::kube_api:xcom= line
+    assert pushed["job"]["status"]["succeeded"] == 1 and pushed["job_namespace"] == rbac_namespace
     batch = client.BatchV1Api(kube_api)
     kube.eventually(lambda: not batch.list_namespaced_job(rbac_namespace).items, timeout=30)
 
