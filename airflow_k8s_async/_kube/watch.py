@@ -399,10 +399,10 @@ class _SharedWatch:
                 version = _meta(page).get("resourceVersion")
                 break
         self.stats.lists += 1
-        previous, self.objects, self.resource_version = self.objects, items, version
-        self._uids_by_name = {}
+        previous, self.objects, self._uids_by_name = self.objects, {}, {}
+        self.resource_version = version
         for uid, obj in items.items():
-            self._uids_by_name.setdefault(str(_meta(obj).get("name", "")), set()).add(uid)
+            self._cache(uid, obj)
         # Diff against what subscribers last saw: changes and deletions made while we were away.
         for uid, obj in items.items():
             old = previous.get(uid)

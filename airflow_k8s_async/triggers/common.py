@@ -15,7 +15,7 @@ from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.states import ObjectState
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
-from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubernetesAsyncHook, KubeTarget
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget_kube_target
 
 SECTION = "kubernetes_async"
 # Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
@@ -52,13 +52,13 @@ async def shared_target(
     key = (kubernetes_conn_id, config_file, cluster_context, in_cluster)
     cached = cache.get(key)
     if cached is None or loop.time() - cached[0] > TARGET_TTL_SECONDS:
-        hook = KubernetesAsyncHook(
-            kubernetes_conn_id,
+        lookup = aget_kube_target(
+            conn_id=kubernetes_conn_id,
             config_file=config_file,
             cluster_context=cluster_context,
             in_cluster=in_cluster,
         )
-        cached = (loop.time(), loop.create_task(hook.aget_conn()))
+        cached = (loop.time(), loop.create_task(lookup))
         cache[key] = cached
     try:
         return await asyncio.shield(cached[1])
