@@ -58,14 +58,8 @@ def _minus(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: a.get(k, 0) - b.get(k, 0) for k in sorted(keys) if a.get(k, 0) - b.get(k, 0)}
 
 
-def _kubelet_as_server_keys(played: dict[str, int], kind: str) -> dict[str, int]:
-    resource = "pods/status" if kind == "pod" else "jobs/status"
-    return {f"{verb} {resource}": count for verb, count in played.items()}
-
-
 def compute(
     *,
-    kind: str,
     steps: list[Step],
     contender: dict[str, Any],
     patches: list[dict[str, Any]],
@@ -87,7 +81,7 @@ def compute(
     counted = contender["requests"] is not None
     client_steady = Counter(contender["requests"]["steady"] if counted else {})
     client_startup = Counter(contender["requests"]["startup"] if counted else {})
-    kubelet_server = _kubelet_as_server_keys(kubelet.get("play", {}), kind)
+    kubelet_server = kubelet.get("play", {})  # keyed as the server's counts: "PATCH pods/status"
     server_startup = _minus(server["ready"], server["before"])
     server_steady = _minus(_minus(server["after"], server["ready"]), kubelet_server)
     return {

@@ -111,7 +111,6 @@ async def run_one(
         if not gone:
             print(f"[bench] namespace {namespace} still terminating", flush=True)
     figures = compute(
-        kind=kind,
         steps=steps,
         contender=json.loads((workdir / "contender.json").read_text()),
         patches=[json.loads(line) for line in (workdir / "patches.jsonl").read_text().splitlines()],

@@ -7,6 +7,11 @@ controller-manager:
   that scheduler too. The controller still syncs a Job's status: it keeps ``startTime`` and the
   terminal conditions the bench writes, and recomputes ``active`` from the (zero) pods, so the
   bench never writes ``active``.
+- Every Job has one pod, as a real Job has, created and moved by the bench kubelet: it carries the
+  labels the Job controller gives its pods (``controller-uid``, ``job-name``), which is how a Job
+  trigger finds them, but the Job's (manual) selector names a label the pod lacks, so the
+  controller neither adopts nor deletes it. The pod ends first, then the Job, as with a real
+  controller; detection counts from the Job's terminal patch.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 
 NO_SCHEDULER = "airflow-k8s-async-bench-none"
 BENCH_LABEL = "airflow-k8s-async/bench"
+JOB_SELECTOR_LABEL = "airflow-k8s-async/bench-job"  # on the Job's template, never on its pod
 CONTAINER = "base"
+POD_COLLECTION = "/api/v1/namespaces/{namespace}/pods"
+
+
+def job_pod_name(job: str) -> str:
+    return f"{job}-pod"
 
 
 def _now() -> str:
@@ -58,6 +69,7 @@ class Workload:
                 "metadata": {"name": name, "labels": _labels()},
                 "spec": _pod_spec(),
             }
+        own = {JOB_SELECTOR_LABEL: name}
         return {
             "apiVersion": "batch/v1",
             "kind": "Job",
@@ -65,63 +77,99 @@ class Workload:
             "spec": {
                 "parallelism": 0,
                 "backoffLimit": 0,
-                "template": {"metadata": {"labels": _labels()}, "spec": _pod_spec()},
+                "manualSelector": True,
+                "selector": {"matchLabels": own},
+                "template": {"metadata": {"labels": {**_labels(), **own}}, "spec": _pod_spec()},
             },
         }
 
-    def running_status(self) -> dict[str, Any]:
-        now = _now()
-        if self.kind == "job":
-            return {"status": {"startTime": now}}
-        return {
-            "status": {
-                "phase": "Running",
-                "startTime": now,
-                "conditions": [
-                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
-                    {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-                    {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
-                    {"type": "Ready", "status": "True", "lastTransitionTime": now},
-                ],
-                "containerStatuses": [_container(ready=True, state={"running": {"startedAt": now}})],
-            }
+    def companion(self, name: str, uid: str) -> tuple[str, dict[str, Any]] | None:
+        """The pod of Job ``name`` (collection template, body); a pod workload has none."""
+        if self.kind != "job":
+            return None
+        labels = {**_labels(), "controller-uid": uid, "job-name": name}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": job_pod_name(name), "labels": labels},
+            "spec": _pod_spec(),
         }
+        return POD_COLLECTION, body
 
-    def terminal_status(self, *, fails: bool) -> dict[str, Any]:
-        now = _now()
+    def patches(
+        self, name: str, *, terminal: bool, fails: bool = False
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """The status patches of one move, in order, as (collection template, name, body); the
+        last one is the object's own (its send time starts the detection latency)."""
+        if terminal:
+            pod, own = _pod_terminal_status(fails=fails), self._terminal_status(fails=fails)
+        else:
+            pod, own = _pod_running_status(), self._running_status()
+        if self.kind == "pod":
+            return [(self.collection, name, own)]
+        return [(POD_COLLECTION, job_pod_name(name), pod), (self.collection, name, own)]
+
+    def _running_status(self) -> dict[str, Any]:
         if self.kind == "job":
-            counts: dict[str, Any]
-            if fails:
-                condition = {
-                    "type": "Failed",
-                    "reason": "BackoffLimitExceeded",
-                    "message": "Job has reached the specified backoff limit",
-                }
-                counts = {"failed": 1}
-            else:
-                condition = {"type": "Complete"}
-                counts = {"succeeded": 1, "completionTime": now}
-            condition.update(status="True", lastProbeTime=now, lastTransitionTime=now)
-            return {"status": {**counts, "conditions": [condition]}}
-        code = 1 if fails else 0
-        terminated = {
-            "exitCode": code,
-            "reason": "Error" if fails else "Completed",
-            "startedAt": now,
-            "finishedAt": now,
-        }
-        return {
-            "status": {
-                "phase": "Failed" if fails else "Succeeded",
-                "conditions": [
-                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
-                    {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-                    {"type": "ContainersReady", "status": "False", "lastTransitionTime": now},
-                    {"type": "Ready", "status": "False", "lastTransitionTime": now},
-                ],
-                "containerStatuses": [_container(ready=False, state={"terminated": terminated})],
+            return {"status": {"startTime": _now()}}
+        return _pod_running_status()
+
+    def _terminal_status(self, *, fails: bool) -> dict[str, Any]:
+        now = _now()
+        if self.kind == "pod":
+            return _pod_terminal_status(fails=fails)
+        counts: dict[str, Any]
+        if fails:
+            condition = {
+                "type": "Failed",
+                "reason": "BackoffLimitExceeded",
+                "message": "Job has reached the specified backoff limit",
             }
+            counts = {"failed": 1}
+        else:
+            condition = {"type": "Complete"}
+            counts = {"succeeded": 1, "completionTime": now}
+        condition.update(status="True", lastProbeTime=now, lastTransitionTime=now)
+        return {"status": {**counts, "conditions": [condition]}}
+
+
+def _pod_running_status() -> dict[str, Any]:
+    now = _now()
+    return {
+        "status": {
+            "phase": "Running",
+            "startTime": now,
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+                {"type": "Ready", "status": "True", "lastTransitionTime": now},
+            ],
+            "containerStatuses": [_container(ready=True, state={"running": {"startedAt": now}})],
         }
+    }
+
+
+def _pod_terminal_status(*, fails: bool) -> dict[str, Any]:
+    now = _now()
+    terminated = {
+        "exitCode": 1 if fails else 0,
+        "reason": "Error" if fails else "Completed",
+        "startedAt": now,
+        "finishedAt": now,
+    }
+    return {
+        "status": {
+            "phase": "Failed" if fails else "Succeeded",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": "False", "lastTransitionTime": now},
+                {"type": "Ready", "status": "False", "lastTransitionTime": now},
+            ],
+            "containerStatuses": [_container(ready=False, state={"terminated": terminated})],
+        }
+    }
 
 
 def _container(*, ready: bool, state: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +184,6 @@ def _container(*, ready: bool, state: dict[str, Any]) -> dict[str, Any]:
 
 
 WORKLOADS = {
-    "pod": Workload(kind="pod", collection="/api/v1/namespaces/{namespace}/pods"),
+    "pod": Workload(kind="pod", collection=POD_COLLECTION),
     "job": Workload(kind="job", collection="/apis/batch/v1/namespaces/{namespace}/jobs"),
 }

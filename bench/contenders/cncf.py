@@ -14,6 +14,8 @@ from typing import Any
 from airflow.providers.cncf.kubernetes.triggers.job import KubernetesJobTrigger
 from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
 
+from bench.workload import job_pod_name
+
 KINDS = ("pod", "job")
 TIMEOUT = 3600
 
@@ -58,7 +60,7 @@ def make_triggers(*, kind: str, namespace: str, objects: dict[str, str], conn_id
         name: KubernetesJobTrigger(
             job_name=name,
             job_namespace=namespace,
-            pod_names=[],  # parallelism 0: the bench Jobs have no pods
+            pod_names=[job_pod_name(name)],  # what the operator passes; read only with do_xcom_push
             pod_namespace=namespace,
             base_container_name="base",
             kubernetes_conn_id=conn_id,
