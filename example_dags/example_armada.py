@@ -1,7 +1,10 @@
 """Run one job on Armada; the task defers while it runs and follows the pod's log.
 
 The server and queue come from the environment: ARMADA_GRPC_TARGET (default localhost:50051),
-ARMADA_QUEUE (default "default"), ARMADA_LOOKOUT_URL (optional), ARMADA_IMAGE (busybox:local).
+ARMADA_QUEUE (default "default"), ARMADA_LOOKOUT_URL (optional). Image and namespace as in the other
+examples (``K8S_ASYNC_EXAMPLE_IMAGE``, ``K8S_ASYNC_EXAMPLE_NAMESPACE``); ``ARMADA_IMAGE``, if set,
+wins for the image, because Armada runs the job on its own executor clusters, which may not have
+the image the Kubernetes examples use.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from airflow_k8s_async.operators.armada import ArmadaOperator
 TARGET = os.environ.get("ARMADA_GRPC_TARGET", "localhost:50051")
 QUEUE = os.environ.get("ARMADA_QUEUE", "default")
 LOOKOUT = os.environ.get("ARMADA_LOOKOUT_URL")
-IMAGE = os.environ.get("ARMADA_IMAGE", "busybox:local")
+IMAGE = os.environ.get("ARMADA_IMAGE") or os.environ.get("K8S_ASYNC_EXAMPLE_IMAGE", "busybox:local")
+NAMESPACE = os.environ.get("K8S_ASYNC_EXAMPLE_NAMESPACE", "default")
 
 with DAG("example_armada", schedule=None, start_date=datetime(2024, 1, 1), catchup=False, tags=["example"]):
     ArmadaOperator(
@@ -27,7 +31,7 @@ with DAG("example_armada", schedule=None, start_date=datetime(2024, 1, 1), catch
         armada_queue=QUEUE,
         job_request={
             "priority": 1,
-            "namespace": "default",
+            "namespace": NAMESPACE,
             "pod_spec": {
                 "restartPolicy": "Never",
                 "containers": [

@@ -3,10 +3,10 @@
 Started by ``bash scripts/demo.sh`` (which makes the virtualenv and finds the cluster). Airflow runs
 on SQLite in a throwaway AIRFLOW_HOME: api-server, scheduler, dag-processor and triggerer, the same
 launcher the end-to-end tests use. The DAG's pods run in a namespace of their own, deleted at the
-end, so nothing is left on the cluster, also after Ctrl-C.
+end, so nothing is left on the cluster, also after Ctrl-C, SIGTERM or SIGHUP.
 
 While the run goes on, one line every few seconds: task states, worker slots busy, pods by phase.
-Exit code: 0 when the run succeeded, 1 when it failed, 130 after Ctrl-C.
+Exit code: 0 when the run succeeded, 1 when it failed, 130 after Ctrl-C (or SIGTERM, SIGHUP).
 """
 
 from __future__ import annotations
@@ -34,17 +34,26 @@ DAG_ID = "k8s_async_demo"
 MANAGED = "app.kubernetes.io/managed-by=airflow-k8s-async"
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM ends the demo like Ctrl-C does: through the ``finally`` that stops everything."""
+# Signals that end the demo like Ctrl-C does. SIGHUP: the terminal was closed; the Airflow processes
+# run in sessions of their own, so they would not get it and would keep running.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP end the demo like Ctrl-C: through the ``finally`` that stops everything."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, interrupt)
 
 
 def _say(text: str) -> None:
-    print(text, flush=True)
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass  # the terminal is gone (SIGHUP): cleaning up matters more than telling about it
 
 
 class Progress:
@@ -112,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("KUBECONFIG"):
         _say("KUBECONFIG is not set: run 'bash scripts/demo.sh', which finds or starts a cluster")
         return 2
-    _stop_on_sigterm()
+    _stop_on_signals()
 
     kube = api_client()
     from kubernetes import client
@@ -168,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         # Ctrl-C again while cleaning up would leave processes or pods behind: finish first.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for sig in (signal.SIGINT, *_STOP_SIGNALS):
+            signal.signal(sig, signal.SIG_IGN)
         if env is not None:
             env.stop()
         if namespace:

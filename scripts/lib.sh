@@ -11,12 +11,14 @@ setup_venv() {
   local constraints=() pyver
   pyver=$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
   [[ -f constraints/py$pyver.txt ]] && constraints=(-c "constraints/py$pyver.txt")
-  python -m pip install -q "${constraints[@]}" -e ".[test,armada]"
+  # ${a[@]+"${a[@]}"}: an empty array is "unbound" under set -u in bash < 4.4 (macOS ships 3.2).
+  python -m pip install -q ${constraints[@]+"${constraints[@]}"} -e ".[test,armada]"
 }
 
 # Exports KUBECONFIG for a cluster: the current $KUBECONFIG; else the local cluster of
 # ../shared/k8s-local when it is beside the checkout; else a kind cluster (created if needed) when
-# kind and Docker are installed; else it stops and says how to get one.
+# kind and Docker are installed; else it stops and says how to get one. Needs no virtualenv, so the
+# scripts call it before setup_venv: a missing cluster is reported before minutes of installing.
 find_cluster() {
   if [[ -n ${KUBECONFIG:-} ]]; then
     export KUBECONFIG

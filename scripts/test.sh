@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
-setup_venv
 find_cluster
+setup_venv
 pyver=$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 
 echo "== lint: ruff, mypy --strict"
@@ -28,7 +28,8 @@ if [[ ${COMPAT:-${CI:-}} == 1 || ${COMPAT:-${CI:-}} == true ]]; then
   .venv-airflow3.2/bin/python -m pip install -q --upgrade pip
   compat=()
   [[ -f constraints/py$pyver-airflow3.2.txt ]] && compat=(-c "constraints/py$pyver-airflow3.2.txt")
-  .venv-airflow3.2/bin/python -m pip install -q "${compat[@]}" "apache-airflow==3.2.2" -e ".[test,armada]"
+  .venv-airflow3.2/bin/python -m pip install -q ${compat[@]+"${compat[@]}"} "apache-airflow==3.2.2" \
+    -e ".[test,armada]"
   .venv-airflow3.2/bin/python -m pytest -p no:cacheprovider -ra tests/e2e/test_pod_operator.py \
     tests/e2e/test_armada_operator.py -k "marking_failed or triggerer_restart or test_success"
 fi

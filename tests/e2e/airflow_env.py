@@ -39,7 +39,17 @@ TERMINAL_TASK_STATES = frozenset({"success", "failed", "skipped", "upstream_fail
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 _JOB_TYPES = {"scheduler": "SchedulerJob", "dag-processor": "DagProcessorJob", "triggerer": "TriggererJob"}
-_PASS_THROUGH = ("PATH", "KUBECONFIG", "HOME", "LANG", "LC_ALL", "TMPDIR")
+# The images scripts/lib.sh picks for a cluster that pulls (kind) reach the DAGs too.
+_PASS_THROUGH = (
+    "PATH",
+    "KUBECONFIG",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "E2E_IMAGE",
+    "K8S_ASYNC_EXAMPLE_IMAGE",
+)
 
 
 class AirflowEnvError(AssertionError):

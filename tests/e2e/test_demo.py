@@ -1,6 +1,7 @@
 """The README's demo command, minus the setup it shares with the tests: ``scripts/demo.py`` starts a
 real Airflow 3, runs the demo DAG on the real cluster, shows progress, prints the outcome and the UI
-address, and leaves nothing behind, also when interrupted with Ctrl-C (SIGINT)."""
+address, and leaves nothing behind, also when interrupted with Ctrl-C (SIGINT) or when its terminal
+closes (SIGHUP)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from kubernetes import client
 
 from tests.support.kube import eventually
@@ -75,7 +77,10 @@ def test_demo_runs_shows_progress_and_cleans_up(core: client.CoreV1Api) -> None:
     assert namespace_going(core, namespace_of(output))
 
 
-def test_ctrl_c_stops_airflow_and_deletes_the_namespace(core: client.CoreV1Api) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "hangup"])
+def test_an_interrupt_stops_airflow_and_deletes_the_namespace(
+    core: client.CoreV1Api, sig: signal.Signals
+) -> None:
     demo = start_demo()
     assert demo.stdout is not None
     seen = []
@@ -90,7 +95,7 @@ def test_ctrl_c_stops_airflow_and_deletes_the_namespace(core: client.CoreV1Api) 
     assert home, text
     assert processes_under(home.group(1)), "Airflow runs before the interrupt"
     interrupted = time.monotonic()
-    demo.send_signal(signal.SIGINT)
+    demo.send_signal(sig)
     rest, _ = demo.communicate(timeout=120)
     took = time.monotonic() - interrupted
     assert demo.returncode == 130, text + rest

@@ -3,6 +3,7 @@ real cluster, every Kubernetes example at once in a namespace of its own."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from kubernetes import client
 
 from tests.e2e.airflow_env import AirflowEnv, kubernetes_connection
-from tests.support.kube import create_namespace, delete_namespace
+from tests.support.kube import IMAGE, create_namespace, delete_namespace
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 SLEEPER_CRD = "sleepers.examples.airflow-k8s-async.io"
@@ -22,7 +23,12 @@ def examples(
     kube_api: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[AirflowEnv, str]]:
     namespace = create_namespace(kube_api, "e2e-examples")
-    overrides = {**kubernetes_connection(), "K8S_ASYNC_EXAMPLE_NAMESPACE": namespace}
+    overrides = {
+        **kubernetes_connection(),
+        "K8S_ASYNC_EXAMPLE_NAMESPACE": namespace,
+        # The examples' own variable if set, else the image the other tests run (kind: $E2E_IMAGE).
+        "K8S_ASYNC_EXAMPLE_IMAGE": os.environ.get("K8S_ASYNC_EXAMPLE_IMAGE", IMAGE),
+    }
     env = AirflowEnv(home=tmp_path_factory.mktemp("examples_home"), dags_folder=EXAMPLES, overrides=overrides)
     env.start()
     try:

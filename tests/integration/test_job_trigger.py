@@ -30,8 +30,8 @@ async def _close_clients() -> AsyncIterator[None]:
 def job_body(name: str, script: str, **spec: Any) -> dict[str, Any]:
     container = {
         "name": "main",
-        "image": "busybox:local",
-        "imagePullPolicy": "Never",
+        "image": kube.IMAGE,
+        "imagePullPolicy": kube.PULL_POLICY,
         "command": ["sh", "-c", script],
     }
     return {
@@ -108,7 +108,8 @@ async def test_backoff_limit_failure_names_the_exit_code(kube_api: client.ApiCli
 
 async def test_image_error_in_a_job_pod_fails_fast(kube_api: client.ApiClient, namespace: str) -> None:
     body = job_body("noimg", "true", backoffLimit=0)
-    body["spec"]["template"]["spec"]["containers"][0]["image"] = "no-such-image:1"
+    # "Never" on kind too: the reason is then ErrImageNeverPull at once, not a pull that may retry.
+    body["spec"]["template"]["spec"]["containers"][0].update(image="no-such-image:1", imagePullPolicy="Never")
     uid, _ = create_job(kube_api, namespace, body)
     event = await first_event(trigger(namespace, "noimg", uid), timeout=60)
     assert event["status"] == "failed" and event["reason"] == "ErrImageNeverPull"

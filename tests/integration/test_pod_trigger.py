@@ -22,7 +22,7 @@ from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.pod import XCOM_SIDECAR, KubernetesPodTrigger
 from tests.support import kube
 
-IMAGE = {"image": "busybox:local", "imagePullPolicy": "Never"}
+IMAGE = {"image": kube.IMAGE, "imagePullPolicy": kube.PULL_POLICY}
 
 
 @pytest.fixture(autouse=True)
@@ -35,9 +35,9 @@ async def _close_clients() -> AsyncIterator[None]:
 
 
 def pod_body(
-    name: str, script: str, *, sidecar: bool = False, image: str = "busybox:local"
+    name: str, script: str, *, sidecar: bool = False, image: dict[str, str] = IMAGE
 ) -> dict[str, Any]:
-    base = {"name": "base", "image": image, "imagePullPolicy": "Never", "command": ["sh", "-c", script]}
+    base = {"name": "base", **image, "command": ["sh", "-c", script]}
     containers: list[dict[str, Any]] = [base]
     volumes: list[dict[str, Any]] = []
     if sidecar:
@@ -142,7 +142,9 @@ async def test_missing_image_fails_fast_with_the_reason_and_events(
     core: client.CoreV1Api, namespace: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     out = Output(capfd)
-    uid = create(core, namespace, pod_body("noimage", "true", image="no-such-image:1"))
+    # "Never" on kind too: the reason is then ErrImageNeverPull at once, not a pull that may retry.
+    missing = {"image": "no-such-image:1", "imagePullPolicy": "Never"}
+    uid = create(core, namespace, pod_body("noimage", "true", image=missing))
     loop = asyncio.get_running_loop()
     started = loop.time()
     event = await first_event(trigger(namespace, "noimage", uid, startup_timeout=600))

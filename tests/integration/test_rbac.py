@@ -36,7 +36,7 @@ from tests.support import kube
 
 RBAC = Path(__file__).parents[2] / "deploy" / "rbac"
 WORKER_ROLE, TRIGGERER_ROLE = "airflow-k8s-async-worker", "airflow-k8s-async-triggerer"
-IMAGE: dict[str, Any] = {"image": "busybox:local", "image_pull_policy": "Never"}
+IMAGE: dict[str, Any] = {"image": kube.IMAGE, "image_pull_policy": kube.PULL_POLICY}
 # Runs past the operator's short wait on the worker, so the trigger does the rest.
 SCRIPT = (
     "for i in 1 2 3 4 5 6; do echo rbac-line-$i; sleep 1; done; "
@@ -94,15 +94,30 @@ def apply_rbac(
     )
 
 
-def token_kubeconfig(core: client.CoreV1Api, namespace: str, account: str, directory: Path) -> Path:
-    """A kubeconfig that authenticates as the service account (its token secret, Kubernetes < 1.24)."""
+def service_account_token(core: client.CoreV1Api, namespace: str, account: str) -> str:
+    """A token of the service account: from the TokenRequest API (``serviceaccounts/<name>/token``),
+    the only way from Kubernetes 1.24 on (no token Secrets any more); else from the token Secret
+    the token controller makes, for an API server without a service-account issuer configured."""
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"audiences": []}}
+    try:
+        # No audiences: the API server's own, so the token authenticates against it.
+        answer = core.create_namespaced_service_account_token(account, namespace, request)
+        return str(answer.status.token)
+    except client.ApiException as error:
+        if error.status not in (404, 405):  # 404/405: the server does not serve the subresource
+            raise
 
     def token_secret() -> str | None:
         secrets = core.read_namespaced_service_account(account, namespace).secrets or []
         return secrets[0].name if secrets else None
 
     secret = core.read_namespaced_secret(kube.eventually(token_secret, timeout=60), namespace)
-    token = base64.b64decode(secret.data["token"]).decode()
+    return base64.b64decode(secret.data["token"]).decode()
+
+
+def token_kubeconfig(core: client.CoreV1Api, namespace: str, account: str, directory: Path) -> Path:
+    """A kubeconfig that authenticates as the service account, with nothing else of the admin's."""
+    token = service_account_token(core, namespace, account)
     admin = kube.kubeconfig_dict()
     context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
     cluster = next(c for c in admin["clusters"] if c["name"] == context["cluster"])["cluster"]
@@ -159,7 +174,7 @@ def pod_operator(ids: Identities, **kwargs: Any) -> KubernetesPodOperator:
         cmds=["sh", "-c"],
         arguments=[SCRIPT],
         do_xcom_push=True,
-        xcom_sidecar_image="busybox:local",
+        xcom_sidecar_image=kube.IMAGE,
         termination_grace_period=1,
         wait_before_defer_seconds=1,
         **IMAGE,
@@ -219,8 +234,7 @@ async def test_job_task_succeeds_with_exactly_the_shipped_roles(
         kubernetes_conn_id=None,
         config_file=str(ids.worker),
         namespace=ids.namespace,
-        image="busybox:local",
-        image_pull_policy="Never",
+        **IMAGE,
         command=["sh", "-c", JOB_SCRIPT],
         delete_policy="Always",
         wait_before_defer_seconds=1,

@@ -1,7 +1,8 @@
 """The watch hub against the real API server: sharing, broken connections, 410 Gone, token rotation.
 
 Pods that a test moves through phases itself are never scheduled (see tests/support/kube.py);
-pods that run for real use `busybox:local` on the real kubelet.
+pods that run for real use the test image (`kube.IMAGE`: `busybox:local` here, `$E2E_IMAGE` on
+kind) on the real kubelet.
 """
 
 from __future__ import annotations

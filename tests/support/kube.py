@@ -17,6 +17,11 @@ from kubernetes import client, config
 
 T = TypeVar("T")
 
+# The image test pods run. busybox:local exists only on the local cluster (shared/k8s-local) and is
+# never pulled; elsewhere (kind) scripts/lib.sh exports E2E_IMAGE, a public tag pulled once.
+IMAGE = os.environ.get("E2E_IMAGE", "busybox:local")
+PULL_POLICY = "Never" if IMAGE.endswith(":local") else "IfNotPresent"
+
 # Pods with this scheduler name are never scheduled, so no kubelet touches them and the test
 # can move them through phases itself via the status subresource (as the kubelet would).
 NO_SCHEDULER = "airflow-k8s-async-test-none"
@@ -94,7 +99,7 @@ def unscheduled_pod(name: str, **labels: str) -> dict[str, Any]:
         "metadata": {"name": name, "labels": labels},
         "spec": {
             "schedulerName": NO_SCHEDULER,
-            "containers": [{"name": "base", "image": "busybox:local", "imagePullPolicy": "Never"}],
+            "containers": [{"name": "base", "image": IMAGE, "imagePullPolicy": PULL_POLICY}],
         },
     }
 
@@ -108,8 +113,8 @@ def running_pod(name: str, script: str, **labels: str) -> dict[str, Any]:
             "containers": [
                 {
                     "name": "base",
-                    "image": "busybox:local",
-                    "imagePullPolicy": "Never",
+                    "image": IMAGE,
+                    "imagePullPolicy": PULL_POLICY,
                     "command": ["sh", "-c", script],
                 }
             ],
@@ -127,7 +132,7 @@ def set_phase(core: client.CoreV1Api, namespace: str, name: str, phase: str, exi
         "containerStatuses": [
             {
                 "name": "base",
-                "image": "busybox:local",
+                "image": IMAGE,
                 "imageID": "",
                 "ready": phase == "Running",
                 "restartCount": 0,

@@ -5,6 +5,10 @@ passes ``**kwargs`` on to them, and keywords it takes out of ``**kwargs`` itself
 must appear as `` `keyword` `` in the class's section (from its ``## Name`` / ``### Name`` heading to
 the next heading of that level or higher); a section saying "every keyword of `Other`" covers
 Other's. A new class is one line in ``DOCUMENTED``.
+
+And the reverse: every keyword the section documents is one the class accepts. Documented keywords
+are the first cells of its ``| keyword | ...`` tables and its prose lists of three or more
+`` `names` ``; a stale or misspelt entry fails.
 """
 
 from __future__ import annotations
@@ -71,6 +75,32 @@ def documented(text: str, cls: type) -> set[str]:
     return names
 
 
+# Three or more `names` in a row, joined by ", ", " and " or ", and, <word>, ": a list of keywords
+# (a pair like "`cmds` and `env_vars`" is prose, and may name other things).
+_SEPARATOR = r"(?:,\s*(?:and,?\s+(?:[\w-]+,\s+)?)?|\s+and\s+)"
+PROSE_LIST = re.compile(rf"`\w+`(?:{_SEPARATOR}`\w+`){{2,}}")
+
+
+def documented_as_keywords(part: str) -> set[str]:
+    """Names a section presents as keywords: first cells of keyword tables, and prose lists."""
+    names: set[str] = set()
+    in_keyword_table = False
+    prose = []
+    for line in part.splitlines():
+        if not line.startswith("|"):
+            in_keyword_table = False
+            prose.append(line)
+            continue
+        first = line.split("|")[1].strip()
+        if first == "keyword":
+            in_keyword_table = True
+        elif in_keyword_table and not set(first) <= set("-: "):
+            names |= set(re.findall(r"`(\w+)`", first))
+    for listing in PROSE_LIST.finditer("\n".join(prose)):
+        names |= set(re.findall(r"`(\w+)`", listing.group(0)))
+    return names
+
+
 @pytest.mark.parametrize("cls", list(DOCUMENTED), ids=lambda c: c.__name__)
 def test_every_keyword_is_in_the_reference(cls: type) -> None:
     missing = keywords(cls) - documented(REFERENCE.read_text(), cls)
@@ -82,3 +112,24 @@ def test_the_keyword_discovery_sees_kwargs_keywords_and_base_classes() -> None:
     assert {"cmds", "secrets", "volumes"} <= keywords(KubernetesJobOperator)
     assert {"image", "on_finish_action", "backoff_limit"} <= keywords(KubernetesLegacyJobOperator)
     assert "kwargs" not in keywords(KubernetesPodOperator)
+
+
+@pytest.mark.parametrize("cls", list(DOCUMENTED), ids=lambda c: c.__name__)
+def test_every_documented_keyword_is_accepted(cls: type) -> None:
+    stale = documented_as_keywords(section(REFERENCE.read_text(), cls.__name__)) - keywords(cls)
+    assert not stale, f"docs/reference.md, section {cls.__name__}, documents {sorted(stale)}, not accepted"
+
+
+def test_the_reverse_check_reads_tables_and_prose_lists() -> None:
+    """Guards the test itself: table keywords and listed keywords are read, values and prose are not."""
+    part = """
+| keyword | type | default | meaning |
+|---|---|---|---|
+| `alpha` | `str` | `'x'` | one of `Foreground` or `Orphan` |
+| `beta`, `gamma` | | `True` | as for `Other` |
+
+Accepted: `delta`, `epsilon`, `zeta` and `eta`; and, keyword-only, `theta`, `iota`, `kappa`.
+Sets the pods' `terminationGracePeriodSeconds`.
+"""
+    found = documented_as_keywords(part)
+    assert found == {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"}

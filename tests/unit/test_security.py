@@ -2,7 +2,8 @@
 
 Each trigger is built the way its operator builds it before deferring (after resolving the
 connection, as ``execute`` does), from a connection whose kubeconfig holds a token, a client
-certificate and a key; the serialized kwargs are then checked as the database would store them.
+certificate and a key (and for Armada, a bearer-token auth and a token retriever that could read a
+token); the serialized kwargs are then checked as the database would store them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,8 +20,13 @@ from typing import Any
 import pytest
 import yaml
 
+from airflow_k8s_async.armada import BearerTokenAuth, EnvTokenRetriever, FileTokenRetriever, GrpcChannelArgs
+from airflow_k8s_async.armada.auth import token_retriever_from
+from airflow_k8s_async.armada.model import RunningJobContext
+from airflow_k8s_async.operators.armada import ArmadaOperator
 from airflow_k8s_async.operators.job import KubernetesJobOperator
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
 from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
@@ -45,6 +52,12 @@ CONN_ID = "k8s_with_secrets"
 # Anything that would mean a credential travelled: the values themselves, and the shapes of one.
 FORBIDDEN = [TOKEN, CERT, KEY, "BEGIN CERTIFICATE", "PRIVATE KEY", "client-key", "client-certificate"]
 FORBIDDEN_KEYS = re.compile(r"token|password|secret|kube_config\b|kubeconfig|cert|key_data", re.IGNORECASE)
+# A key that names a credential's source, not the credential: its value is checked like any other.
+DESCRIPTION_KEYS = {"k8s_token_retriever"}
+# Where the Armada test's tokens live: the variable holds TOKEN (so a retriever that was called and
+# stored its answer would be caught); the file is never read while the trigger is built.
+TOKEN_VARIABLE = "ARMADA_POD_LOG_TOKEN"
+TOKEN_FILE = "/var/run/secrets/armada/token"
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +66,7 @@ def _connection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "kubernetes", "extra": extra})
     )
+    monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
 
 
 def context() -> dict[str, Any]:
@@ -94,10 +108,38 @@ def resource_trigger(api_version: str, kind: str, plural: str) -> KubeTrigger:
     return operator._resource_trigger(context())  # type: ignore[arg-type]
 
 
-BUILDERS = {
+def armada_trigger() -> ArmadaJobTrigger:
+    operator = ArmadaOperator(
+        task_id="t",
+        name="n",
+        channel_args=GrpcChannelArgs(
+            "armada.example.com:443",
+            auth=BearerTokenAuth(token_retriever=FileTokenRetriever(path=TOKEN_FILE)),
+        ),
+        armada_queue="q",
+        job_request={
+            "namespace": "team-a",
+            "pod_spec": {"containers": [{"name": "main", "image": "busybox"}]},
+        },
+        container_logs="main",
+        k8s_token_retriever=EnvTokenRetriever(variable=TOKEN_VARIABLE),
+        kubernetes_conn_id=CONN_ID,
+        lookout_url_template="https://lookout.example.com/?sb=<job_id>",
+        extra_links={"dashboard": re.compile(r"https://dash\.example\.com/\S+")},
+        execution_timeout=timedelta(minutes=5),
+    )
+    item = operator._request_item(context(), "set-1")  # type: ignore[arg-type]
+    job = RunningJobContext(
+        armada_queue="q", job_id="job-1", job_set_id="set-1", submit_time=datetime.now(timezone.utc)
+    )
+    return operator._trigger(context(), job, item, log_position=[1700000000, 5, 1])  # type: ignore[arg-type]
+
+
+BUILDERS: dict[type, Callable[[], KubeTrigger]] = {
     KubernetesPodTrigger: pod_trigger,
     KubernetesJobTrigger: lambda: resource_trigger("batch/v1", "Job", "jobs"),
     KubernetesResourceTrigger: lambda: resource_trigger("example.io/v1", "Sleeper", "sleepers"),
+    ArmadaJobTrigger: armada_trigger,
 }
 
 
@@ -121,7 +163,19 @@ def test_no_stored_value_carries_a_credential(cls: type) -> None:
     assert kwargs["kubernetes_conn_id"] == CONN_ID  # the triggerer resolves the id itself
     for needle in FORBIDDEN:
         assert needle not in stored, f"{needle!r} in the stored kwargs of {cls.__name__}"
-    assert not [k for k in kwargs if FORBIDDEN_KEYS.search(k)]
+    assert not [k for k in kwargs if FORBIDDEN_KEYS.search(k) and k not in DESCRIPTION_KEYS]
+
+
+def test_armada_stores_where_the_tokens_live_not_the_tokens() -> None:
+    _, kwargs = armada_trigger().serialize()
+    auth = kwargs["channel_args"]["auth"]
+    assert auth["classpath"].endswith(".BearerTokenAuth")
+    retriever_classpath, retriever_kwargs = auth["kwargs"]["token_retriever"]
+    assert retriever_classpath.endswith(".FileTokenRetriever") and retriever_kwargs == {"path": TOKEN_FILE}
+    assert kwargs["k8s_token_retriever"][1] == {"variable": TOKEN_VARIABLE}
+    # Rebuilt as the triggerer rebuilds it, the retriever reads the token there, when called.
+    retriever = token_retriever_from(kwargs["k8s_token_retriever"])
+    assert retriever is not None and retriever.get_token() == TOKEN
 
 
 def test_the_check_would_see_a_credential() -> None:
