@@ -14,6 +14,7 @@ import asyncio
 import re
 import time
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 from airflow.configuration import conf
@@ -185,13 +186,28 @@ class ArmadaJobTrigger(KubeTrigger):
             if self.deadline is not None and now >= self.deadline:
                 return self._timeout_event()
             if self._unacknowledged() and now >= self._ack_deadline():
-                return await self._not_acknowledged(client)
+                if not await self._acknowledged_after_all(client):
+                    return await self._not_acknowledged(client)
 
     def _ack_deadline(self) -> float:
         return self.submit_time + self.job_acknowledgement_timeout
 
     def _unacknowledged(self) -> bool:
         return self._update.state in UNACKNOWLEDGED
+
+    async def _acknowledged_after_all(self, client: ArmadaClient) -> bool:
+        """Ask Armada once before cancelling: a trigger that starts late (after a triggerer
+        restart) replays the job set from its first message, so its first update, SUBMITTED, can
+        be long outdated when the deadline has already passed."""
+        try:
+            state = (await client.job_status([self.job_id])).get(self.job_id)
+        except AirflowK8sAsyncError as exc:
+            self.log.warning("Could not ask Armada for job %s's state: %s", self.job_id, exc)
+            return False
+        if state is None or state in UNACKNOWLEDGED:
+            return False
+        self._update = replace(self._update, state=state)  # the stream brings the rest
+        return True
 
     def _seconds_to_next_check(self) -> float | None:
         checks = [self.deadline] if self.deadline is not None else []
