@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from armada_client.armada import event_pb2, submit_pb2
+from armada_client.typings import JobState
 
 UNKNOWN = "UNKNOWN"
 SUBMITTED = "SUBMITTED"
@@ -49,6 +50,14 @@ def state_name(value: int) -> str:
         return str(submit_pb2.JobState.Name(value))  # type: ignore[arg-type]
     except ValueError:
         return UNKNOWN
+
+
+def as_job_state(name: str) -> JobState:
+    """A state name as armada-client's ``JobState`` member, what armada-airflow hands user code."""
+    try:
+        return JobState[name]
+    except KeyError:
+        return JobState.UNKNOWN
 
 
 @dataclass(frozen=True)

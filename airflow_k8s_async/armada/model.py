@@ -8,8 +8,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+from armada_client.typings import JobState
+
 from airflow_k8s_async._armada.channel import ChannelSpec, build_object, channel_options, describe_object
-from airflow_k8s_async._armada.states import TERMINAL, UNKNOWN
+from airflow_k8s_async._armada.states import TERMINAL, UNKNOWN, as_job_state
 from airflow_k8s_async.errors import ConfigurationError
 
 
@@ -103,8 +105,9 @@ class RunningJobContext:
     job_state: str = UNKNOWN
 
     @property
-    def state(self) -> str:
-        return self.job_state
+    def state(self) -> JobState:
+        """As armada-airflow's: the ``JobState`` member (``job_state`` keeps its name)."""
+        return as_job_state(self.job_state)
 
     @property
     def terminal(self) -> bool:

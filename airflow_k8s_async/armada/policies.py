@@ -1,32 +1,39 @@
-"""Reattach policies (armada-airflow's): may a retry take over the job an earlier try submitted?"""
+"""Reattach policies (armada-airflow's): may a retry take over the job an earlier try submitted?
+
+A policy is called as ``policy(state, termination_reason)`` with ``state`` an
+``armada_client.typings.JobState`` member, as in armada-airflow, so a migrated callable that
+compares with ``JobState.FAILED`` keeps working. The built-in ones also accept a state's name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from armada_client.typings import JobState
+
 from airflow_k8s_async._armada.states import FAILED, REJECTED
 from airflow_k8s_async.errors import ConfigurationError
 
-ReattachPolicy = Callable[[Any, str], bool]
+ReattachPolicy = Callable[[JobState, str], bool]
 POLICY_NAMES = ("never", "always", "running_or_succeeded")
 
 
-def never_reattach(state: Any, termination_reason: str) -> bool:
+def never_reattach(state: JobState | str, termination_reason: str) -> bool:
     return False
 
 
-def always_reattach(state: Any, termination_reason: str) -> bool:
+def always_reattach(state: JobState | str, termination_reason: str) -> bool:
     return True
 
 
-def running_or_succeeded_reattach(state: Any, termination_reason: str) -> bool:
+def running_or_succeeded_reattach(state: JobState | str, termination_reason: str) -> bool:
     """Any state but a failure or a rejection (as armada-airflow: cancelled and preempted too)."""
     return _name(state) not in (FAILED, REJECTED)
 
 
-def _name(state: Any) -> str:
-    return str(getattr(state, "name", state))
+def _name(state: JobState | str) -> str:
+    return state.name if isinstance(state, JobState) else str(state)
 
 
 def policy(name: str) -> ReattachPolicy:

@@ -23,7 +23,7 @@ from google.protobuf.json_format import MessageToDict, MessageToJson, ParseDict,
 from airflow_k8s_async._armada.channel import close_channels
 from airflow_k8s_async._armada.client import ArmadaClient, forget_clients, get_armada_client
 from airflow_k8s_async._armada.hub import close_job_set_hub
-from airflow_k8s_async._armada.states import SUBMITTED, SUCCEEDED, TERMINAL, WITH_ERRORS
+from airflow_k8s_async._armada.states import SUBMITTED, SUCCEEDED, TERMINAL, WITH_ERRORS, as_job_state
 from airflow_k8s_async.armada.auth import TokenRetriever, describe_token_retriever
 from airflow_k8s_async.armada.links import DynamicLink, LookoutLink, link_xcom_key
 from airflow_k8s_async.armada.model import GrpcChannelArgs, RunningJobContext
@@ -82,7 +82,8 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         after that the job is cancelled and the task fails.
     :param dry_run: render the request, log it, submit nothing.
     :param reattach_policy: ``never`` (default), ``always``, ``running_or_succeeded`` or
-        ``callable(state, reason) -> bool``: whether a retry takes over the earlier try's job.
+        ``callable(state, reason) -> bool``: whether a retry takes over the earlier try's job
+        (``state`` an ``armada_client.typings.JobState`` member, as in armada-airflow).
     :param extra_links: name -> URL template (rendered with the context) or ``re.Pattern``
         (the first match in the container log).
     :param kubernetes_conn_id / config_file / cluster_context / in_cluster: how to read pod logs;
@@ -109,7 +110,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             _SECTION, "default_job_acknowledgement_timeout_s", fallback=5 * 60
         ),
         dry_run: bool = conf.getboolean(_SECTION, "default_dry_run", fallback=False),
-        reattach_policy: str | Callable[[Any, str], bool] | None = None,
+        reattach_policy: str | ReattachPolicy | None = None,
         extra_links: dict[str, str | re.Pattern[str]] | None = None,
         *,
         kubernetes_conn_id: str | None = None,
@@ -301,7 +302,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         reason = ""
         if latest.state in WITH_ERRORS:
             reason = (await client.job_errors([latest.job_id])).get(latest.job_id, "")
-        if not chosen(latest.state, reason):
+        if not chosen(as_job_state(latest.state), reason):
             self.log.info(
                 "Found Armada job %s of an earlier try in %s: not reattaching (reattach_policy)",
                 latest.job_id,
@@ -374,7 +375,8 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             self._cancel_after_timeout(event)
             raise AirflowTaskTimeout(message)
         if status == "failed" and state in TERMINAL:
-            fatal = state == "REJECTED" or self._policy(context)(state, str(event.get("message") or ""))
+            reason = str(event.get("message") or "")
+            fatal = state == "REJECTED" or self._policy(context)(as_job_state(state), reason)
             raise (ArmadaJobFailedFatalError if fatal else ArmadaJobFailedError)(message)
         raise AirflowException(message)
 
