@@ -1,34 +1,45 @@
 """ArmadaJobTrigger against the in-process Armada server (real gRPC on loopback): one shared
 stream per job set, resume after a cut, fallback to GetJobStatus, acknowledgement timeout, kill,
-and (on the real cluster) the job's pod log in the task log."""
+and (on the real cluster) the job's pod log in the task log: in the cluster the running event
+names, from pod ``armada-<jobId>-0`` when the event names none, with a token retriever's token."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from airflow_k8s_async._armada.channel import close_channels
 from airflow_k8s_async._armada.client import forget_clients
 from airflow_k8s_async._armada.hub import close_job_set_hub
+from airflow_k8s_async.armada.auth import FileTokenRetriever, describe_token_retriever
 from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
+from tests.support import kube
 from tests.support.armada_server import ArmadaTestServer, JobScript
 
 SLOW = JobScript(steps=(("QUEUED", 0.2), ("RUNNING", 0.5), ("SUCCEEDED", 3.0)))
+# The events carry only the first line of each error; GetJobErrors returns all of it.
 SCENARIOS = {
     "fail": JobScript(
-        steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("FAILED", 0.5)), error="OOMKilled: used 2Gi of 1Gi"
+        steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("FAILED", 0.5)),
+        error="container main exited with 137\nOOMKilled: used 2Gi of 1Gi",
     ),
     "preempt": JobScript(
-        steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("PREEMPTED", 0.5)), error="preempted by job x"
+        steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("PREEMPTED", 0.5)),
+        error="preempted\nby job x of priority 10 in queue urgent",
     ),
-    "reject": JobScript(steps=(("REJECTED", 0.3),), error="requests more memory than any node has"),
+    "reject": JobScript(
+        steps=(("REJECTED", 0.3),), error="unschedulable\nrequests more memory than any node has"
+    ),
     "stuck": JobScript(steps=()),
     "long": JobScript(steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("SUCCEEDED", 60.0))),
 }
@@ -94,17 +105,18 @@ async def test_many_triggers_of_one_job_set_share_one_stream(server: ArmadaTestS
     ("scenario", "state", "text"),
     [
         ("fail", "FAILED", "OOMKilled: used 2Gi of 1Gi"),
-        ("preempt", "PREEMPTED", "preempted by job x"),
+        ("preempt", "PREEMPTED", "by job x of priority 10 in queue urgent"),
         ("reject", "REJECTED", "requests more memory than any node has"),
     ],
 )
 async def test_unsuccessful_end_carries_get_job_errors_text(
     server: ArmadaTestServer, scenario: str, state: str, text: str
 ) -> None:
+    """``text`` is in GetJobErrors' answer only, not in the failed / preempted event's reason."""
     [job_id] = submit(server, script=SCENARIOS[scenario])
     event = await event_of(trigger(server, job_id))
     assert (event["status"], event["reason"], event["state"]) == ("failed", state, state)
-    assert event["message"] == text
+    assert event["message"] == SCENARIOS[scenario].error and text in event["message"]
     assert server.counts().calls.get("GetJobErrors") == 1
 
 
@@ -159,6 +171,20 @@ async def test_acknowledgement_timeout_cancels_the_job(server: ArmadaTestServer)
     assert time.time() - started >= 2.0
     assert server.jobs[job_id].state == "CANCELLED"
     assert server.counts().calls.get("CancelJobs") == 1
+
+
+async def test_a_late_trigger_does_not_cancel_a_job_armada_acknowledged(server: ArmadaTestServer) -> None:
+    """As after a triggerer restart: the acknowledgement deadline has passed, and the new stream
+    replays the job set from its SUBMITTED event on; the job itself has been running for a while."""
+    [job_id] = submit(server, script=SLOW)
+    await asyncio.sleep(1.0)
+    assert server.jobs[job_id].state == "RUNNING"
+    late = trigger(server, job_id)
+    late.submit_time, late.job_acknowledgement_timeout = time.time() - 100, 2.0
+    event = await event_of(late)
+    assert event["status"] == "success", event
+    assert server.jobs[job_id].cancel_reasons == []
+    assert server.counts().calls.get("GetJobStatus", 0) <= 1  # asked once at most, at the deadline
 
 
 async def test_on_kill_cancels_the_job(server: ArmadaTestServer) -> None:
@@ -217,3 +243,135 @@ async def test_container_logs_stream_from_the_real_pod(
             assert out.count(f"[main] armada-line-{i}") == 1, out[-3000:]
     finally:
         server.stop()
+
+
+# -- reading the pod log: which cluster, which pod, whose credentials ------------------------------
+LINES = "for i in 1 2 3 4; do echo armada-line-$i; sleep 1; done"
+NOBODY = "nobody"  # a kubeconfig user whose token the API server refuses (401 on every call)
+
+
+def kubeconfig_with(path: Path, *, extra_context: str | None = None) -> Path:
+    """The test cluster's kubeconfig whose current context authenticates as nobody; with
+    ``extra_context``, also a context of that name with the real credentials."""
+    admin = kube.kubeconfig_dict()
+    real = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
+    contexts = [{"name": NOBODY, "context": {"cluster": real["cluster"], "user": NOBODY}}]
+    if extra_context is not None:
+        contexts.append({"name": extra_context, "context": real})
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": admin["clusters"],
+        "users": [*admin["users"], {"name": NOBODY, "user": {"token": "not-a-valid-token"}}],
+        "contexts": contexts,
+        "current-context": NOBODY,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def log_reader_token(api: client.ApiClient, namespace: str) -> str:
+    """A token of a new service account that may only ``get pods/log`` in ``namespace``."""
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    name = "log-reader"
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    rule = {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": [rule]})
+    binding = {
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+    }
+    rbac.create_namespaced_role_binding(namespace, binding)
+    version = client.VersionApi(api).get_code()
+    if (int(version.major), int("".join(c for c in version.minor if c.isdigit()))) >= (1, 24):
+        request = {"spec": {"expirationSeconds": 3600}}
+        return str(core.create_namespaced_service_account_token(name, namespace, request).status.token)
+
+    def secret() -> str | None:  # before 1.24 the token controller writes it into a secret
+        secrets = core.read_namespaced_service_account(name, namespace).secrets or []
+        return secrets[0].name if secrets else None
+
+    data = core.read_namespaced_secret(kube.eventually(secret, timeout=60), namespace).data
+    return base64.b64decode(data["token"]).decode()
+
+
+async def log_lines_of_one_job(
+    core: client.CoreV1Api,
+    capfd: pytest.CaptureFixture[str],
+    *,
+    script: JobScript,
+    namespace: str = "default",
+    **trigger_kwargs: Any,
+) -> tuple[ArmadaTestServer, str, str]:
+    """Run one pod-backed job to its end with a trigger following its log; (server, job id, output)."""
+    server = ArmadaTestServer(default=script, kube_core=core).start()
+    try:
+        [job_id] = server.submit(queue="q", job_set_id="js", count=1, namespace=namespace)
+        event = await event_of(trigger(server, job_id, container_logs="main", **trigger_kwargs), timeout=120)
+        assert event["status"] == "success", event
+        return server, job_id, capfd.readouterr().out
+    finally:
+        server.stop()
+
+
+def assert_all_lines(out: str) -> None:
+    for i in range(1, 5):
+        assert out.count(f"[main] armada-line-{i}") == 1, out[-3000:]
+
+
+@pytest.mark.cluster
+async def test_the_log_is_read_with_the_token_retrievers_token(
+    kube_api: client.ApiClient,
+    core: client.CoreV1Api,
+    namespace: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The kubeconfig's own user is refused: only the retriever's token (allowed nothing but
+    ``get pods/log``) can have read the lines."""
+    token_file = tmp_path / "token"
+    token_file.write_text(log_reader_token(kube_api, namespace))
+    _, _, out = await log_lines_of_one_job(
+        core,
+        capfd,
+        script=JobScript(pod_command=LINES),
+        namespace=namespace,
+        config_file=str(kubeconfig_with(tmp_path / "kubeconfig")),
+        cluster_context=NOBODY,  # the cluster id's context: its user is replaced by the token
+        k8s_token_retriever=describe_token_retriever(FileTokenRetriever(path=str(token_file))),
+    )
+    assert_all_lines(out)
+
+
+@pytest.mark.cluster
+async def test_the_log_is_read_in_the_cluster_the_running_event_names(
+    core: client.CoreV1Api, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The events name cluster ``armada-cluster-b``, a context of the kubeconfig that is not its
+    current one (which is refused): the trigger must pick the context by the event's cluster id."""
+    server, _, out = await log_lines_of_one_job(
+        core,
+        capfd,
+        script=JobScript(pod_command=LINES, cluster="armada-cluster-b"),
+        config_file=str(kubeconfig_with(tmp_path / "kubeconfig", extra_context="armada-cluster-b")),
+    )
+    assert_all_lines(out)
+    running = [m.message.running for m in server.job_set("q", "js").messages if m.message.HasField("running")]
+    assert [event.cluster_id for event in running] == ["armada-cluster-b"]
+
+
+@pytest.mark.cluster
+async def test_without_a_pod_name_in_the_events_the_pod_is_armada_job_id_0(
+    core: client.CoreV1Api, capfd: pytest.CaptureFixture[str]
+) -> None:
+    server, job_id, out = await log_lines_of_one_job(
+        core,
+        capfd,
+        script=JobScript(pod_command=LINES, pod_name_in_events=False),
+        config_file=str(kube.kubeconfig_path()),
+    )
+    assert_all_lines(out)
+    running = [m.message.running for m in server.job_set("q", "js").messages if m.message.HasField("running")]
+    assert [(event.pod_name, event.pod_namespace) for event in running] == [("", "default")]
+    assert server.jobs[job_id].pod == f"armada-{job_id}-0"

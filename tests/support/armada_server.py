@@ -3,8 +3,9 @@ stubs (Submit: SubmitJobs, CancelJobs; Jobs: GetJobStatus, GetJobDetails, GetJob
 GetJobStatusUsingExternalJobUri; Event: GetJobSetEvents with watch and resumable message ids).
 
 Each job follows a script (:class:`JobScript`): a sequence of states with delays, an error text,
-or a real pod on the local cluster (``armada-<jobId>-0``, ``busybox:local``) whose phase decides
-the outcome and whose log is real. The script is picked by the job's ``scenario`` label.
+or a real pod on the local cluster (``armada-<jobId>-0``, the tests' image: ``busybox:local`` or
+``$E2E_IMAGE``) whose phase decides the outcome and whose log is real. The script is picked by
+the job's ``scenario`` label.
 The server runs on its own thread and event loop, so a test (or an Airflow process) reaches it
 on a loopback port while its own loop does other work.
 
@@ -13,6 +14,7 @@ on a loopback port while its own loop does other work.
     server.counts()           # ServerCounts: calls per method, open / peak / opened streams
     server.cut_streams()      # break every open event stream (clients resume)
     server.fail_streams(10)   # the next 10 GetJobSetEvents calls fail at once
+    server.release(job_id)    # let that job (or, without an id, every job) past its WAIT step
     server.stop()
 """
 
@@ -32,6 +34,8 @@ import grpc.aio
 from armada_client.armada import event_pb2, event_pb2_grpc, job_pb2, job_pb2_grpc, submit_pb2, submit_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from tests.support.kube import IMAGE, PULL_POLICY
+
 T = TypeVar("T")
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "PREEMPTED", "REJECTED"}
 DEFAULT_STEPS = (("QUEUED", 0.1), ("LEASED", 0.1), ("PENDING", 0.1), ("RUNNING", 0.3), ("SUCCEEDED", 1.0))
@@ -42,13 +46,18 @@ TEST_LABEL = "armada-test-server"
 class JobScript:
     """What a job does: ``steps`` of (state, seconds after the previous step); a ``WAIT`` step
     waits for :meth:`ArmadaTestServer.release`, then its seconds; ``error`` is what
-    GetJobErrors says for FAILED / PREEMPTED / REJECTED. With ``pod_command`` the job runs a real
-    pod from the RUNNING step on, and ends as the pod does (steps after RUNNING are ignored)."""
+    GetJobErrors says for FAILED / PREEMPTED / REJECTED, while the failed / preempted event's
+    ``reason`` carries only its first line (as Armada's short reason beside the full error), so a
+    test can tell which of the two a client shows. With ``pod_command`` the job runs a real
+    pod from the RUNNING step on, and ends as the pod does (steps after RUNNING are ignored).
+    ``cluster`` is the cluster id the events name; ``pod_name_in_events=False`` leaves the pod's
+    name out of them (clients then fall back to ``armada-<jobId>-0``)."""
 
     steps: tuple[tuple[str, float], ...] = DEFAULT_STEPS
     error: str = ""
     pod_command: str | None = None
     cluster: str = "k8s-local"
+    pod_name_in_events: bool = True
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ class Job:
     cancel_reasons: list[str] = field(default_factory=list)
     pod: str | None = None
     task: asyncio.Task[None] | None = None
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def namespace(self) -> str:
@@ -114,7 +124,6 @@ class ArmadaTestServer:
         ``scenario_factory(label)``: a script for scenario labels not in ``scenarios``."""
         self.scenarios = dict(scenarios or {})
         self.scenario_factory = scenario_factory
-        self._gate: asyncio.Event | None = None
         self.default = default or JobScript()
         self.kube_core = kube_core
         self.jobs: dict[str, Job] = {}
@@ -231,27 +240,33 @@ class ArmadaTestServer:
         self.call(lambda: self._cancel(self.jobs[job_id], reason))
 
     def submit(
-        self, *, queue: str, job_set_id: str, count: int, script: JobScript | None = None
+        self,
+        *,
+        queue: str,
+        job_set_id: str,
+        count: int,
+        script: JobScript | None = None,
+        namespace: str = "default",
     ) -> list[str]:
         """Submit jobs directly (benchmarks: N scripted jobs of one job set); their ids."""
 
         async def submit() -> list[str]:
-            item = submit_pb2.JobSubmitRequestItem(namespace="default", priority=1)
+            item = submit_pb2.JobSubmitRequestItem(namespace=namespace, priority=1)
             return [self._add_job(queue, job_set_id, item, script).job_id for _ in range(count)]
 
         return self.call(submit)
 
-    def release(self) -> None:
-        """Let every job waiting at a ``WAIT`` step go on."""
-        self.call(self._release)
+    def release(self, job_id: str | None = None) -> None:
+        """Let the job ``job_id`` (without an id: every job submitted so far) past its ``WAIT`` step.
 
-    async def _release(self) -> None:
-        self._gate_event().set()
+        Per job, so releasing one test's job never lets another test's jobs through."""
 
-    def _gate_event(self) -> asyncio.Event:
-        if self._gate is None:
-            self._gate = asyncio.Event()
-        return self._gate
+        async def release() -> None:
+            for job in self.jobs.values():
+                if job_id in (None, job.job_id):
+                    job.released.set()
+
+        self.call(release)
 
     def job_ids(self, *, job_set_id: str | None = None) -> list[str]:
         return [job.job_id for job in self.jobs.values() if job_set_id in (None, job.job_set_id)]
@@ -299,13 +314,14 @@ class ArmadaTestServer:
 
     def _transition(self, job: Job, state: str, *, reason: str = "") -> None:
         job.state = state
-        pod = dict(
-            pod_name=f"armada-{job.job_id}-0", pod_namespace=job.namespace, cluster_id=job.script.cluster
-        )
+        pod = dict(pod_namespace=job.namespace, cluster_id=job.script.cluster)
+        if job.script.pod_name_in_events:
+            pod["pod_name"] = f"armada-{job.job_id}-0"
         if state in ("LEASED", "PENDING", "RUNNING"):
             job.cluster = job.script.cluster
         if state in ("FAILED", "PREEMPTED", "REJECTED"):
             job.errors = reason or job.script.error
+        short = job.errors.strip().split("\n", 1)[0]  # the event's reason; GetJobErrors has it all
         if state == "QUEUED":
             self._emit(job, "queued", event_pb2.JobQueuedEvent)
         elif state == "LEASED":
@@ -318,14 +334,14 @@ class ArmadaTestServer:
             self._emit(job, "succeeded", event_pb2.JobSucceededEvent, **pod)
         elif state in ("FAILED", "REJECTED"):
             cause = event_pb2.Cause.Value("Rejected" if state == "REJECTED" else "Error")
-            self._emit(job, "failed", event_pb2.JobFailedEvent, reason=job.errors, cause=cause, **pod)
+            self._emit(job, "failed", event_pb2.JobFailedEvent, reason=short, cause=cause, **pod)
         elif state == "PREEMPTED":
             self._emit(
                 job,
                 "preempted",
                 event_pb2.JobPreemptedEvent,
                 cluster_id=job.script.cluster,
-                reason=job.errors,
+                reason=short,
             )
         elif state == "CANCELLED":
             self._emit(job, "cancelled", event_pb2.JobCancelledEvent, reason=reason, requestor="test")
@@ -333,7 +349,7 @@ class ArmadaTestServer:
     async def _drive(self, job: Job) -> None:
         for state, delay in job.script.steps:
             if state == "WAIT":
-                await self._gate_event().wait()
+                await job.released.wait()
                 await asyncio.sleep(delay)
                 continue
             await asyncio.sleep(delay)
@@ -359,8 +375,8 @@ class ArmadaTestServer:
                 "containers": [
                     {
                         "name": container,
-                        "image": "busybox:local",
-                        "imagePullPolicy": "Never",
+                        "image": IMAGE,
+                        "imagePullPolicy": PULL_POLICY,
                         "command": ["sh", "-c", job.script.pod_command],
                     }
                 ],

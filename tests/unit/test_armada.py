@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
 from armada_client.armada import event_pb2
+from armada_client.typings import JobState
 
-from airflow_k8s_async._armada.states import TERMINAL, event_update, state_name
-from airflow_k8s_async.armada import BearerTokenAuth, EnvTokenRetriever, FileTokenRetriever, GrpcChannelArgs
+from airflow_k8s_async._armada.states import ALL_STATES, TERMINAL, as_job_state, event_update, state_name
+from airflow_k8s_async.armada import (
+    BearerTokenAuth,
+    EnvTokenRetriever,
+    FileTokenRetriever,
+    GrpcChannelArgs,
+    RunningJobContext,
+)
 from airflow_k8s_async.armada.policies import external_job_uri, policy
 from airflow_k8s_async.errors import ConfigurationError
+from airflow_k8s_async.operators.armada import (
+    ArmadaJobFailedError,
+    ArmadaJobFailedFatalError,
+    ArmadaOperator,
+)
 
 
 def test_channel_args_round_trip_with_auth_description(tmp_path: Any) -> None:
@@ -76,7 +89,58 @@ def test_env_token_retriever_says_which_variable_is_missing(monkeypatch: pytest.
     ],
 )
 def test_reattach_policies(name: str, state: str, expected: bool) -> None:
+    # The operator hands policies JobState members (as armada-airflow); names keep working too.
+    assert policy(name)(JobState[state], "") is expected
     assert policy(name)(state, "") is expected
+
+
+def test_every_state_name_we_use_is_a_job_state_member() -> None:
+    assert [as_job_state(name).name for name in ALL_STATES] == list(ALL_STATES)
+    assert as_job_state("LEASED") is JobState.LEASED
+    assert as_job_state("no such state") is JobState.UNKNOWN
+
+
+def test_running_job_context_state_is_a_job_state_and_job_state_its_name() -> None:
+    job = RunningJobContext(
+        armada_queue="q",
+        job_id="j",
+        job_set_id="js",
+        submit_time=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        job_state="RUNNING",
+    )
+    assert job.state is JobState.RUNNING  # what armada-airflow code compares with
+    assert job.job_state == "RUNNING"
+    assert job.to_xcom()["armada_job_state"] == "RUNNING"
+    assert RunningJobContext.from_xcom(job.to_xcom()).state is JobState.RUNNING
+
+
+def failed_event(state: str, message: str) -> dict[str, Any]:
+    return {"status": "failed", "state": state, "message": message, "job_id": "j", "queue": "q"}
+
+
+def test_a_callable_policy_decides_on_a_job_state_whether_a_failure_is_final() -> None:
+    """armada-airflow fails for good when the policy would take over the same ended job."""
+    seen: list[tuple[Any, str]] = []
+
+    def reattach_failed(state: JobState, reason: str) -> bool:
+        seen.append((state, reason))
+        return state == JobState.FAILED
+
+    op = ArmadaOperator(
+        task_id="t",
+        name="t",
+        channel_args=GrpcChannelArgs("armada:50051"),
+        armada_queue="q",
+        job_request={},
+        reattach_policy=reattach_failed,
+    )
+    ctx: Any = {"ti": SimpleNamespace(xcom_push=lambda key, value: None)}
+    with pytest.raises(ArmadaJobFailedFatalError, match="exit 3"):
+        op.execute_complete(ctx, failed_event("FAILED", "exit 3"))
+    with pytest.raises(ArmadaJobFailedError) as preempted:
+        op.execute_complete(ctx, failed_event("PREEMPTED", "by job x"))
+    assert not isinstance(preempted.value, ArmadaJobFailedFatalError)
+    assert seen == [(JobState.FAILED, "exit 3"), (JobState.PREEMPTED, "by job x")]
 
 
 def test_unknown_policy_and_external_uri() -> None:

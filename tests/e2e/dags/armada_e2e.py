@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Variable
+from armada_client.armada.submit_pb2 import JobSubmitRequestItem
+from armada_client.typings import JobState
 
 from airflow_k8s_async.armada import GrpcChannelArgs
 from airflow_k8s_async.operators.armada import ArmadaOperator
@@ -50,7 +52,8 @@ with DAG("armada_job", schedule=None, start_date=START, catchup=False):
 
 
 class RetriedArmadaOperator(ArmadaOperator):
-    """Try 1 fails after its job has ended, so try 2 meets that job (reattach_policy decides)."""
+    """Try 1 fails after its job has FAILED (whatever the policy says of that failure), so try 2
+    meets that job and reattach_policy decides: reattach (and fail with it) or submit anew."""
 
     def execute_complete(self, context: Any, event: Any) -> Any:
         if context["ti"].try_number == 1:
@@ -58,18 +61,41 @@ class RetriedArmadaOperator(ArmadaOperator):
         return super().execute_complete(context, event)
 
 
-for name in ("never", "always", "running_or_succeeded"):
+def request_of_this_try(context: Any, jinja_env: Any) -> JobSubmitRequestItem:
+    """A callable job_request (armada-airflow's form): the message, its scenario named by the try."""
+    item = JobSubmitRequestItem(priority=1, namespace="default")
+    item.labels["scenario"] = f"try-{context['ti'].try_number}"
+    item.pod_spec.containers.add(name="main", image="busybox:local", args=["echo", "hello"])
+    return item
+
+
+def reattach_if_oom_killed(state: JobState, termination_reason: str) -> bool:
+    """A migrated armada-airflow policy: it compares with JobState and reads GetJobErrors' text."""
+    return state == JobState.FAILED and "OOMKilled" in termination_reason
+
+
+POLICIES: dict[str, Any] = {
+    "never": "never",
+    "always": "always",
+    "running_or_succeeded": "running_or_succeeded",
+    "callable": reattach_if_oom_killed,
+}
+for name, chosen in POLICIES.items():
     with DAG(f"armada_reattach_{name}", schedule=None, start_date=START, catchup=False):
         RetriedArmadaOperator(
             task_id="job",
             name="job",
             channel_args=GrpcChannelArgs(TARGET),
             armada_queue="e2e",
-            job_request=request("ok"),
-            reattach_policy=name,
+            # try 1's job fails, try 2's succeeds (when one is submitted)
+            job_request=request_of_this_try if callable(chosen) else request("try-{{ ti.try_number }}"),
+            reattach_policy=chosen,
             retries=1,
             retry_delay=timedelta(seconds=1),
         )
+
+with DAG("armada_inline", schedule=None, start_date=START, catchup=False):
+    armada("job", "inline", deferrable=False)
 
 with DAG("armada_many", schedule=None, start_date=START, catchup=False, max_active_tasks=100):
     ArmadaOperator.partial(
