@@ -6,7 +6,6 @@ names, from pod ``armada-<jobId>-0`` when the event names none, with a token ret
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -283,17 +282,7 @@ def log_reader_token(api: client.ApiClient, namespace: str) -> str:
         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
     }
     rbac.create_namespaced_role_binding(namespace, binding)
-    version = client.VersionApi(api).get_code()
-    if (int(version.major), int("".join(c for c in version.minor if c.isdigit()))) >= (1, 24):
-        request = {"spec": {"expirationSeconds": 3600}}
-        return str(core.create_namespaced_service_account_token(name, namespace, request).status.token)
-
-    def secret() -> str | None:  # before 1.24 the token controller writes it into a secret
-        secrets = core.read_namespaced_service_account(name, namespace).secrets or []
-        return secrets[0].name if secrets else None
-
-    data = core.read_namespaced_secret(kube.eventually(secret, timeout=60), namespace).data
-    return base64.b64decode(data["token"]).decode()
+    return kube.service_account_token(core, namespace, name)
 
 
 async def log_lines_of_one_job(

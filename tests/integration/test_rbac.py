@@ -10,7 +10,6 @@ token, the trigger (rebuilt from its serialized kwargs, as the triggerer does) w
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -94,30 +93,9 @@ def apply_rbac(
     )
 
 
-def service_account_token(core: client.CoreV1Api, namespace: str, account: str) -> str:
-    """A token of the service account: from the TokenRequest API (``serviceaccounts/<name>/token``),
-    the only way from Kubernetes 1.24 on (no token Secrets any more); else from the token Secret
-    the token controller makes, for an API server without a service-account issuer configured."""
-    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"audiences": []}}
-    try:
-        # No audiences: the API server's own, so the token authenticates against it.
-        answer = core.create_namespaced_service_account_token(account, namespace, request)
-        return str(answer.status.token)
-    except client.ApiException as error:
-        if error.status not in (404, 405):  # 404/405: the server does not serve the subresource
-            raise
-
-    def token_secret() -> str | None:
-        secrets = core.read_namespaced_service_account(account, namespace).secrets or []
-        return secrets[0].name if secrets else None
-
-    secret = core.read_namespaced_secret(kube.eventually(token_secret, timeout=60), namespace)
-    return base64.b64decode(secret.data["token"]).decode()
-
-
 def token_kubeconfig(core: client.CoreV1Api, namespace: str, account: str, directory: Path) -> Path:
     """A kubeconfig that authenticates as the service account, with nothing else of the admin's."""
-    token = service_account_token(core, namespace, account)
+    token = kube.service_account_token(core, namespace, account)
     admin = kube.kubeconfig_dict()
     context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
     cluster = next(c for c in admin["clusters"] if c["name"] == context["cluster"])["cluster"]

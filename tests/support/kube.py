@@ -3,6 +3,7 @@ under test), API server metrics, namespaces, and pods a test moves through phase
 
 from __future__ import annotations
 
+import base64
 import os
 import ssl
 import time
@@ -141,3 +142,24 @@ def set_phase(core: client.CoreV1Api, namespace: str, name: str, phase: str, exi
         ],
     }
     core.patch_namespaced_pod_status(name, namespace, {"status": status})
+
+
+def service_account_token(core: client.CoreV1Api, namespace: str, account: str) -> str:
+    """A token of the service account: from the TokenRequest API (``serviceaccounts/<name>/token``),
+    the only way from Kubernetes 1.24 on (no token Secrets any more); else from the token Secret
+    the token controller makes, for an API server without a service-account issuer configured."""
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"audiences": []}}
+    try:
+        # No audiences: the API server's own, so the token authenticates against it.
+        answer = core.create_namespaced_service_account_token(account, namespace, request)
+        return str(answer.status.token)
+    except client.ApiException as error:
+        if error.status not in (404, 405):  # 404/405: the server does not serve the subresource
+            raise
+
+    def token_secret() -> str | None:
+        secrets = core.read_namespaced_service_account(account, namespace).secrets or []
+        return secrets[0].name if secrets else None
+
+    secret = core.read_namespaced_secret(eventually(token_secret, timeout=60), namespace)
+    return base64.b64decode(secret.data["token"]).decode()
