@@ -63,12 +63,7 @@ class Workload:
 
     def body(self, name: str) -> dict[str, Any]:
         if self.kind == "pod":
-            return {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": name, "labels": _labels()},
-                "spec": _pod_spec(),
-            }
+            return _pod(name, _labels())
         own = {JOB_SELECTOR_LABEL: name}
         return {
             "apiVersion": "batch/v1",
@@ -88,49 +83,44 @@ class Workload:
         if self.kind != "job":
             return None
         labels = {**_labels(), "controller-uid": uid, "job-name": name}
-        body = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": job_pod_name(name), "labels": labels},
-            "spec": _pod_spec(),
-        }
-        return POD_COLLECTION, body
+        return POD_COLLECTION, _pod(job_pod_name(name), labels)
 
     def patches(
         self, name: str, *, terminal: bool, fails: bool = False
     ) -> list[tuple[str, str, dict[str, Any]]]:
         """The status patches of one move, in order, as (collection template, name, body); the
         last one is the object's own (its send time starts the detection latency)."""
-        if terminal:
-            pod, own = _pod_terminal_status(fails=fails), self._terminal_status(fails=fails)
-        else:
-            pod, own = _pod_running_status(), self._running_status()
+        pod = _pod_terminal_status(fails=fails) if terminal else _pod_running_status()
         if self.kind == "pod":
-            return [(self.collection, name, own)]
-        return [(POD_COLLECTION, job_pod_name(name), pod), (self.collection, name, own)]
+            return [(self.collection, name, pod)]
+        job = _job_terminal_status(fails=fails) if terminal else {"status": {"startTime": _now()}}
+        return [(POD_COLLECTION, job_pod_name(name), pod), (self.collection, name, job)]
 
-    def _running_status(self) -> dict[str, Any]:
-        if self.kind == "job":
-            return {"status": {"startTime": _now()}}
-        return _pod_running_status()
 
-    def _terminal_status(self, *, fails: bool) -> dict[str, Any]:
-        now = _now()
-        if self.kind == "pod":
-            return _pod_terminal_status(fails=fails)
-        counts: dict[str, Any]
-        if fails:
-            condition = {
-                "type": "Failed",
-                "reason": "BackoffLimitExceeded",
-                "message": "Job has reached the specified backoff limit",
-            }
-            counts = {"failed": 1}
-        else:
-            condition = {"type": "Complete"}
-            counts = {"succeeded": 1, "completionTime": now}
-        condition.update(status="True", lastProbeTime=now, lastTransitionTime=now)
-        return {"status": {**counts, "conditions": [condition]}}
+def _pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": _pod_spec(),
+    }
+
+
+def _job_terminal_status(*, fails: bool) -> dict[str, Any]:
+    now = _now()
+    counts: dict[str, Any]
+    if fails:
+        condition = {
+            "type": "Failed",
+            "reason": "BackoffLimitExceeded",
+            "message": "Job has reached the specified backoff limit",
+        }
+        counts = {"failed": 1}
+    else:
+        condition = {"type": "Complete"}
+        counts = {"succeeded": 1, "completionTime": now}
+    condition.update(status="True", lastProbeTime=now, lastTransitionTime=now)
+    return {"status": {**counts, "conditions": [condition]}}
 
 
 def _pod_running_status() -> dict[str, Any]:
