@@ -12,6 +12,17 @@ find_cluster
 setup_venv
 pyver=$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 
+# The cncf.kubernetes provider's source (read by a test that compares our keyword lists with its
+# operators' signatures, never imported): the wheel we migrate from, unpacked once, not committed.
+if [[ -z ${CNCF_PROVIDER_SOURCE:-} ]]; then
+  export CNCF_PROVIDER_SOURCE=$PWD/.artifacts/cncf-provider-10.25.0
+  if [[ ! -d $CNCF_PROVIDER_SOURCE/airflow ]]; then
+    mkdir -p "$CNCF_PROVIDER_SOURCE"
+    python -m pip download -q --no-deps -d "$CNCF_PROVIDER_SOURCE" apache-airflow-providers-cncf-kubernetes==10.25.0
+    python -m zipfile -e "$CNCF_PROVIDER_SOURCE"/*.whl "$CNCF_PROVIDER_SOURCE"
+  fi
+fi
+
 echo "== lint: ruff, mypy --strict"
 ruff check .
 ruff format --check .
