@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from typing import Any
 
 from airflow.sdk import DAG, task
 
@@ -57,6 +58,13 @@ spec:
 """
 
 
+def established(crd: dict[str, Any]) -> bool:
+    """Whether the API server serves the CRD's kind. Right after the POST it sends
+    ``"status": {"conditions": null}``, so every level is read with ``or``, never ``.get(k, [])``."""
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
 @task
 def install_crd() -> None:
     """Create the CRD unless it exists, then wait until the API server serves the kind."""
@@ -70,8 +78,7 @@ def install_crd() -> None:
             pass  # installed by an earlier run
         for _ in range(60):
             crd = await kube.request("GET", f"{path}/{CRD['metadata']['name']}")
-            conditions = crd.get("status", {}).get("conditions", [])
-            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+            if established(crd):
                 return
             await asyncio.sleep(1)
         raise RuntimeError("the Sleeper CRD was not established within 60 s")

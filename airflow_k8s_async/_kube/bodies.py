@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from airflow_k8s_async._kube.mapping import as_list, as_map
+
 from ..errors import ConfigurationError
 from .podcheck import _DNS_LABEL, _DNS_SUBDOMAIN, _check_metadata, validate_pod
 from .states import main_container_name
@@ -101,10 +103,6 @@ _POSTFIX_CHARS = string.ascii_lowercase + string.digits
 def _group(api_version: Any) -> str:
     text = str(api_version or "")
     return text.rpartition("/")[0]
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _type_name(value: Any) -> str:
@@ -246,7 +244,7 @@ def job_operator_defaults(resources: Sequence[Mapping[str, Any]]) -> list[dict[s
         elif key == ("batch", "Job") and isinstance(spec, dict):
             spec.setdefault("backoffLimit", 0)
             resource.setdefault("metadata", {}).setdefault("finalizers", ["foregroundDeletion"])
-            template_spec = _map(spec.get("template")).get("spec")
+            template_spec = as_map(spec.get("template")).get("spec")
             if isinstance(template_spec, dict):
                 template_spec.setdefault("restartPolicy", "Never")
     return prepared
@@ -276,10 +274,6 @@ def _fit(head: str, postfix: str, *, limit: int) -> str:
     return f"{cut}-{postfix}" if cut else postfix[:limit]
 
 
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
 def _rename_pod_refs(node: dict[str, Any], renamed: Mapping[tuple[str, str], str]) -> None:
     """Point a pod spec's references to ConfigMaps, Secrets, PVCs and ServiceAccounts of the same
     body at their new names; then the same for every pod spec nested in ``node`` (templates)."""
@@ -291,20 +285,20 @@ def _rename_pod_refs(node: dict[str, Any], renamed: Mapping[tuple[str, str], str
     if isinstance(node.get("containers"), list):
         swap(node, "serviceAccountName", "ServiceAccount")
         swap(node, "serviceAccount", "ServiceAccount")
-        for ref in _dicts(node.get("imagePullSecrets")):
+        for ref in as_list(node.get("imagePullSecrets")):
             swap(ref, "name", "Secret")
-        for volume in _dicts(node.get("volumes")):
+        for volume in as_list(node.get("volumes")):
             swap(volume.get("configMap"), "name", "ConfigMap")
             swap(volume.get("secret"), "secretName", "Secret")
             swap(volume.get("persistentVolumeClaim"), "claimName", "PersistentVolumeClaim")
-            for source in _dicts(_map(volume.get("projected")).get("sources")):
+            for source in as_list(as_map(volume.get("projected")).get("sources")):
                 swap(source.get("configMap"), "name", "ConfigMap")
                 swap(source.get("secret"), "name", "Secret")
-        for container in [*_dicts(node.get("initContainers")), *_dicts(node["containers"])]:
-            for env in _dicts(container.get("env")):
-                swap(_map(env.get("valueFrom")).get("configMapKeyRef"), "name", "ConfigMap")
-                swap(_map(env.get("valueFrom")).get("secretKeyRef"), "name", "Secret")
-            for env_from in _dicts(container.get("envFrom")):
+        for container in [*as_list(node.get("initContainers")), *as_list(node["containers"])]:
+            for env in as_list(container.get("env")):
+                swap(as_map(env.get("valueFrom")).get("configMapKeyRef"), "name", "ConfigMap")
+                swap(as_map(env.get("valueFrom")).get("secretKeyRef"), "name", "Secret")
+            for env_from in as_list(container.get("envFrom")):
                 swap(env_from.get("configMapRef"), "name", "ConfigMap")
                 swap(env_from.get("secretRef"), "name", "Secret")
     for value in node.values():
@@ -364,7 +358,7 @@ def name_resources(
 
 def resource_names(resources: Sequence[Mapping[str, Any]]) -> list[str]:
     """The resources' names, in order (the value of ``KUBERNETES_JOB_OPERATOR_RESOURCES``)."""
-    names = (_map(r.get("metadata")).get("name") for r in resources)
+    names = (as_map(r.get("metadata")).get("name") for r in resources)
     return [str(name) for name in names if name]
 
 
@@ -380,7 +374,7 @@ def _label_objects(node: dict[str, Any], labels: Mapping[str, str]) -> None:
     if isinstance(node.get("spec"), dict) or isinstance(node.get("metadata"), dict):
         metadata = node.setdefault("metadata", {})
         if isinstance(metadata, dict):
-            metadata["labels"] = {**_map(metadata.get("labels")), **labels}
+            metadata["labels"] = {**as_map(metadata.get("labels")), **labels}
     for value in node.values():
         if isinstance(value, dict):
             _label_objects(value, labels)
@@ -440,11 +434,11 @@ def inject_resources_env(
 
 def _pod_templates(resource: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     """(field, template) for the pod templates of workload kinds: Job, Deployment, CronJob, ..."""
-    spec = _map(resource.get("spec"))
+    spec = as_map(resource.get("spec"))
     found = []
     if isinstance(spec.get("template"), Mapping):
         found.append(("spec.template", spec["template"]))
-    job_template = _map(_map(spec.get("jobTemplate")).get("spec")).get("template")
+    job_template = as_map(as_map(spec.get("jobTemplate")).get("spec")).get("template")
     if isinstance(job_template, Mapping):
         found.append(("spec.jobTemplate.spec.template", job_template))
     return found
@@ -456,7 +450,7 @@ def main_container(pod_spec_or_pod: Mapping[str, Any]) -> str:
     obj = pod_spec_or_pod
     if "containers" in obj:
         return main_container_name({"spec": obj})
-    if "containers" not in _map(obj.get("spec")):
+    if "containers" not in as_map(obj.get("spec")):
         templates = _pod_templates(obj)
         if templates:
             obj = templates[0][1]
@@ -491,7 +485,7 @@ def _resource_problems(resource: Mapping[str, Any]) -> list[str]:
     if problem:
         return [problem]
     group, kind = _group(resource["apiVersion"]), str(resource["kind"])
-    metadata = _map(resource.get("metadata"))
+    metadata = as_map(resource.get("metadata"))
     # A missing namespace is fine here (own_resources sets it), and so is a generateName alone
     # (name_resources turns it into a name).
     placeholder_ns = {"namespace": metadata.get("namespace") or "default"}
@@ -505,7 +499,7 @@ def _resource_problems(resource: Mapping[str, Any]) -> list[str]:
         problems.append(name_problem)
     _check_metadata({**metadata, "name": "placeholder", **placeholder_ns}, problems)
     for field, template in _pod_templates(resource) if (group, kind) in _WORKLOADS else []:
-        template_metadata = {**_map(template.get("metadata")), "name": "placeholder", **placeholder_ns}
+        template_metadata = {**as_map(template.get("metadata")), "name": "placeholder", **placeholder_ns}
         for text in _pod_problems({**template, "metadata": template_metadata}):
             problems.append(f"{field}.{text}" if text.startswith(("spec.", "metadata.")) else text)
     return problems
@@ -518,7 +512,7 @@ def validate_resources(resources: Sequence[Mapping[str, Any]]) -> None:
     problems: list[str] = []
     seen: dict[tuple[str, str, str, str], int] = {}
     for index, resource in enumerate(resources):
-        metadata = _map(resource.get("metadata"))
+        metadata = as_map(resource.get("metadata"))
         kind, name = resource.get("kind"), metadata.get("name") or metadata.get("generateName")
         where = f"resources[{index}] ({kind}/{name})"
         problems.extend(f"{where}: {text}" for text in _resource_problems(resource))

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, KubeNotFoundError
 from .client import KubeClient
+from .mapping import as_list, as_map
 from .watch import Resource
 
 _Kinds = dict[str, Resource]
@@ -47,7 +48,7 @@ async def _fetch(client: KubeClient, api_version: str) -> _Kinds:
     except KubeNotFoundError:
         return {}
     kinds: _Kinds = {}
-    for item in answer.get("resources", []) if isinstance(answer, Mapping) else []:
+    for item in as_list(as_map(answer).get("resources")):
         name = item.get("name", "")
         if not name or "/" in name or "kind" not in item:  # "pods/log" and other subresources
             continue

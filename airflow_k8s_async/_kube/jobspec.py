@@ -12,13 +12,10 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_k8s_async._kube.mapping import as_map
 from airflow_k8s_async._kube.podmerge import merge_fields, reconcile_metadata, reconcile_specs
 from airflow_k8s_async._kube.podspec import _SERVER_METADATA
 from airflow_k8s_async.errors import ConfigurationError
-
-
-def _map(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def check_job_shape(body: Any, *, where: str) -> dict[str, Any] | None:
@@ -41,19 +38,19 @@ def check_job_shape(body: Any, *, where: str) -> dict[str, Any] | None:
 def reconcile_jobs(base: Mapping[str, Any], client: Mapping[str, Any]) -> dict[str, Any]:
     """``client`` laid over ``base`` (the provider's ``KubernetesJobOperator.reconcile_jobs``)."""
     upper = copy.deepcopy(dict(client))
-    base_spec, upper_spec = _map(base.get("spec")), _map(upper.get("spec"))
+    base_spec, upper_spec = as_map(base.get("spec")), as_map(upper.get("spec"))
     if base_spec and upper_spec:
-        base_template, upper_template = _map(base_spec.get("template")), _map(upper_spec.get("template"))
+        base_template, upper_template = as_map(base_spec.get("template")), as_map(upper_spec.get("template"))
         template = dict(upper_template)
-        lower_meta, upper_meta = _map(base_template.get("metadata")), _map(upper_template.get("metadata"))
-        spec = reconcile_specs(_map(base_template.get("spec")), _map(upper_template.get("spec")))
+        lower_meta, upper_meta = as_map(base_template.get("metadata")), as_map(upper_template.get("metadata"))
+        spec = reconcile_specs(as_map(base_template.get("spec")), as_map(upper_template.get("spec")))
         metadata = reconcile_metadata(lower_meta, upper_meta)
         if spec:
             template["spec"] = spec
         if metadata:
             template["metadata"] = metadata
         upper["spec"] = merge_fields(base_spec, {**upper_spec, "template": template})
-    metadata = reconcile_metadata(_map(base.get("metadata")), _map(upper.get("metadata")))
+    metadata = reconcile_metadata(as_map(base.get("metadata")), as_map(upper.get("metadata")))
     if metadata:
         upper["metadata"] = metadata
     return merge_fields(base, upper)
@@ -67,7 +64,7 @@ def job_template(*, from_file: Any, full_job_spec: Any) -> dict[str, Any] | None
     if not layer:
         return None
     layer.pop("status", None)
-    metadata = _map(layer.get("metadata"))
+    metadata = as_map(layer.get("metadata"))
     for key in _SERVER_METADATA:
         metadata.pop(key, None)
     return layer
@@ -79,6 +76,6 @@ def job_summary(job: Mapping[str, Any]) -> dict[str, Any]:
     Its spec is left out: trigger events are written to the task log, and a spec's env values
     must not end up there.
     """
-    metadata = {k: v for k, v in _map(job.get("metadata")).items() if k != "managedFields"}
+    metadata = {k: v for k, v in as_map(job.get("metadata")).items() if k != "managedFields"}
     summary = {k: job[k] for k in ("apiVersion", "kind") if k in job}
-    return {**summary, "metadata": metadata, "status": _map(job.get("status"))}
+    return {**summary, "metadata": metadata, "status": as_map(job.get("status"))}

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from airflow_k8s_async._kube.mapping import as_list, as_map
+
 from ..errors import ConfigurationError
 from .states import ObjectState, Phase, object_state
 
@@ -141,14 +143,9 @@ def rule_to_dict(rule: StatusRule) -> dict[str, Any]:
 # --- evaluation ----------------------------------------------------------------------------------
 
 
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _find_condition(obj: Mapping[str, Any], wanted: Condition) -> Mapping[str, Any] | None:
-    conditions = _map(obj.get("status")).get("conditions")
-    for cond in conditions if isinstance(conditions, list) else []:
-        if isinstance(cond, Mapping) and cond.get("type") == wanted.type:
+    for cond in as_list(as_map(obj.get("status")).get("conditions")):
+        if cond.get("type") == wanted.type:
             if str(cond.get("status")) == wanted.status:
                 return cond
     return None
@@ -183,7 +180,7 @@ def _by_field(rule: StatusRule, obj: Mapping[str, Any]) -> ObjectState:
         return ObjectState(Phase.PENDING)
     text = ("true" if value else "false") if isinstance(value, bool) else str(value)
     message = f"{rule.field} is {text!r}"
-    detail = _map(obj.get("status")).get("message")
+    detail = as_map(obj.get("status")).get("message")
     if detail:
         message += f": {detail}"
     if text in rule.failure:

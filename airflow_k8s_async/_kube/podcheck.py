@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from airflow_k8s_async._kube.mapping import as_list, as_map
+
 from ..errors import ConfigurationError
 
 MAX_LABEL_VALUE = 63
@@ -83,14 +85,6 @@ def _label_key_problem(key: str) -> str | None:
     return None
 
 
-def _list(value: Any) -> list[Mapping[str, Any]]:
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _check_metadata(metadata: Mapping[str, Any], problems: list[str]) -> None:
     name = metadata.get("name")
     if not name:
@@ -106,7 +100,7 @@ def _check_metadata(metadata: Mapping[str, Any], problems: list[str]) -> None:
             f"metadata.namespace {namespace!r} is not a valid namespace: use at most 63 lowercase "
             "letters, digits and '-', starting and ending with a letter or digit"
         )
-    for key, value in _map(metadata.get("labels")).items():
+    for key, value in as_map(metadata.get("labels")).items():
         problem = _label_key_problem(str(key))
         if problem:
             problems.append(f"metadata.labels key {key!r} is invalid: {problem}")
@@ -117,7 +111,7 @@ def _check_metadata(metadata: Mapping[str, Any], problems: list[str]) -> None:
                 "letters, digits, '-', '_', '.', alphanumeric at both ends (sanitize_label_value() "
                 "makes any string safe)"
             )
-    for key, value in _map(metadata.get("annotations")).items():
+    for key, value in as_map(metadata.get("annotations")).items():
         problem = _label_key_problem(str(key))
         if problem:
             problems.append(f"metadata.annotations key {key!r} is invalid: {problem}")
@@ -128,7 +122,7 @@ def _check_metadata(metadata: Mapping[str, Any], problems: list[str]) -> None:
 def _check_resources(where: str, resources: Mapping[str, Any], problems: list[str]) -> None:
     parsed: dict[str, dict[str, Decimal]] = {}
     for kind in ("limits", "requests"):
-        for resource, quantity in _map(resources.get(kind)).items():
+        for resource, quantity in as_map(resources.get(kind)).items():
             try:
                 parsed.setdefault(kind, {})[resource] = parse_quantity(quantity)
             except ValueError as exc:
@@ -154,14 +148,14 @@ def _check_container(
         )
     if not isinstance(container.get("image"), str) or not container["image"].strip():
         problems.append(f"{label}.image is empty: pass image= or set the container's image in the template")
-    _check_resources(label, _map(container.get("resources")), problems)
-    for i, env in enumerate(_list(container.get("env"))):
+    _check_resources(label, as_map(container.get("resources")), problems)
+    for i, env in enumerate(as_list(container.get("env"))):
         env_name = env.get("name")
         if not isinstance(env_name, str) or not env_name or "=" in env_name:
             problems.append(
                 f"{label}.env[{i}].name {env_name!r} is invalid: give each env var a name without '='"
             )
-    for i, mount in enumerate(_list(container.get("volumeMounts"))):
+    for i, mount in enumerate(as_list(container.get("volumeMounts"))):
         if mount.get("name") not in volumes:
             problems.append(
                 f"{label}.volumeMounts[{i}] refers to volume {mount.get('name')!r}, which the pod does not "
@@ -174,22 +168,22 @@ def _check_container(
 def validate_pod(pod: Mapping[str, Any]) -> None:
     """Raise ConfigurationError listing every problem the API server would reject in this pod body."""
     problems: list[str] = []
-    _check_metadata(_map(pod.get("metadata")), problems)
-    spec = _map(pod.get("spec"))
+    _check_metadata(as_map(pod.get("metadata")), problems)
+    spec = as_map(pod.get("spec"))
     volumes: set[str] = set()
-    for i, volume in enumerate(_list(spec.get("volumes"))):
+    for i, volume in enumerate(as_list(spec.get("volumes"))):
         name = volume.get("name")
         if not isinstance(name, str) or not _DNS_LABEL.fullmatch(name) or len(name) > 63:
             problems.append(f"spec.volumes[{i}].name {name!r} is not a valid volume name (a DNS-1123 label)")
         elif name in volumes:
             problems.append(f"spec.volumes[{i}]: volume {name!r} is declared twice: keep one")
         volumes.add(str(name))
-    containers = _list(spec.get("containers"))
+    containers = as_list(spec.get("containers"))
     if not containers:
         problems.append("spec.containers is empty: pass image= or give the pod template a container")
     seen: set[str] = set()
     for field in ("initContainers", "containers"):
-        for i, container in enumerate(_list(spec.get(field))):
+        for i, container in enumerate(as_list(spec.get(field))):
             _check_container(f"spec.{field}[{i}]", container, volumes, problems)
             name = str(container.get("name"))
             if name in seen:

@@ -24,12 +24,10 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_k8s_async._kube.mapping import as_map
+
 _CONTAINER_LISTS = ("volumeMounts", "env", "envFrom", "ports", "volumeDevices")
 _METADATA_LISTS = ("managedFields", "finalizers", "ownerReferences")
-
-
-def _map(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def merge_fields(base: Mapping[str, Any] | None, client: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -122,7 +120,7 @@ def reconcile_metadata(base: Mapping[str, Any], client: Mapping[str, Any]) -> di
         return copy.deepcopy(dict(base))
     upper = copy.deepcopy(dict(client))
     for field in ("labels", "annotations"):
-        merged = {**_map(base.get(field)), **_map(upper.get(field))}
+        merged = {**as_map(base.get(field)), **as_map(upper.get(field))}
         if merged:
             upper[field] = copy.deepcopy(merged)
     _extend(base, upper, _METADATA_LISTS)
@@ -132,8 +130,8 @@ def reconcile_metadata(base: Mapping[str, Any], client: Mapping[str, Any]) -> di
 def reconcile_pods(base: Mapping[str, Any], client: Mapping[str, Any]) -> dict[str, Any]:
     """``client`` laid over ``base`` (the provider's ``PodGenerator.reconcile_pods`` on dicts)."""
     upper = copy.deepcopy(dict(client))
-    spec = reconcile_specs(_map(base.get("spec")), _map(upper.get("spec")))
-    metadata = reconcile_metadata(_map(base.get("metadata")), _map(upper.get("metadata")))
+    spec = reconcile_specs(as_map(base.get("spec")), as_map(upper.get("spec")))
+    metadata = reconcile_metadata(as_map(base.get("metadata")), as_map(upper.get("metadata")))
     if spec:
         upper["spec"] = spec
     if metadata:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_k8s_async._kube.mapping import as_list, as_map
+
 MAIN_CONTAINER_ANNOTATION = "kubernetes_job_operator.main_container"
 
 # Waiting reasons the kubelet will not get past without a change to the pod or the cluster.
@@ -53,22 +55,14 @@ class ObjectState:
         return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
 
 
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Mapping[str, Any]]:
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
-
-
 def main_container_name(pod: Mapping[str, Any], *, main_container: str | None = None) -> str:
     """Explicit name > the LamaAni annotation > a container named "base" > the first container."""
     if main_container:
         return main_container
-    annotated = _map(_map(pod.get("metadata")).get("annotations")).get(MAIN_CONTAINER_ANNOTATION)
+    annotated = as_map(as_map(pod.get("metadata")).get("annotations")).get(MAIN_CONTAINER_ANNOTATION)
     if annotated:
         return str(annotated)
-    names = [str(c.get("name", "")) for c in _list(_map(pod.get("spec")).get("containers"))]
+    names = [str(c.get("name", "")) for c in as_list(as_map(pod.get("spec")).get("containers"))]
     if "base" in names:
         return "base"
     return names[0] if names else "base"
@@ -77,7 +71,7 @@ def main_container_name(pod: Mapping[str, Any], *, main_container: str | None = 
 def _terminated(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The container's current terminated state, else the last one (after a restart)."""
     for key in ("state", "lastState"):
-        term = _map(_map(status.get(key)).get("terminated"))
+        term = as_map(as_map(status.get(key)).get("terminated"))
         if term:
             return term
     return None
@@ -95,11 +89,11 @@ def _exit_state(name: str, term: Mapping[str, Any], *, what: str = "container") 
 
 def pod_state(pod: Mapping[str, Any], *, main_container: str | None = None) -> ObjectState:
     """A Pod's state, decided by its main container (see ``main_container_name``) when it has exited."""
-    spec, status = _map(pod.get("spec")), _map(pod.get("status"))
+    spec, status = as_map(pod.get("spec")), as_map(pod.get("status"))
     phase = str(status.get("phase") or "")
     main = main_container_name(pod, main_container=main_container)
-    inits = _list(status.get("initContainerStatuses"))
-    apps = _list(status.get("containerStatuses"))
+    inits = as_list(status.get("initContainerStatuses"))
+    apps = as_list(status.get("containerStatuses"))
     main_status = next((c for c in apps if c.get("name") == main), None)
     main_term = _terminated(main_status) if main_status is not None else None
     # An init container that exited non-zero; with restartPolicy Never it is not retried.
@@ -107,7 +101,7 @@ def pod_state(pod: Mapping[str, Any], *, main_container: str | None = None) -> O
         (
             (str(c.get("name")), t)
             for c in inits
-            if (t := _map(_map(c.get("state")).get("terminated"))) and t.get("exitCode", 0) != 0
+            if (t := as_map(as_map(c.get("state")).get("terminated"))) and t.get("exitCode", 0) != 0
         ),
         None,
     )
@@ -133,10 +127,10 @@ def pod_state(pod: Mapping[str, Any], *, main_container: str | None = None) -> O
     if phase == "Running":
         # The main container decides even while sidecars keep the pod Running; only its current
         # state counts (a lastState.terminated of a restarted container is history).
-        now = _map(_map(main_status).get("state"))
+        now = as_map(as_map(main_status).get("state"))
         if now.get("terminated"):
-            return _exit_state(main, _map(now["terminated"]))
-        waiting = _map(now.get("waiting"))
+            return _exit_state(main, as_map(now["terminated"]))
+        waiting = as_map(now.get("waiting"))
         if waiting.get("reason"):
             return ObjectState(
                 Phase.RUNNING, str(waiting["reason"]), str(waiting.get("message") or ""), container=main
@@ -145,7 +139,7 @@ def pod_state(pod: Mapping[str, Any], *, main_container: str | None = None) -> O
 
     # Pending, Unknown or no status yet.
     for c in [*inits, *apps]:
-        waiting = _map(_map(c.get("state")).get("waiting"))
+        waiting = as_map(as_map(c.get("state")).get("waiting"))
         if waiting.get("reason") in FATAL_WAITING_REASONS:
             name = str(c.get("name"))
             message = f"container {name!r} cannot start ({waiting['reason']})"
@@ -154,12 +148,12 @@ def pod_state(pod: Mapping[str, Any], *, main_container: str | None = None) -> O
             return ObjectState(Phase.FAILED, str(waiting["reason"]), message, container=name)
     if failed_init is not None and spec.get("restartPolicy") == "Never":
         return _exit_state(*failed_init, what="init container")  # non-zero, so FAILED
-    for cond in _list(status.get("conditions")):
+    for cond in as_list(status.get("conditions")):
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             # Not fatal: capacity may appear; the trigger applies a schedule timeout.
             return ObjectState(Phase.PENDING, str(cond.get("reason") or ""), str(cond.get("message") or ""))
     for c in [*inits, *apps]:
-        waiting = _map(_map(c.get("state")).get("waiting"))
+        waiting = as_map(as_map(c.get("state")).get("waiting"))
         if waiting.get("reason"):
             return ObjectState(
                 Phase.PENDING,
@@ -171,7 +165,7 @@ def pod_state(pod: Mapping[str, Any], *, main_container: str | None = None) -> O
 
 
 def _condition(obj: Mapping[str, Any], *types: str, status: str = "True") -> Mapping[str, Any] | None:
-    conditions = _list(_map(obj.get("status")).get("conditions"))
+    conditions = as_list(as_map(obj.get("status")).get("conditions"))
     return next((c for c in conditions if c.get("type") in types and c.get("status") == status), None)
 
 
@@ -189,7 +183,7 @@ def job_state(job: Mapping[str, Any]) -> ObjectState:
         return _from_condition(Phase.SUCCEEDED, cond)
     if cond := _condition(job, "Suspended"):
         return ObjectState(Phase.PENDING, "Suspended", str(cond.get("message") or "job is suspended"))
-    active = _map(job.get("status")).get("active") or 0
+    active = as_map(job.get("status")).get("active") or 0
     return ObjectState(Phase.RUNNING if int(active) > 0 else Phase.PENDING)
 
 
@@ -205,7 +199,7 @@ def generic_state(obj: Mapping[str, Any]) -> ObjectState:
         return _from_condition(Phase.SUCCEEDED, cond)
     if cond := _condition(obj, "Succeeded", status="False"):  # Tekton: one condition, both ways
         return _from_condition(Phase.FAILED, cond)
-    status = _map(obj.get("status"))
+    status = as_map(obj.get("status"))
     phase = str(status.get("phase") or "")
     message = str(status.get("message") or "")
     if phase.lower() in _SUCCESS_PHASES:

@@ -27,6 +27,7 @@ from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.discovery import resolve_all
 from airflow_k8s_async._kube.jobspec import job_summary, job_template, reconcile_jobs
 from airflow_k8s_async._kube.kinds import never_finishes, rule_for, rule_from_dict, rule_to_dict
+from airflow_k8s_async._kube.mapping import as_map
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podcheck import sanitize_label_value
 from airflow_k8s_async._kube.podnames import add_unique_suffix
@@ -770,11 +771,11 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
             raise ConfigurationError(
                 f"{sorted(self.job_keywords)} apply to a Job; the first resource is a {first.get('kind')}"
             )
-        spec = first.get("spec") or {}
-        pod_spec = spec.get("template", {}).get("spec") if first.get("kind") != "Pod" else spec
+        spec = as_map(first.get("spec"))
+        pod_spec = as_map(spec.get("template")).get("spec") if first.get("kind") != "Pod" else spec
         if not isinstance(pod_spec, dict):
             return
-        name = bodies.main_container(first if first.get("kind") == "Pod" else spec.get("template", {}))
+        name = bodies.main_container(first if first.get("kind") == "Pod" else as_map(spec.get("template")))
         container = next((c for c in pod_spec.get("containers") or [] if c.get("name") == name), None)
         if container is None:
             return

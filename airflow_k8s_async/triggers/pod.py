@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.exec import exec_in_container
+from airflow_k8s_async._kube.mapping import as_list, as_map
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import ObjectState, Phase, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
@@ -34,7 +35,7 @@ _MAX_XCOM_BYTES = 512 * 1024  # the value travels in the trigger event (a databa
 
 
 def _created(pod: Mapping[str, Any]) -> float:
-    stamp = (pod.get("metadata") or {}).get("creationTimestamp")
+    stamp = as_map(pod.get("metadata")).get("creationTimestamp")
     try:
         return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
     except ValueError:
@@ -42,7 +43,7 @@ def _created(pod: Mapping[str, Any]) -> float:
 
 
 def _scheduled_at(pod: Mapping[str, Any]) -> float | None:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
+    for condition in as_list(as_map(pod.get("status")).get("conditions")):
         if condition.get("type") == "PodScheduled" and condition.get("status") == "True":
             stamp = str(condition.get("lastTransitionTime", ""))
             try:

@@ -1,0 +1,28 @@
+"""Reading API and user bodies whose fields may be missing, of the wrong type, or an explicit null.
+
+The API server sends ``"conditions": null`` (a CRD right after its creation, a Job before its first
+status update), so ``body.get("conditions", [])`` returns ``None``. Every reader of a mapping or a
+list inside a body goes through these two helpers instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["as_list", "as_map"]
+
+
+def as_map(value: object) -> dict[str, Any]:
+    """``value`` when it is a dict (the same object, so callers may change it), a copy of another
+    mapping, else an empty dict (``None``, a list, a string...)."""
+    if isinstance(value, dict):
+        return value
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def as_list(value: object) -> list[dict[str, Any]]:
+    """The mappings in ``value`` when it is a list (dicts as the same objects), else an empty list."""
+    if not isinstance(value, list):
+        return []
+    return [as_map(item) for item in value if isinstance(item, Mapping)]
