@@ -133,13 +133,14 @@ def get_provider_info() -> dict[str, Any]:
                     "wait_before_defer_seconds": {
                         "description": (
                             "How long an operator waits on the worker after submitting before it "
-                            "defers, in seconds: work that ends by then finishes without a "
-                            "defer/resume round trip. 0 defers at once."
+                            "defers, in seconds (opt-in, it holds the worker slot meanwhile): work "
+                            "that ends by then finishes on the worker. 0, the default, defers at "
+                            "once; the trigger then ends the task in the triggerer."
                         ),
                         "version_added": "0.1.0",
                         "type": "float",
-                        "example": "0",
-                        "default": "5",
+                        "example": "5",
+                        "default": "0",
                     },
                 },
             }

@@ -29,10 +29,11 @@ from airflow_k8s_async.armada.links import DynamicLink, LookoutLink, link_xcom_k
 from airflow_k8s_async.armada.model import GrpcChannelArgs, RunningJobContext
 from airflow_k8s_async.armada.policies import ReattachPolicy, external_job_uri, policy
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
-from airflow_k8s_async.operators.shared import KubeOperatorMixin, failure_message
+from airflow_k8s_async.operators.shared import KubeOperatorMixin
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
+from airflow_k8s_async.triggers.finish import failure_message
 
 T = TypeVar("T")
 _SECTION = "armada_operator"  # armada-airflow's config section, read for the same defaults

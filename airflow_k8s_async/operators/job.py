@@ -36,10 +36,11 @@ from airflow_k8s_async._kube.watch import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
 from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value, log_choice
-from airflow_k8s_async.operators.shared import KubeOperatorMixin, failure_message
+from airflow_k8s_async.operators.shared import KubeOperatorMixin
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, delete_resources
+from airflow_k8s_async.triggers.finish import FinishPlan, apply_finish_action, default_xcom_parser, outcome
 from airflow_k8s_async.triggers.job import PROPAGATION_POLICIES, KubernetesJobTrigger
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
@@ -190,13 +191,6 @@ def _job_spec_fields(given: Mapping[str, Any]) -> dict[str, Any]:
         for keyword, field in _JOB_SPEC_KEYWORDS.items()
         if given[keyword] is not None
     }
-
-
-def default_xcom_parser(value: str) -> dict[str, Any]:
-    parsed = json.loads(value.strip() or "{}")
-    if not isinstance(parsed, dict):
-        raise ValueError(f"::kube_api:xcom= needs a JSON object, got {type(parsed).__name__}")
-    return parsed
 
 
 class _CreatesResources(KubeOperatorMixin):
@@ -360,6 +354,7 @@ class _CreatesResources(KubeOperatorMixin):
         if self.deferrable:
             event = run_sync(lambda: self._wait_briefly(trigger))
             if event is None:
+                trigger = self._resource_trigger(context, finish=self._finish_plan(context))
                 self.log.info(
                     "Deferring: the triggerer waits for %s %s",
                     self._created[0]["kind"],
@@ -417,7 +412,20 @@ class _CreatesResources(KubeOperatorMixin):
             self.log.info("Created %s %s", resource["kind"], meta["name"])
         return created
 
-    def _resource_trigger(self, context: Context) -> KubeTrigger:
+    def _finish_plan(self, context: Context) -> dict[str, Any]:
+        """What the trigger does at the end, and which outcomes it ends without a worker."""
+        worker_only = [
+            name
+            for name, custom in (
+                ("on_kube_api_event", self.on_kube_api_event is not None),
+                ("parse_xcom_event", self.parse_xcom_event is not default_xcom_parser),
+            )
+            if custom
+        ]
+        ends = self._triggerer_ends(context, xcoms=True, worker_only=worker_only)
+        return FinishPlan(ends=ends, action=self.delete_policy).to_dict()
+
+    def _resource_trigger(self, context: Context, *, finish: dict[str, Any] | None = None) -> KubeTrigger:
         first = self._created[0]
         deadline = self._deadline(context)
         connection: dict[str, Any] = {
@@ -425,6 +433,7 @@ class _CreatesResources(KubeOperatorMixin):
             "config_file": self.config_file,
             "cluster_context": self.cluster_context,
             "in_cluster": self.in_cluster,
+            "finish": finish,
         }
         if first["kind"] == "Job" and str(first["apiVersion"]).startswith("batch/"):
             return KubernetesJobTrigger(
@@ -476,52 +485,42 @@ class _CreatesResources(KubeOperatorMixin):
 
     # -- finishing -------------------------------------------------------------------------------
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
-        status = event.get("status")
-        if event.get("job"):  # the Job as the trigger last saw it, as the provider pushes it
-            context["ti"].xcom_push(key="job", value=event["job"])
-        try:
-            self._handle_kube_api_events(context, event.get("kube_api_events") or [])
-            if status == "success":
-                self.log.info("%s %s succeeded", event.get("kind"), event.get("name"))
-                return None
-            message = failure_message(event)
-            if status == "timeout":
-                raise AirflowTaskTimeout(message)
-            raise AirflowException(message)
-        finally:
-            self._apply_delete_policy(event, succeeded=status == "success")
-
-    def _handle_kube_api_events(self, context: Context, events: list[Mapping[str, str]]) -> None:
-        for raw in events:
-            event = KubeApiEvent(
-                name=raw["name"], value=raw["value"], pod=raw["pod"], container=raw["container"]
-            )
+        """Resume after the trigger (when the triggerer did not end the task itself): the same
+        rules as the trigger's (``triggers/finish.py``), the user's callables, then delete_policy."""
+        for raw in event.get("kube_api_events") or []:
             if self.on_kube_api_event is not None:
-                self.on_kube_api_event(event, context)
-            if event.name == "xcom":
-                values = self.parse_xcom_event(event.value)
-                for key, value in values.items():
-                    context["ti"].xcom_push(key=key, value=value)
-                self.log.info("XCom from %s: %s", event.pod, ", ".join(values))
+                kube_event = KubeApiEvent(
+                    name=raw["name"], value=raw["value"], pod=raw["pod"], container=raw["container"]
+                )
+                self.on_kube_api_event(kube_event, context)
+        result = outcome(event, plan=FinishPlan(action=self.delete_policy), parse_xcom=self.parse_xcom_event)
+        for key, value in result.xcoms.items():
+            context["ti"].xcom_push(key=key, value=value)
+        if result.xcoms:
+            self.log.info("XComs: %s", ", ".join(result.xcoms))
+        try:
+            if result.state == "success":
+                self.log.info("%s", result.message)
+                return None
+            if result.timeout:
+                raise AirflowTaskTimeout(result.message)
+            raise AirflowException(result.message)
+        finally:
+            self._apply_delete_policy(event)
 
-    def _apply_delete_policy(self, event: Mapping[str, Any], *, succeeded: bool) -> None:
-        policy = self.delete_policy
-        delete = (
-            policy == "Always"
-            or (policy == "IfSucceeded" and succeeded)
-            or (policy == "IfFailed" and not succeeded)
-        )
+    def _apply_delete_policy(self, event: Mapping[str, Any]) -> None:
         # After a deferral this is a new operator instance: the event carries what was created.
         created = self._created or list(event.get("resources") or [])
-        if not delete or not created:
+        if not created:
             return
 
-        async def delete_created() -> None:
+        async def finish() -> None:
             client: KubeClient = await get_client(self._target().cluster)
-            await delete_resources(client, created, log=self.log)
+            await apply_finish_action(
+                client, {**event, "resources": created}, action=self.delete_policy, log=self.log
+            )
 
-        run_sync(delete_created)
-        self.log.info("Deleted %d resources (delete_policy=%s)", len(created), policy)
+        run_sync(finish)
 
     def on_kill(self) -> None:
         """Killed on the worker (``deferrable=False``, or before deferring): delete what was created,

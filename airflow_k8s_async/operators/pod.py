@@ -24,14 +24,15 @@ from airflow_k8s_async._kube.ownership import CHECKED_KEY, MANAGED_BY_KEY, MANAG
 from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, sanitize_label_value, validate_pod
 from airflow_k8s_async._kube.states import pod_state
 from airflow_k8s_async._kube.watch import PODS
-from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeNotFoundError
+from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
-from airflow_k8s_async.operators.shared import KubeOperatorMixin, failure_message
+from airflow_k8s_async.operators.shared import KubeOperatorMixin
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.triggers.finish import POD_FINISH_ACTIONS as FINISH_ACTIONS
+from airflow_k8s_async.triggers.finish import FinishPlan, apply_finish_action, deletes_at_end, outcome
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 
-FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "delete_active_pod", "keep_pod")
 KILL_ACTIONS = ("delete_pod", "keep_pod")
 # Keywords accepted so DAGs written for the provider keep working, with no effect in our design.
 _NO_EFFECT = (
@@ -57,6 +58,20 @@ def log_choice(value: Iterable[str] | str | bool | None) -> bool | str | list[st
 def _api_value(value: Any) -> Any:
     """Client model objects (``k8s.V1Volume(...)``) become API dicts, so Jinja renders inside them."""
     return value if isinstance(value, (str, bytes)) or value is None else to_api_dict(value)
+
+
+def _exit_codes(value: int | Container[int] | None) -> tuple[int, ...]:
+    """``skip_on_exit_code`` as a tuple (it travels to the trigger), checked at parse time."""
+    if value is None:
+        return ()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    codes = tuple(value) if isinstance(value, Iterable) and not isinstance(value, (str, bytes)) else None
+    if codes is None or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
+        raise ConfigurationError(
+            f"skip_on_exit_code={value!r}: use an exit code or a list of them, e.g. [3, 100]"
+        )
+    return codes
 
 
 class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
@@ -231,11 +246,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         self.reattach_on_restart = reattach_on_restart is not False
         self.on_finish_action = on_finish_action
         self.on_kill_action = on_kill_action
-        self.skip_on_exit_code: Container[int] = (
-            (skip_on_exit_code,)
-            if isinstance(skip_on_exit_code, int)
-            else (skip_on_exit_code if skip_on_exit_code is not None else ())
-        )
+        self.skip_on_exit_code = _exit_codes(skip_on_exit_code)
         self.log_events_on_failure = log_events_on_failure
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
         self._pod_ref: tuple[str, str, str] | None = None  # namespace, name, uid of our pod
@@ -299,7 +310,8 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
             # (a trigger firing seconds after deferral can fail the task on 3.3.2).
             event = run_sync(lambda: self._wait_briefly(trigger))
             if event is None:
-                trigger = self._trigger(context, log_positions=trigger.current_log_positions())
+                positions = trigger.current_log_positions()
+                trigger = self._trigger(context, log_positions=positions, finish=self._finish_plan(context))
                 self.log.info("Deferring: the triggerer waits for pod %s/%s", meta["namespace"], meta["name"])
                 self.defer(trigger=trigger, method_name="execute_complete")
         else:
@@ -338,8 +350,21 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         created: dict[str, Any] = await client.request("POST", PODS.path(namespace=namespace), body=pod)
         return created
 
+    def _finish_plan(self, context: Context) -> dict[str, Any]:
+        """What the trigger does at the end, and which outcomes it ends without a worker."""
+        return FinishPlan(
+            ends=self._triggerer_ends(context, xcoms=bool(self.do_xcom_push)),
+            action=self.on_finish_action,
+            skip_exit_codes=self.skip_on_exit_code,
+            return_value=bool(self.do_xcom_push),
+        ).to_dict()
+
     def _trigger(
-        self, context: Context, *, log_positions: dict[str, list[int]] | None = None
+        self,
+        context: Context,
+        *,
+        log_positions: dict[str, list[int]] | None = None,
+        finish: dict[str, Any] | None = None,
     ) -> KubernetesPodTrigger:
         assert self._pod_ref is not None
         namespace, name, uid = self._pod_ref
@@ -364,72 +389,49 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
             on_kill_action=self.on_kill_action,
             termination_grace_period=getattr(self, "termination_grace_period", None),
             log_positions=log_positions,
+            finish=finish,
         )
 
     # -- finishing -------------------------------------------------------------------------------
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
-        """Resume after the trigger: XCom, skip, failure with the reason, and on_finish_action."""
-        status = event.get("status")
-        where = f"{event.get('namespace')}/{event.get('name')}"
+        """Resume after the trigger (when the triggerer did not end the task itself): the same
+        rules as the trigger's (``triggers/finish.py``), then ``on_finish_action``."""
+        plan = FinishPlan(
+            action=self.on_finish_action,
+            skip_exit_codes=self.skip_on_exit_code,
+            return_value=bool(self.do_xcom_push),
+        )
+        result = outcome(event, plan=plan)
         try:
-            if status == "success":
-                self.log.info("Pod %s succeeded", where)
-                return event.get("xcom") if self.do_xcom_push else None
-            exit_code = event.get("exit_code")
-            if status == "failed" and exit_code is not None and exit_code in self.skip_on_exit_code:
-                raise AirflowSkipException(f"pod {where} exited with code {exit_code} (in skip_on_exit_code)")
-            message = failure_message(event)
-            if status == "timeout":
-                raise AirflowTaskTimeout(message)
-            raise AirflowException(message)
+            if result.state == "success":
+                self.log.info("%s", result.message)
+                return result.xcoms.get("return_value")
+            if result.state == "skipped":
+                raise AirflowSkipException(result.message)
+            if result.timeout:
+                raise AirflowTaskTimeout(result.message)
+            raise AirflowException(result.message)
         finally:
             self._finish_pod(event)
 
     def _finish_pod(self, event: Mapping[str, Any]) -> None:
-        if event.get("reason") == "PodDeleted" or not event.get("name"):
-            return
-        delete = self.deletes_at_finish(event)
         try:
-            run_sync(lambda: self._delete_or_mark(event, delete=delete))
+            run_sync(lambda: self._apply_finish_action(event, action=self.on_finish_action))
         except AirflowK8sAsyncError as exc:  # never hide the task's own outcome behind this
             self.log.warning("Could not finish pod %s/%s: %s", event.get("namespace"), event.get("name"), exc)
 
     def deletes_at_finish(self, event: Mapping[str, Any]) -> bool:
         """Whether ``on_finish_action`` deletes the pod the trigger's ``event`` is about."""
-        status = event.get("status")
-        if status == "timeout" and self.on_finish_action != "keep_pod":
-            return True  # a pod that outlived the task must not run on
-        action = self.on_finish_action
-        return (
-            action == "delete_pod"
-            or (action == "delete_succeeded_pod" and status == "success")
-            # still Pending or Running at the end: a startup failure, an XCom read that failed
-            or (action == "delete_active_pod" and event.get("phase") in ("Pending", "Running"))
-        )
+        return deletes_at_end(self.on_finish_action, event)
 
-    async def _delete_or_mark(self, event: Mapping[str, Any], *, delete: bool) -> None:
+    async def _apply_finish_action(self, event: Mapping[str, Any], *, action: str) -> None:
         client = await get_client(self._target().cluster)
-        path = PODS.path(namespace=str(event["namespace"]), name=str(event["name"]))
-        try:
-            if delete:
-                await client.delete(path, uid=event.get("uid"))
-                self.log.info(
-                    "Deleted pod %s (on_finish_action=%s)", path.rsplit("/", 1)[-1], self.on_finish_action
-                )
-            else:
-                patch = {"metadata": {"labels": {CHECKED_KEY: "True"}}}
-                await client.request("PATCH", path, body=patch, content_type="application/merge-patch+json")
-                self.log.info(
-                    "Kept pod %s (on_finish_action=%s)", path.rsplit("/", 1)[-1], self.on_finish_action
-                )
-        except KubeNotFoundError:
-            pass
+        await apply_finish_action(client, event, action=action, log=self.log)
 
     def on_kill(self) -> None:
         """Worker-side kill (``deferrable=False``): delete the pod, as the trigger does when deferred."""
         if self._pod_ref is None or self.on_kill_action != "delete_pod":
             return
         namespace, name, uid = self._pod_ref
-        run_sync(
-            lambda: self._delete_or_mark({"namespace": namespace, "name": name, "uid": uid}, delete=True)
-        )
+        event = {"namespace": namespace, "name": name, "uid": uid, "status": "killed"}
+        run_sync(lambda: self._apply_finish_action(event, action="delete_pod"))

@@ -1,22 +1,45 @@
-"""What the pod and Job operators share: reaching the cluster, waiting briefly, failing clearly."""
+"""What the pod and Job operators share: reaching the cluster, waiting briefly, deciding who ends."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.configuration import conf
 from airflow.sdk import Context
 
 from airflow_k8s_async.hooks.kubernetes import KubernetesAsyncHook, KubeTarget
-from airflow_k8s_async.triggers.common import SECTION, KubeTrigger
+from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL, SECTION, KubeTrigger
+from airflow_k8s_async.triggers.finish import ENDS, End
 
 
 def wait_before_defer_seconds(value: float | None) -> float:
-    """The keyword, else ``[kubernetes_async] wait_before_defer_seconds`` (5)."""
-    return value if value is not None else conf.getfloat(SECTION, "wait_before_defer_seconds", fallback=5.0)
+    """The keyword, else ``[kubernetes_async] wait_before_defer_seconds`` (0: defer at once)."""
+    return value if value is not None else conf.getfloat(SECTION, "wait_before_defer_seconds", fallback=0.0)
+
+
+def _custom_xcom_backend() -> str | None:
+    """The configured XCom backend when it is not Airflow's own (the triggerer writes XComs to the
+    database directly, past any backend)."""
+    try:
+        from airflow.sdk.bases.xcom import BaseXCom
+        from airflow.sdk.execution_time.xcom import XCom
+    except ImportError:  # pragma: no cover - an SDK without these modules: assume a custom one
+        return str(conf.get("core", "xcom_backend", fallback="?"))
+    return None if XCom is BaseXCom else f"{XCom.__module__}.{XCom.__qualname__}"
+
+
+def _listeners() -> list[str]:
+    """Listener plugins a worker would call, but for Airflow's example one (it only logs, and is
+    installed whenever ``load_examples`` is on)."""
+    try:
+        from airflow.sdk.listener import get_listener_manager
+    except ImportError:  # pragma: no cover
+        return []
+    names = [getattr(p, "__name__", type(p).__name__) for p in get_listener_manager().pm.get_plugins()]
+    return [name for name in names if not name.startswith("airflow.example_dags.")]
 
 
 class KubeOperatorMixin:
@@ -29,6 +52,7 @@ class KubeOperatorMixin:
     in_cluster: bool | None
     wait_before_defer_seconds: float
     execution_timeout: Any
+    log: Any
 
     @property
     def hook(self) -> KubernetesAsyncHook:
@@ -60,16 +84,42 @@ class KubeOperatorMixin:
         except asyncio.TimeoutError:
             return None
 
+    def _triggerer_ends(
+        self, context: Context, *, xcoms: bool, worker_only: Sequence[str] = ()
+    ) -> tuple[End, ...]:
+        """The outcomes the trigger may end this task with itself, without a worker.
 
-def failure_message(event: Mapping[str, Any]) -> str:
-    """What failed, with the exit code, the reason, the message and the last log lines."""
-    text = f"{event.get('kind') or 'Pod'} {event.get('namespace')}/{event.get('name')} failed"
-    if event.get("status") == "failed" and event.get("exit_code") is not None:
-        text += f" with exit code {event['exit_code']}"
-    text += f" ({event.get('reason') or event.get('status')})"
-    if event.get("message"):
-        text += f": {event['message']}"
-    lines = event.get("last_log_lines") or []
-    if lines:
-        text += "\nLast log lines:\n" + "\n".join(lines)
-    return text
+        Airflow ends a task from the triggerer without its worker-side steps: no listeners, no
+        ``on_success_callback`` / ``on_skipped_callback``, no e-mail, no asset events, XComs written
+        past a custom backend, no mapped expansion; before 3.3 no retries either (failure callbacks
+        run through the dag-processor). Outcomes needing one of those resume on a worker, as
+        before; the task log says which and why. ``worker_only`` names keywords holding callables
+        that only a worker can run (everything resumes then).
+        """
+        task: Any = self
+        everything: list[str] = [f"{name} is set (a callable, run on a worker)" for name in worker_only]
+        if listeners := _listeners():
+            everything.append(f"listeners {', '.join(listeners)} are installed (they run on a worker)")
+        if getattr(task, "outlets", None):
+            everything.append("outlets are set (asset events are emitted by a worker)")
+        if getattr(task, "multiple_outputs", False):
+            everything.append("multiple_outputs is set")
+        if xcoms and (backend := _custom_xcom_backend()):
+            everything.append(f"XComs go through the custom backend {backend}")
+        if xcoms and next(task.iter_mapped_dependants(), None) is not None:
+            everything.append("a downstream task is mapped over this task's XCom")
+        ends: dict[End, list[str]] = {end: list(everything) for end in ENDS}
+        if getattr(task, "on_success_callback", None):
+            ends["success"].append("on_success_callback is set")
+        if getattr(task, "on_skipped_callback", None):
+            ends["skipped"].append("on_skipped_callback is set")
+        if getattr(task, "email", None) and (task.email_on_failure or task.email_on_retry):
+            ends["failed"].append("e-mail on failure or retry is set")
+        if not AIRFLOW_HAS_TRIGGER_ON_KILL and context["ti"].try_number <= (task.retries or 0):
+            ends["failed"].append("retries are left (Airflow < 3.3 retries only a task failed on a worker)")
+        for end, reasons in ends.items():
+            if reasons:
+                self.log.info(
+                    "On %s this task resumes on a worker: %s", end, "; ".join(dict.fromkeys(reasons))
+                )
+        return tuple(end for end, reasons in ends.items() if not reasons)

@@ -8,7 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.configuration import conf
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import (
+    BaseTrigger,
+    TaskFailedEvent,
+    TaskSkippedEvent,
+    TaskSuccessEvent,
+    TriggerEvent,
+)
 from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import KubeClient, get_client
@@ -16,6 +22,7 @@ from airflow_k8s_async._kube.states import ObjectState
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget_kube_target
+from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_action, outcome
 
 SECTION = "kubernetes_async"
 # Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
@@ -71,10 +78,11 @@ async def shared_target(
 
 
 class KubeTrigger(BaseTrigger):
-    """What our Kubernetes triggers share: reaching the cluster, and deleting on a user's kill.
+    """What our Kubernetes triggers share: reaching the cluster, ending the task, deleting on a kill.
 
-    Subclasses implement ``on_kill()`` (delete what the task owns) and ``_keeps_on_kill()``, and
-    set ``self._fired`` when they yield their event.
+    Subclasses implement ``wait()``, ``_event()``, ``on_kill()`` (delete what the task owns) and
+    ``_keeps_on_kill()``. ``finish`` (a :class:`FinishPlan` as a dict) names the outcomes the
+    trigger ends the task with itself; the others resume on a worker with the event.
     """
 
     def __init__(
@@ -84,8 +92,10 @@ class KubeTrigger(BaseTrigger):
         config_file: str | None = None,
         cluster_context: str | None = None,
         in_cluster: bool | None = None,
+        finish: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        self.finish = FinishPlan.from_dict(finish).to_dict() if finish else None  # checked here
         self.kubernetes_conn_id = kubernetes_conn_id
         self.config_file = config_file
         self.cluster_context = cluster_context
@@ -135,7 +145,34 @@ class KubeTrigger(BaseTrigger):
         except AirflowK8sAsyncError as exc:  # configuration, RBAC: the task fails with the reason
             event = self._event("error", reason=type(exc).__name__, message=str(exc))
         self._fired = True
-        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+        plan = FinishPlan.from_dict(self.finish)
+        result = outcome(event, plan=plan)
+        if result.state not in plan.ends:
+            yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+            return
+        self._log_outcome(result)
+        yield _END_EVENTS[result.state](xcoms=result.xcoms or None)
+        # After the yield: the event is queued before anything is deleted. Shielded, so that a
+        # deletion under way completes when the runner cancels this trigger.
+        await asyncio.shield(asyncio.ensure_future(self._apply_finish_action(event, plan)))
+
+    def _log_outcome(self, result: Outcome) -> None:
+        if result.state == "failed":
+            self.log.error("%s", result.message)
+        else:
+            self.log.info("%s", result.message)
+        if result.xcoms:
+            self.log.info("XComs pushed with the end: %s", ", ".join(result.xcoms))
+        self.log.info(
+            "The task ends here, in the triggerer, as %s: it does not return to a worker", result.state
+        )
+
+    async def _apply_finish_action(self, event: dict[str, Any], plan: FinishPlan) -> None:
+        try:
+            client = await self._client()
+            await apply_finish_action(client, event, action=plan.action, log=self.log)
+        except AirflowK8sAsyncError as exc:
+            self.log.warning("Could not apply the finish action: %s", exc)
 
     def _keeps_on_kill(self) -> bool:
         return False
@@ -180,6 +217,13 @@ class KubeTrigger(BaseTrigger):
         states: dict[str, Any] = getattr(response, "task_states", None) or {}
         state = states.get(ti.run_id, {}).get(ti.task_id)
         return None if state is None else str(state)
+
+
+_END_EVENTS: dict[str, type[TaskSuccessEvent | TaskFailedEvent | TaskSkippedEvent]] = {
+    "success": TaskSuccessEvent,
+    "failed": TaskFailedEvent,
+    "skipped": TaskSkippedEvent,
+}
 
 
 async def delete_resources(

@@ -73,6 +73,7 @@ class KubernetesJobTrigger(KubeTrigger):
         config_file: str | None = None,
         cluster_context: str | None = None,
         in_cluster: bool | None = None,
+        finish: dict[str, Any] | None = None,
         base_container_name: str | None = None,
         get_logs: bool = True,
         container_logs: LogChoice = True,
@@ -96,6 +97,7 @@ class KubernetesJobTrigger(KubeTrigger):
             config_file=config_file,
             cluster_context=cluster_context,
             in_cluster=in_cluster,
+            finish=finish,
         )
         self.job_name = job_name
         self.job_namespace = job_namespace
@@ -123,6 +125,7 @@ class KubernetesJobTrigger(KubeTrigger):
             "job_namespace": self.job_namespace,
             "job_uid": self.job_uid,
             **self._connection_kwargs(),
+            "finish": self.finish,
             "base_container_name": self.base_container_name,
             "get_logs": self.get_logs,
             "container_logs": self.container_logs,
@@ -376,6 +379,8 @@ class KubernetesJobTrigger(KubeTrigger):
 
     async def on_kill(self) -> None:
         """Delete everything the task created, the Job's pods at once included (Airflow >= 3.3)."""
+        if self._fired:  # the task already ended (or resumed) with this trigger's event
+            return
         if not self.delete_on_kill:
             self.log.info("Task killed; keeping Job %s (delete_policy)", self.job_name)
             return

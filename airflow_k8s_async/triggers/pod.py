@@ -70,6 +70,7 @@ class KubernetesPodTrigger(KubeTrigger):
         config_file: str | None = None,
         cluster_context: str | None = None,
         in_cluster: bool | None = None,
+        finish: dict[str, Any] | None = None,
         base_container_name: str = "base",
         get_logs: bool = True,
         container_logs: LogChoice = True,
@@ -91,6 +92,7 @@ class KubernetesPodTrigger(KubeTrigger):
             config_file=config_file,
             cluster_context=cluster_context,
             in_cluster=in_cluster,
+            finish=finish,
         )
         self.pod_name = pod_name
         self.pod_namespace = pod_namespace
@@ -119,6 +121,7 @@ class KubernetesPodTrigger(KubeTrigger):
             "pod_namespace": self.pod_namespace,
             "pod_uid": self.pod_uid,
             **self._connection_kwargs(),
+            "finish": self.finish,
             "base_container_name": self.base_container_name,
             "get_logs": self.get_logs,
             "container_logs": self.container_logs,
@@ -326,6 +329,8 @@ class KubernetesPodTrigger(KubeTrigger):
 
         Not called on a triggerer restart or redistribution: then the trigger resumes watching.
         """
+        if self._fired:  # the task already ended (or resumed) with this trigger's event
+            return
         if self.on_kill_action != "delete_pod":
             self.log.info(
                 "Task killed; keeping pod %s (on_kill_action=%s)", self.pod_name, self.on_kill_action

@@ -36,6 +36,7 @@ class KubernetesResourceTrigger(KubeTrigger):
         config_file: str | None = None,
         cluster_context: str | None = None,
         in_cluster: bool | None = None,
+        finish: dict[str, Any] | None = None,
         deadline: float | None = None,
         resources: list[dict[str, Any]] | None = None,
         delete_on_kill: bool = True,
@@ -46,6 +47,7 @@ class KubernetesResourceTrigger(KubeTrigger):
             config_file=config_file,
             cluster_context=cluster_context,
             in_cluster=in_cluster,
+            finish=finish,
         )
         if rule is not None:
             rule_from_dict(rule)  # refuse a malformed rule where it is built, not in the triggerer
@@ -69,6 +71,7 @@ class KubernetesResourceTrigger(KubeTrigger):
             "uid": self.uid,
             "rule": self.rule,
             **self._connection_kwargs(),
+            "finish": self.finish,
             "deadline": self.deadline,
             "resources": self.resources,
             "delete_on_kill": self.delete_on_kill,
@@ -119,6 +122,8 @@ class KubernetesResourceTrigger(KubeTrigger):
 
     async def on_kill(self) -> None:
         """Delete what the task created when a user kills it (Airflow >= 3.3)."""
+        if self._fired:  # the task already ended (or resumed) with this trigger's event
+            return
         if self.delete_on_kill:
             await delete_resources(await self._client(), self.resources, log=self.log)
             self.log.info("Task killed; deleted the %d resources the task created", len(self.resources))

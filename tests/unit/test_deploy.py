@@ -59,7 +59,7 @@ INTENDED = {
         ("batch", "jobs"): {"create", "get", "list", "watch", "delete"},
     },
     "airflow-k8s-async-triggerer": {
-        ("", "pods"): {"get", "list", "watch", "delete", "deletecollection"},
+        ("", "pods"): {"get", "list", "watch", "patch", "delete", "deletecollection"},
         ("", "pods/log"): {"get"},
         ("", "pods/exec"): {"get", "create"},
         ("", "events"): {"list"},
