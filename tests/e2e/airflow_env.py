@@ -608,6 +608,13 @@ class AirflowEnv:
         """The last ``n`` lines of a component's output (``api-server``, ``scheduler``, ...)."""
         return _tail(self.log_path(process), n)
 
+    def executor_enqueues(self, dag_id: str, run_id: str, task_id: str) -> int:
+        """How often the scheduler handed this task instance to the executor (a worker start each)."""
+        path = self.log_path("scheduler")
+        text = path.read_text(errors="replace") if path.exists() else ""
+        ti = f"<TaskInstance: {dag_id}.{task_id} {run_id} "
+        return sum(line.count(ti) for line in text.splitlines() if "Trying to enqueue tasks: [" in line)
+
     def scheduler_race_seen(self) -> bool:
         """Whether the scheduler hit apache/airflow#71580 (a late executor event failed a deferred task)."""
         path = self.log_path("scheduler")

@@ -45,7 +45,12 @@ def test_two_document_body_succeeds_pushes_xcom_and_is_cleaned_up(
     airflow.eventually(lambda: owned(kube_api, namespace, "job_two_docs")["services"], timeout=120)
     assert finish(airflow, "job_two_docs", run_id) == "success"
     assert airflow.xcom("job_two_docs", run_id, "run", key="a") == 2
-    assert "two-docs" in airflow.task_log("job_two_docs", run_id, "run")
+    assert airflow.xcom("job_two_docs", run_id, "run", key="job")["metadata"]["name"]  # as the provider
+    log = airflow.task_log("job_two_docs", run_id, "run")
+    assert "two-docs" in log
+    # Ended in the triggerer (XComs carried by the event): one worker start, no resume.
+    assert "The task ends here, in the triggerer, as success" in log
+    assert airflow.executor_enqueues("job_two_docs", run_id, "run") == 1
     gone = airflow.eventually(
         lambda: not any(owned(kube_api, namespace, "job_two_docs").values()), timeout=120
     )
@@ -57,6 +62,7 @@ def test_backoff_limit_0_exit_2_fails_with_the_exit_code(airflow: AirflowEnv, na
     assert finish(airflow, "job_exit2", run_id) == "failed"
     log = airflow.task_log("job_exit2", run_id, "run")
     assert "exit code 2" in log and "BackoffLimitExceeded" in log
+    assert "The task ends here, in the triggerer, as failed" in log
 
 
 def test_parallel_job_shows_every_pods_log(airflow: AirflowEnv, namespace: str) -> None:

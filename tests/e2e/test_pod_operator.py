@@ -4,11 +4,13 @@ on SQLite) and the real cluster, with `busybox:local` pods."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from kubernetes import client
 
 from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
 from tests.e2e.airflow_env import AirflowEnv
+from tests.e2e.dags.pod_e2e import MARKERS
 
 
 def pods_of(core: client.CoreV1Api, namespace: str, dag_id: str) -> list[client.V1Pod]:
@@ -47,6 +49,14 @@ def test_success_logs_while_deferred_and_xcom_survives_deletion(
     log = airflow.task_log("pod_success", run_id, "run")
     assert all(f"progress-{i}" in log for i in range(1, 9))
     assert log.count("progress-5") == 1, "log lines must not repeat"
+    # Deferred at once (before the container's first line) and ended in the triggerer: one worker
+    # start for the whole task, no resume.
+    lines = log.splitlines()
+    deferred = next(i for i, line in enumerate(lines) if "Pausing task as DEFERRED" in line)
+    assert deferred < next(i for i, line in enumerate(lines) if "progress-1" in line)
+    assert "The task ends here, in the triggerer, as success" in log
+    assert log.count("Pausing task as DEFERRED") == 1 and "execute_complete" not in log
+    assert airflow.executor_enqueues("pod_success", run_id, "run") == 1
     # on_finish_action=delete_pod (the default): the XCom was read before the pod went away.
     assert airflow.eventually(
         lambda: (
@@ -66,13 +76,16 @@ def test_exit_code_fails_with_the_code_and_skip_on_exit_code_skips(
         == "failed"
     )
     log = airflow.task_log("pod_exit3", failed, "run")
-    assert "exit code 3" in log and "failing now" in log
+    assert "exit code 3" in log and "failing now" in log  # the reason and the last log lines
+    assert "The task ends here, in the triggerer, as failed" in log
     assert (
         airflow.wait_for_task_state(
             "pod_skip3", skipped, "run", {"success", "failed", "skipped"}, timeout=120
         )
         == "skipped"
     )
+    assert "The task ends here, in the triggerer, as skipped" in airflow.task_log("pod_skip3", skipped, "run")
+    assert airflow.executor_enqueues("pod_skip3", skipped, "run") == 1
 
 
 def test_missing_image_fails_in_seconds_with_the_reason(
@@ -148,3 +161,46 @@ def test_not_deferrable_runs_the_same_wait_inline(
     )
     assert airflow.xcom("pod_inline", run_id, "run") == [1, 2]
     assert "inline-run" in airflow.task_log("pod_inline", run_id, "run")
+
+
+def _markers(dag_id: str, run_id: str) -> set[str]:
+    folder = Path(MARKERS) / dag_id / run_id.replace(":", "_")
+    return {path.name for path in folder.iterdir()} if folder.is_dir() else set()
+
+
+def test_an_on_success_callback_resumes_on_a_worker_and_runs(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    run_id = run(airflow, "pod_success_callback", namespace)
+    state = airflow.wait_for_task_state(
+        "pod_success_callback", run_id, "run", {"success", "failed"}, timeout=120
+    )
+    assert state == "success"
+    log = airflow.task_log("pod_success_callback", run_id, "run")
+    assert "On success this task resumes on a worker: on_success_callback is set" in log
+    assert "ends here, in the triggerer" not in log
+    assert airflow.xcom("pod_success_callback", run_id, "run") == 7
+    assert airflow.eventually(lambda: "success-1" in _markers("pod_success_callback", run_id), timeout=60)
+    assert airflow.executor_enqueues("pod_success_callback", run_id, "run") == 2  # start + resume
+    assert airflow.eventually(lambda: not pods_of(core, namespace, "pod_success_callback"), timeout=120)
+
+
+def test_a_failure_ended_in_the_triggerer_is_retried_and_calls_back(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    run_id = run(airflow, "pod_retry_then_fail", namespace)
+    state = airflow.wait_for_task_state(
+        "pod_retry_then_fail", run_id, "run", {"success", "failed"}, timeout=180
+    )
+    assert state == "failed"
+    ti = airflow.task_instance("pod_retry_then_fail", run_id, "run")
+    assert ti is not None and ti["try_number"] == 2
+    for try_number in (1, 2):
+        log = airflow.task_log("pod_retry_then_fail", run_id, "run", try_number=try_number)
+        assert "exit code 5" in log and "attempt" in log
+        assert "The task ends here, in the triggerer, as failed" in log
+    assert airflow.executor_enqueues("pod_retry_then_fail", run_id, "run") == 2  # one per try, no resume
+    assert airflow.eventually(
+        lambda: {"retry-1", "failure-2"} <= _markers("pod_retry_then_fail", run_id), timeout=90
+    )
+    assert airflow.eventually(lambda: not pods_of(core, namespace, "pod_retry_then_fail"), timeout=120)

@@ -88,3 +88,41 @@ with DAG("pod_inline", schedule=None):
         do_xcom_push=True,
         **COMMON,
     )
+
+# Callbacks leave a marker file each (the dag-processor or a worker runs them, on this machine).
+MARKERS = os.environ.get("E2E_MARKERS", "/tmp/airflow-k8s-async-e2e-markers")
+
+
+def mark(what: str) -> Any:
+    def callback(context: Any) -> None:
+        ti = context["ti"]
+        folder = os.path.join(MARKERS, ti.dag_id, ti.run_id.replace(":", "_"))
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{what}-{ti.try_number}"), "w") as marker:
+            marker.write(what)
+
+    return callback
+
+
+with DAG("pod_success_callback", schedule=None):
+    # on_success_callback runs on a worker: this task resumes there on success.
+    KubernetesPodOperator(
+        task_id="run",
+        arguments=["echo ok; echo '7' > /airflow/xcom/return.json"],
+        do_xcom_push=True,
+        on_success_callback=mark("success"),
+        **COMMON,
+    )
+
+with DAG("pod_retry_then_fail", schedule=None):
+    # Ended in the triggerer both times (Airflow >= 3.3 retries a TaskFailedEvent itself); the retry
+    # and failure callbacks run through the dag-processor.
+    KubernetesPodOperator(
+        task_id="run",
+        arguments=["echo attempt; exit 5"],
+        retries=1,
+        retry_delay=timedelta(seconds=1),
+        on_retry_callback=mark("retry"),
+        on_failure_callback=mark("failure"),
+        **COMMON,
+    )
