@@ -13,9 +13,12 @@ POD_NAME_MAX_LENGTH = 63  # as the provider: a pod's hostname is its name, and H
 _SUFFIX_CHARS = string.ascii_lowercase + string.digits
 
 
-def add_unique_suffix(name: str, *, rand_len: int = 8, max_len: int = POD_NAME_MAX_LENGTH) -> str:
-    """``name`` cut to fit, ``-.`` stripped from its ends, then ``-`` and ``rand_len`` random [a-z0-9]."""
-    suffix = "-" + "".join(secrets.choice(_SUFFIX_CHARS) for _ in range(rand_len))
+def add_unique_suffix(
+    name: str, *, rand_len: int = 8, max_len: int = POD_NAME_MAX_LENGTH, token: str | None = None
+) -> str:
+    """``name`` cut to fit, ``-.`` stripped from its ends, then ``-`` and ``rand_len`` random [a-z0-9]
+    (or ``token``, for a name that must come out the same twice)."""
+    suffix = "-" + (token or "".join(secrets.choice(_SUFFIX_CHARS) for _ in range(rand_len)))
     return name[: max_len - len(suffix)].strip("-.") + suffix
 
 

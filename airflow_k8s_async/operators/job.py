@@ -354,7 +354,8 @@ class _CreatesResources(KubeOperatorMixin):
         if self.deferrable:
             event = run_sync(lambda: self._wait_briefly(trigger))
             if event is None:
-                trigger = self._resource_trigger(context, finish=self._finish_plan(context))
+                finish = self._finish_plan(try_number=context["ti"].try_number)
+                trigger = self._resource_trigger(context, finish=finish)
                 self.log.info(
                     "Deferring: the triggerer waits for %s %s",
                     self._created[0]["kind"],
@@ -412,7 +413,7 @@ class _CreatesResources(KubeOperatorMixin):
             self.log.info("Created %s %s", resource["kind"], meta["name"])
         return created
 
-    def _finish_plan(self, context: Context) -> dict[str, Any]:
+    def _finish_plan(self, *, try_number: int | None) -> dict[str, Any]:
         """What the trigger does at the end, and which outcomes it ends without a worker."""
         worker_only = [
             name
@@ -422,8 +423,8 @@ class _CreatesResources(KubeOperatorMixin):
             )
             if custom
         ]
-        ends = self._triggerer_ends(context, xcoms=True, worker_only=worker_only)
-        return FinishPlan(ends=ends, action=self.delete_policy).to_dict()
+        ends, why = self._triggerer_ends(try_number=try_number, xcoms=True, worker_only=worker_only)
+        return FinishPlan(ends=ends, why=why, action=self.delete_policy).to_dict()
 
     def _resource_trigger(self, context: Context, *, finish: dict[str, Any] | None = None) -> KubeTrigger:
         first = self._created[0]

@@ -20,10 +20,10 @@ from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import get_client
 from airflow_k8s_async._kube.k8s_objects import to_api_dict
-from airflow_k8s_async._kube.ownership import CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, MANAGED_SELECTOR
-from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, sanitize_label_value, validate_pod
+from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
+from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
+from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, ownership_labels
 from airflow_k8s_async._kube.states import pod_state
-from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
 from airflow_k8s_async.operators.shared import KubeOperatorMixin
@@ -258,23 +258,14 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
 
     def _ownership_labels(self, context: Context) -> dict[str, str]:
         ti = context["ti"]
-        labels = {
-            **self._identity_labels(context),
-            "kubernetes_pod_operator": "True",
-            "try_number": str(ti.try_number),
-            "airflow_version": airflow_version.replace("+", "-"),
-            MANAGED_BY_KEY: MANAGED_BY_VALUE,
-        }
-        return labels
-
-    @staticmethod
-    def _identity_labels(context: Context) -> dict[str, str]:
-        """What identifies this task instance's pod across tries (the provider's label keys)."""
-        ti = context["ti"]
-        labels = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": context["run_id"]}
-        if ti.map_index is not None and ti.map_index >= 0:
-            labels["map_index"] = str(ti.map_index)
-        return {key: sanitize_label_value(str(value)) for key, value in labels.items()}
+        return ownership_labels(
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=context["run_id"],
+            map_index=ti.map_index,
+            try_number=ti.try_number,
+            airflow_version=airflow_version,
+        )
 
     def build_pod_request_obj(
         self, context: Context | None = None, *, target: KubeTarget | None = None
@@ -311,7 +302,8 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
             event = run_sync(lambda: self._wait_briefly(trigger))
             if event is None:
                 positions = trigger.current_log_positions()
-                trigger = self._trigger(context, log_positions=positions, finish=self._finish_plan(context))
+                finish = self._finish_plan(try_number=context["ti"].try_number)
+                trigger = self._trigger(context, log_positions=positions, finish=finish)
                 self.log.info("Deferring: the triggerer waits for pod %s/%s", meta["namespace"], meta["name"])
                 self.defer(trigger=trigger, method_name="execute_complete")
         else:
@@ -326,34 +318,21 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
     async def _create_or_adopt(
         self, target: KubeTarget, pod: dict[str, Any], context: Context
     ) -> dict[str, Any]:
+        ti = context["ti"]
+        identity = identity_labels(
+            dag_id=ti.dag_id, task_id=ti.task_id, run_id=context["run_id"], map_index=ti.map_index
+        )
         client = await get_client(target.cluster)
-        namespace = pod["metadata"]["namespace"]
-        if self.reattach_on_restart:
-            identity = ",".join(f"{k}={v}" for k, v in self._identity_labels(context).items())
-            found = await client.request(
-                "GET",
-                PODS.path(namespace=namespace),
-                query={"labelSelector": f"{identity},{MANAGED_SELECTOR},{CHECKED_KEY}!=True"},
-            )
-            live = [p for p in found.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
-            if live:
-                adopted: dict[str, Any] = max(live, key=lambda p: p["metadata"]["creationTimestamp"])
-                meta = adopted["metadata"]
-                self.log.info(
-                    "Adopting pod %s/%s created by try %s of this task (reattach_on_restart)",
-                    namespace,
-                    meta["name"],
-                    (meta.get("labels") or {}).get("try_number", "?"),
-                )
-                return {"kind": "Pod", "apiVersion": "v1", **adopted}
-        self.log.info("Creating pod %s/%s", namespace, pod["metadata"]["name"])
-        created: dict[str, Any] = await client.request("POST", PODS.path(namespace=namespace), body=pod)
-        return created
+        return await create_or_adopt(
+            client, pod, identity=identity, reattach=self.reattach_on_restart, log=self.log
+        )
 
-    def _finish_plan(self, context: Context) -> dict[str, Any]:
+    def _finish_plan(self, *, try_number: int | None) -> dict[str, Any]:
         """What the trigger does at the end, and which outcomes it ends without a worker."""
+        ends, why = self._triggerer_ends(try_number=try_number, xcoms=bool(self.do_xcom_push))
         return FinishPlan(
-            ends=self._triggerer_ends(context, xcoms=bool(self.do_xcom_push)),
+            ends=ends,
+            why=why,
             action=self.on_finish_action,
             skip_exit_codes=self.skip_on_exit_code,
             return_value=bool(self.do_xcom_push),

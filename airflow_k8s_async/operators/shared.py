@@ -85,16 +85,16 @@ class KubeOperatorMixin:
             return None
 
     def _triggerer_ends(
-        self, context: Context, *, xcoms: bool, worker_only: Sequence[str] = ()
-    ) -> tuple[End, ...]:
-        """The outcomes the trigger may end this task with itself, without a worker.
+        self, *, try_number: int | None, xcoms: bool, worker_only: Sequence[str] = ()
+    ) -> tuple[tuple[End, ...], dict[str, str]]:
+        """The outcomes the trigger may end this task with itself, without a worker, and why the
+        others resume on one (the trigger says so in the task log when it resumes).
 
         Airflow ends a task from the triggerer without its worker-side steps: no listeners, no
         ``on_success_callback`` / ``on_skipped_callback``, no e-mail, no asset events, XComs written
         past a custom backend, no mapped expansion; before 3.3 no retries either (failure callbacks
-        run through the dag-processor). Outcomes needing one of those resume on a worker, as
-        before; the task log says which and why. ``worker_only`` names keywords holding callables
-        that only a worker can run (everything resumes then).
+        run through the dag-processor). ``worker_only`` names keywords holding callables that only
+        a worker can run (everything resumes then). ``try_number`` None: the first try.
         """
         task: Any = self
         everything: list[str] = [f"{name} is set (a callable, run on a worker)" for name in worker_only]
@@ -108,18 +108,18 @@ class KubeOperatorMixin:
             everything.append(f"XComs go through the custom backend {backend}")
         if xcoms and next(task.iter_mapped_dependants(), None) is not None:
             everything.append("a downstream task is mapped over this task's XCom")
-        ends: dict[End, list[str]] = {end: list(everything) for end in ENDS}
+        reasons: dict[End, list[str]] = {end: list(everything) for end in ENDS}
         if getattr(task, "on_success_callback", None):
-            ends["success"].append("on_success_callback is set")
+            reasons["success"].append("on_success_callback is set")
         if getattr(task, "on_skipped_callback", None):
-            ends["skipped"].append("on_skipped_callback is set")
+            reasons["skipped"].append("on_skipped_callback is set")
         if getattr(task, "email", None) and (task.email_on_failure or task.email_on_retry):
-            ends["failed"].append("e-mail on failure or retry is set")
-        if not AIRFLOW_HAS_TRIGGER_ON_KILL and context["ti"].try_number <= (task.retries or 0):
-            ends["failed"].append("retries are left (Airflow < 3.3 retries only a task failed on a worker)")
-        for end, reasons in ends.items():
-            if reasons:
-                self.log.info(
-                    "On %s this task resumes on a worker: %s", end, "; ".join(dict.fromkeys(reasons))
-                )
-        return tuple(end for end, reasons in ends.items() if not reasons)
+            reasons["failed"].append("e-mail on failure or retry is set")
+        if not AIRFLOW_HAS_TRIGGER_ON_KILL and (try_number or 1) <= (task.retries or 0):
+            reasons["failed"].append(
+                "retries are left (Airflow < 3.3 retries only a task failed on a worker)"
+            )
+        why: dict[str, str] = {
+            end: "; ".join(dict.fromkeys(found)) for end, found in reasons.items() if found
+        }
+        return tuple(end for end in ENDS if end not in why), why

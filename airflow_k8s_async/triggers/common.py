@@ -148,6 +148,9 @@ class KubeTrigger(BaseTrigger):
         plan = FinishPlan.from_dict(self.finish)
         result = outcome(event, plan=plan)
         if result.state not in plan.ends:
+            self.log.info(
+                "Resuming on a worker to end as %s: %s", result.state, plan.resume_reason(result.state)
+            )
             yield TriggerEvent(event)  # type: ignore[no-untyped-call]
             return
         self._log_outcome(result)

@@ -35,12 +35,14 @@ class FinishPlan:
     """What the trigger does at the end (JSON-safe, stored in the trigger's kwargs).
 
     ``ends``: the outcomes the trigger ends the task with itself (empty: always resume on a worker).
+    ``why``: for the other outcomes, why they resume on a worker (said in the task log then).
     ``action``: an ``on_finish_action`` (a pod task) or a ``delete_policy`` (a Job task).
     ``skip_exit_codes``: exit codes of the main container that end the task as skipped.
     ``return_value``: the XCom sidecar's value becomes ``return_value`` (``do_xcom_push``).
     """
 
     ends: tuple[End, ...] = ()
+    why: Mapping[str, str] = field(default_factory=dict)
     action: str = "keep_pod"
     skip_exit_codes: tuple[int, ...] = ()
     return_value: bool = False
@@ -54,6 +56,9 @@ class FinishPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def resume_reason(self, state: End) -> str:
+        return self.why.get(state) or "the task was deferred without a finish plan"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> FinishPlan:

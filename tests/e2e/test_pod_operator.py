@@ -177,7 +177,7 @@ def test_an_on_success_callback_resumes_on_a_worker_and_runs(
     )
     assert state == "success"
     log = airflow.task_log("pod_success_callback", run_id, "run")
-    assert "On success this task resumes on a worker: on_success_callback is set" in log
+    assert "Resuming on a worker to end as success: on_success_callback is set" in log
     assert "ends here, in the triggerer" not in log
     assert airflow.xcom("pod_success_callback", run_id, "run") == 7
     assert airflow.eventually(lambda: "success-1" in _markers("pod_success_callback", run_id), timeout=60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -107,10 +106,6 @@ def test_deletes_at_end(action: str, status: str, phase: str | None, deleted: bo
     assert deletes_at_end(action, _event(status, phase=phase)) is deleted
 
 
-def _context(try_number: int = 1) -> Any:
-    return {"ti": SimpleNamespace(try_number=try_number)}
-
-
 def _pod(**kwargs: Any) -> KubernetesPodOperator:
     with DAG(dag_id=f"finish_{len(kwargs)}_{id(kwargs)}", schedule=None, start_date=datetime(2026, 1, 1)):
         return KubernetesPodOperator(task_id="t", image="busybox", **kwargs)
@@ -118,10 +113,11 @@ def _pod(**kwargs: Any) -> KubernetesPodOperator:
 
 def test_a_plain_pod_task_ends_every_outcome_in_the_triggerer() -> None:
     op = _pod(do_xcom_push=True, skip_on_exit_code=[3, 4], on_finish_action="delete_succeeded_pod")
-    plan = FinishPlan.from_dict(op._finish_plan(_context()))
+    plan = FinishPlan.from_dict(op._finish_plan(try_number=1))
     assert plan == FinishPlan(
         ends=ENDS, action="delete_succeeded_pod", skip_exit_codes=(3, 4), return_value=True
     )
+    assert plan.why == {}
 
 
 @pytest.mark.parametrize(
@@ -134,22 +130,18 @@ def test_a_plain_pod_task_ends_every_outcome_in_the_triggerer() -> None:
         ({"multiple_outputs": True}, set(ENDS)),
     ],
 )
-def test_outcomes_that_need_a_worker_resume_there(
-    kwargs: dict[str, Any], resumes: set[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    op = _pod(**kwargs)
-    capsys.readouterr()
-    ends = FinishPlan.from_dict(op._finish_plan(_context())).ends
-    assert set(ends) == set(ENDS) - resumes
-    said = capsys.readouterr().out  # the task log says which outcome resumes, and why
-    assert all(f"On {end} this task resumes on a worker" in said for end in resumes), said
+def test_outcomes_that_need_a_worker_resume_there(kwargs: dict[str, Any], resumes: set[str]) -> None:
+    plan = FinishPlan.from_dict(_pod(**kwargs)._finish_plan(try_number=1))
+    assert set(plan.ends) == set(ENDS) - resumes
+    assert set(plan.why) == resumes  # said in the task log when the trigger resumes
+    assert all(plan.resume_reason(end) for end in resumes)
 
 
 def test_retries_before_airflow_3_3_resume_failures_on_a_worker() -> None:
     op = _pod(retries=2)
-    ends = set(FinishPlan.from_dict(op._finish_plan(_context(try_number=1))).ends)
+    ends = set(FinishPlan.from_dict(op._finish_plan(try_number=1)).ends)
     assert ("failed" in ends) is AIRFLOW_HAS_TRIGGER_ON_KILL  # 3.3 retries a TaskFailedEvent itself
-    last_try = set(FinishPlan.from_dict(op._finish_plan(_context(try_number=3))).ends)
+    last_try = set(FinishPlan.from_dict(op._finish_plan(try_number=3)).ends)
     assert last_try == set(ENDS)
 
 
@@ -157,7 +149,7 @@ def test_a_downstream_task_mapped_over_the_xcom_resumes_on_a_worker() -> None:
     with DAG(dag_id="finish_mapped", schedule=None, start_date=datetime(2026, 1, 1)):
         op = KubernetesPodOperator(task_id="t", image="busybox", do_xcom_push=True)
         KubernetesPodOperator.partial(task_id="m", image="busybox").expand(arguments=op.output)
-    assert FinishPlan.from_dict(op._finish_plan(_context())).ends == ()
+    assert FinishPlan.from_dict(op._finish_plan(try_number=1)).ends == ()
 
 
 def test_job_callables_resume_on_a_worker() -> None:
@@ -166,8 +158,8 @@ def test_job_callables_resume_on_a_worker() -> None:
         custom = KubernetesJobOperator(
             task_id="custom", image="busybox", parse_xcom_event=lambda value: {"v": value}
         )
-    assert FinishPlan.from_dict(plain._finish_plan(_context())) == FinishPlan(ends=ENDS, action="Always")
-    assert FinishPlan.from_dict(custom._finish_plan(_context())).ends == ()
+    assert FinishPlan.from_dict(plain._finish_plan(try_number=1)) == FinishPlan(ends=ENDS, action="Always")
+    assert FinishPlan.from_dict(custom._finish_plan(try_number=1)).ends == ()
 
 
 @pytest.mark.parametrize("value", ["3", [3, "4"], 3.5, True, {"a": 1}])
