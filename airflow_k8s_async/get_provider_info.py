@@ -130,6 +130,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "Pod",
                         "default": "Job",
                     },
+                    "start_from_trigger": {
+                        "description": (
+                            "KubernetesPodOperator: start tasks in the triggerer (the default of the "
+                            "start_from_trigger keyword): the pod is created and watched there, and "
+                            "the task never runs on a worker. Needs Airflow 3.3 or newer."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "True",
+                        "default": "False",
+                    },
                     "wait_before_defer_seconds": {
                         "description": (
                             "How long an operator waits on the worker after submitting before it "

@@ -164,6 +164,15 @@ _NO_SIDECAR = (
 )
 
 
+def refuse_start_from_trigger(value: bool | None) -> None:
+    """Jobs start on a worker: ``[kubernetes_async] start_from_trigger`` applies to pod tasks only."""
+    if value:
+        raise ConfigurationError(
+            "start_from_trigger is supported by KubernetesPodOperator only, not yet by the Job operators: "
+            "remove it (the task still defers at once and ends in the triggerer)"
+        )
+
+
 def delete_policy_for(
     *, delete_policy: str | None, on_finish_action: str | None, is_delete_operator_pod: bool | None
 ) -> str:
@@ -645,6 +654,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
             if k in _POD_ONLY_KEYWORDS
         }
         waiting = {k: kwargs.pop(k) for k in list(kwargs) if k in _POD_WAITING_KEYWORDS}
+        refuse_start_from_trigger(kwargs.pop("start_from_trigger", None))
         super().__init__(**kwargs)
         self.mount_files_from_secret = _secret_files(mount_files_from_secret)
         if body is not None and body_filepath is not None:
@@ -894,6 +904,10 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
         self._created = []
         self._body_pod: dict[str, Any] | None = None
 
+    def _resolve_start_from_trigger(self, value: bool | None) -> bool:
+        refuse_start_from_trigger(value)
+        return False
+
     def pod_keywords(self) -> PodKeywords:
         keywords = super().pod_keywords()
         if self._body_pod is None:
@@ -952,4 +966,5 @@ _POD_WAITING_KEYWORDS = (
     )
     - {f.name for f in fields(PodKeywords)}
     - frozenset(inspect.signature(KubernetesJobOperator.__init__).parameters)
+    - {"start_from_trigger"}  # BaseOperator's keyword: refused for Jobs (refuse_start_from_trigger)
 )

@@ -16,22 +16,25 @@ from typing import Any, ClassVar, Literal
 import yaml
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException, AirflowTaskTimeout
+from airflow.triggers.base import StartTriggerArgs
 from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import get_client
 from airflow_k8s_async._kube.k8s_objects import to_api_dict
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
-from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
+from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, load_template_file, validate_pod
 from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, ownership_labels
 from airflow_k8s_async._kube.states import pod_state
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
-from airflow_k8s_async.operators.shared import KubeOperatorMixin
+from airflow_k8s_async.operators.shared import KubeOperatorMixin, start_from_trigger_default
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
 from airflow_k8s_async.triggers.finish import POD_FINISH_ACTIONS as FINISH_ACTIONS
 from airflow_k8s_async.triggers.finish import FinishPlan, apply_finish_action, deletes_at_end, outcome
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
+from airflow_k8s_async.triggers.podstart import submission
 
 KILL_ACTIONS = ("delete_pod", "keep_pod")
 # Keywords accepted so DAGs written for the provider keep working, with no effect in our design.
@@ -206,6 +209,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         skip_on_exit_code: int | Container[int] | None = None,
         log_events_on_failure: bool = False,
         wait_before_defer_seconds: float | None = None,
+        start_from_trigger: bool | None = None,
         # accepted for compatibility, no effect (see _NO_EFFECT)
         poll_interval: float = 2,
         startup_check_interval_seconds: int = 5,
@@ -249,6 +253,9 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         self.skip_on_exit_code = _exit_codes(skip_on_exit_code)
         self.log_events_on_failure = log_events_on_failure
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
+        self.start_from_trigger = self._resolve_start_from_trigger(start_from_trigger)
+        if self.start_from_trigger:
+            self.start_trigger_args = self._start_trigger_args()
         self._pod_ref: tuple[str, str, str] | None = None  # namespace, name, uid of our pod
 
     # -- building --------------------------------------------------------------------------------
@@ -347,10 +354,18 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
     ) -> KubernetesPodTrigger:
         assert self._pod_ref is not None
         namespace, name, uid = self._pod_ref
-        return KubernetesPodTrigger(
+        return self._pod_trigger(
             pod_name=name,
             pod_namespace=namespace,
             pod_uid=uid,
+            deadline=self._deadline(context),
+            log_positions=log_positions,
+            finish=finish,
+        )
+
+    def _pod_trigger(self, **kwargs: Any) -> KubernetesPodTrigger:
+        """The trigger with this task's waiting keywords; ``kwargs``: what identifies the pod."""
+        return KubernetesPodTrigger(
             kubernetes_conn_id=self.kubernetes_conn_id,
             config_file=self.config_file,
             cluster_context=self.cluster_context,
@@ -363,13 +378,54 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
             do_xcom_push=bool(self.do_xcom_push),
             startup_timeout=self.startup_timeout_seconds,
             schedule_timeout=self.schedule_timeout_seconds,
-            deadline=self._deadline(context),
             log_events_on_failure=self.log_events_on_failure,
             on_kill_action=self.on_kill_action,
             termination_grace_period=getattr(self, "termination_grace_period", None),
-            log_positions=log_positions,
-            finish=finish,
+            **kwargs,
         )
+
+    def _resolve_start_from_trigger(self, value: bool | None) -> bool:
+        return start_from_trigger_default(value)
+
+    def _start_trigger_args(self) -> StartTriggerArgs:
+        """``start_from_trigger``: the trigger that creates the pod and waits, fixed at parse time.
+        What cannot work without a worker is refused here, naming the keyword."""
+        if not AIRFLOW_HAS_TRIGGER_ON_KILL:
+            raise ConfigurationError(
+                f"start_from_trigger needs Airflow >= 3.3 (where the triggerer renders templates), not "
+                f"{airflow_version}"
+            )
+        if not self.deferrable:
+            raise ConfigurationError(
+                "start_from_trigger needs deferrable=True: the triggerer does the waiting"
+            )
+        if self.wait_before_defer_seconds > 0:
+            raise ConfigurationError(
+                "start_from_trigger: wait_before_defer_seconds waits on a worker; set it to 0"
+            )
+        keywords = {f.name: getattr(self, f.name) for f in fields(PodKeywords) if f.name != "do_xcom_push"}
+        keywords["do_xcom_push"] = bool(self.do_xcom_push)
+        template, path = None, keywords["pod_template_file"]
+        if path:
+            if "{{" in str(path) or "{%" in str(path):
+                raise ConfigurationError(
+                    "start_from_trigger: pod_template_file is templated; give a path the dag-processor reads"
+                )
+            dag_file = self.dag.fileloc if self.has_dag() else None  # type: ignore[no-untyped-call]
+            base_dir = os.path.dirname(dag_file) if dag_file else None
+            template = load_template_file(str(path), base_dir=base_dir)  # read at parse time
+            keywords["pod_template_file"] = None
+        timeout = self.execution_timeout.total_seconds() if self.execution_timeout is not None else None
+        submit = submission(
+            keywords=keywords,
+            templated=self.template_fields,
+            reattach_on_restart=self.reattach_on_restart,
+            execution_timeout=timeout,
+            template=template,
+        )
+        trigger = self._pod_trigger(submit=submit, finish=self._finish_plan(try_number=None))
+        classpath, kwargs = trigger.serialize()
+        return StartTriggerArgs(trigger_cls=classpath, trigger_kwargs=kwargs, next_method="execute_complete")
 
     # -- finishing -------------------------------------------------------------------------------
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:

@@ -20,6 +20,11 @@ def wait_before_defer_seconds(value: float | None) -> float:
     return value if value is not None else conf.getfloat(SECTION, "wait_before_defer_seconds", fallback=0.0)
 
 
+def start_from_trigger_default(value: bool | None) -> bool:
+    """The keyword, else ``[kubernetes_async] start_from_trigger`` (False)."""
+    return value if value is not None else conf.getboolean(SECTION, "start_from_trigger", fallback=False)
+
+
 def _custom_xcom_backend() -> str | None:
     """The configured XCom backend when it is not Airflow's own (the triggerer writes XComs to the
     database directly, past any backend)."""

@@ -21,10 +21,11 @@ from airflow_k8s_async._kube.mapping import as_list, as_map
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import ObjectState, Phase, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
-from airflow_k8s_async.errors import AirflowK8sAsyncError
+from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.triggers.common import KubeTrigger, log_pod_events, shared_hub
+from airflow_k8s_async.triggers.common import KubeTrigger, log_pod_events, shared_hub, shared_target
 from airflow_k8s_async.triggers.logstream import LogChoice, LogStreams, container_states, wanted_containers
+from airflow_k8s_async.triggers.podstart import render_submission, start_pod
 
 XCOM_SIDECAR = "airflow-xcom-sidecar"
 _EMPTY_XCOM = "__airflow_xcom_result_empty__"
@@ -63,8 +64,8 @@ class KubernetesPodTrigger(KubeTrigger):
     def __init__(
         self,
         *,
-        pod_name: str,
-        pod_namespace: str,
+        pod_name: str = "",
+        pod_namespace: str = "",
         pod_uid: str | None = None,
         kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
         config_file: str | None = None,
@@ -86,7 +87,10 @@ class KubernetesPodTrigger(KubeTrigger):
         watch_selector: str | None = MANAGED_SELECTOR,
         log_positions: dict[str, list[int]] | None = None,
         resources: list[dict[str, Any]] | None = None,
+        submit: dict[str, Any] | None = None,
     ) -> None:
+        if not submit and not (pod_name and pod_namespace):
+            raise ValueError("KubernetesPodTrigger needs pod_name and pod_namespace, or submit")
         super().__init__(
             kubernetes_conn_id=kubernetes_conn_id,
             config_file=config_file,
@@ -112,6 +116,8 @@ class KubernetesPodTrigger(KubeTrigger):
         self.watch_selector = watch_selector
         self.log_positions = dict(log_positions or {})
         self.resources = list(resources or [])  # what the task created with the pod (job operator)
+        self.submit = submit  # start_from_trigger: the pod to create (see triggers/podstart.py)
+        self._render_error: str | None = None
         self._streams: LogStreams | None = None
         self._pod: Mapping[str, Any] = {}
 
@@ -137,12 +143,31 @@ class KubernetesPodTrigger(KubeTrigger):
             "watch_selector": self.watch_selector,
             "log_positions": self.log_positions,
             "resources": self.resources,
+            "submit": self.submit,
         }
+
+    # -- start_from_trigger: render, then create or adopt the pod ------------------------------
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render the operator's template fields in ``submit`` as a worker would have (called by the
+        triggerer before ``run()`` for a task started here); an error fails the task with it."""
+        if not self.submit:
+            return
+        try:
+            self.submit, connection = render_submission(
+                self, self.submit, self._connection_kwargs(), context=context, jinja_env=jinja_env
+            )
+        except Exception as exc:  # the task fails with the reason instead of a triggerer traceback
+            self._render_error = f"rendering the task's templates failed: {type(exc).__name__}: {exc}"
+            return
+        for key, value in connection.items():
+            setattr(self, key, value)
 
     # -- the wait ------------------------------------------------------------------------------
     async def wait(self) -> dict[str, Any]:
         """Watch the pod to its end; returns the event payload. Also used inline on a worker."""
         client = await self._client()
+        if self.submit and not self.pod_uid:
+            await self._submit(client)
         self.log.info("Waiting for pod %s/%s (shared watch, no polling)", self.pod_namespace, self.pod_name)
         prefix = self.container_name_log_prefix_enabled
         self._streams = LogStreams(
@@ -190,6 +215,23 @@ class KubernetesPodTrigger(KubeTrigger):
             if startup_failure is not None:
                 await self._log_events(client)  # scheduling and image problems are told there
                 return startup_failure
+
+    async def _submit(self, client: KubeClient) -> None:
+        if self._render_error:
+            raise ConfigurationError(self._render_error)
+        assert self.submit is not None
+        ti = self.task_instance
+        if ti is None:
+            raise ConfigurationError("start_from_trigger: the triggerer gave this trigger no task instance")
+        target = await shared_target(**self._connection_kwargs())
+        created = await start_pod(
+            client, self.submit, ti=ti, namespace=target.namespace or "default", log=self.log
+        )
+        meta = created["metadata"]
+        self.pod_name, self.pod_namespace, self.pod_uid = meta["name"], meta["namespace"], meta["uid"]
+        timeout = self.submit.get("execution_timeout")
+        if timeout is not None and self.deadline is None:  # from the pod's creation: a restart keeps it
+            self.deadline = _created(created) + float(timeout)
 
     def _seconds_to_next_check(self) -> float | None:
         checks: list[float] = []
