@@ -403,6 +403,20 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
             raise ConfigurationError(
                 "start_from_trigger: wait_before_defer_seconds waits on a worker; set it to 0"
             )
+        dag: Any = self.dag if self.has_dag() else None  # type: ignore[no-untyped-call]
+        jinja = (
+            "user_defined_macros",
+            "user_defined_filters",
+            "jinja_environment_kwargs",
+            "template_searchpath",
+        )
+        if dag is not None and (custom := [name for name in jinja if getattr(dag, name, None)]):
+            raise ConfigurationError(
+                f"start_from_trigger: the DAG sets {', '.join(custom)}, which the triggerer cannot "
+                "render with (it has only the serialized DAG)"
+            )
+        if self.render_template_as_native_obj or getattr(dag, "render_template_as_native_obj", False):
+            raise ConfigurationError("start_from_trigger: render_template_as_native_obj needs a worker")
         keywords = {f.name: getattr(self, f.name) for f in fields(PodKeywords) if f.name != "do_xcom_push"}
         keywords["do_xcom_push"] = bool(self.do_xcom_push)
         template, path = None, keywords["pod_template_file"]
@@ -411,8 +425,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
                 raise ConfigurationError(
                     "start_from_trigger: pod_template_file is templated; give a path the dag-processor reads"
                 )
-            dag_file = self.dag.fileloc if self.has_dag() else None  # type: ignore[no-untyped-call]
-            base_dir = os.path.dirname(dag_file) if dag_file else None
+            base_dir = os.path.dirname(dag.fileloc) if dag is not None and dag.fileloc else None
             template = load_template_file(str(path), base_dir=base_dir)  # read at parse time
             keywords["pod_template_file"] = None
         timeout = self.execution_timeout.total_seconds() if self.execution_timeout is not None else None

@@ -154,10 +154,39 @@ class KubeTrigger(BaseTrigger):
             yield TriggerEvent(event)  # type: ignore[no-untyped-call]
             return
         self._log_outcome(result)
-        yield _END_EVENTS[result.state](xcoms=result.xcoms or None)
+        try:
+            await self._push_xcoms(result.xcoms)
+        except Exception as exc:  # the task must not end without its results: resume on a worker
+            self.log.warning("Could not push the XComs from the triggerer (%s); resuming on a worker", exc)
+            yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+            return
+        yield _END_EVENTS[result.state]()
         # After the yield: the event is queued before anything is deleted. Shielded, so that a
         # deletion under way completes when the runner cancels this trigger.
         await asyncio.shield(asyncio.ensure_future(self._apply_finish_action(event, plan)))
+
+    async def _push_xcoms(self, xcoms: dict[str, Any]) -> None:
+        """Push XComs as a worker does (serialized by the XCom class, sent over the triggerer's
+        execution-API channel), not through the end event: Airflow 3.3.2 stores an event's XComs
+        JSON-encoded twice, so a downstream ``xcom_pull`` would get a string instead of the value."""
+        if not xcoms:
+            return
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import SetXCom
+        from airflow.sdk.execution_time.xcom import XCom
+
+        ti = self.task_instance
+        if ti is None:
+            raise RuntimeError("the triggerer gave this trigger no task instance")
+        dag_id, task_id, run_id, map_index = ti.dag_id, ti.task_id, ti.run_id, ti.map_index
+        for key, value in xcoms.items():
+            serialized = XCom.serialize_value(
+                value=value, key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index
+            )
+            message = SetXCom(
+                key=key, value=serialized, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index
+            )
+            await task_runner.SUPERVISOR_COMMS.asend(message)
 
     def _log_outcome(self, result: Outcome) -> None:
         if result.state == "failed":
@@ -165,7 +194,7 @@ class KubeTrigger(BaseTrigger):
         else:
             self.log.info("%s", result.message)
         if result.xcoms:
-            self.log.info("XComs pushed with the end: %s", ", ".join(result.xcoms))
+            self.log.info("XComs pushed from the triggerer: %s", ", ".join(result.xcoms))
         self.log.info(
             "The task ends here, in the triggerer, as %s: it does not return to a worker", result.state
         )

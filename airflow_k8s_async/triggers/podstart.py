@@ -72,6 +72,15 @@ def submission(
     }
 
 
+def _template_env(dag: Any) -> Any:
+    """The environment a worker renders with, for a DAG without its own macros, filters or Jinja
+    options (the operator refuses those at parse time: the triggerer has only the serialized DAG)."""
+    from airflow.sdk.definitions._internal.templater import create_template_env
+
+    folder = getattr(dag, "folder", None)
+    return create_template_env(searchpath=[folder] if folder else None)
+
+
 def render_submission(
     templater: Any,
     submit: Mapping[str, Any],
@@ -85,8 +94,7 @@ def render_submission(
     keywords = dict(submit["keywords"])
     values = SimpleNamespace(**{**keywords, **connection})
     names = [name for name in submit.get("templated") or () if hasattr(values, name)]
-    task = getattr(templater, "task", None)
-    env = jinja_env or templater.get_template_env(dag=getattr(task, "dag", None))
+    env = jinja_env or _template_env(getattr(getattr(templater, "task", None), "dag", None))
     templater._do_render_template_fields(values, names, context, env, set())
     rendered = vars(values)
     return (

@@ -560,15 +560,11 @@ class AirflowEnv:
     def xcom(
         self, dag_id: str, run_id: str, task_id: str, *, key: str = "return_value", map_index: int = -1
     ) -> Any:
-        """The XCom value (JSON-decoded as stored); fails when there is none."""
+        """The XCom value as a downstream task's ``xcom_pull`` gets it (deserialized by the API
+        server); fails when there is none. Never JSON-decoded here: a value stored as a JSON
+        string (e.g. pushed through an end event, double-encoded) must show as the string it is."""
         path = f"{self._ti_path(dag_id, run_id, task_id)}/xcomEntries/{key}"
-        value = self.api("GET", path, params={"map_index": map_index})["value"]
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                return value
-        return value
+        return self.api("GET", path, params={"map_index": map_index, "deserialize": "true"})["value"]
 
     def set_task_state(
         self, dag_id: str, run_id: str, task_id: str, state: str, *, map_index: int = -1

@@ -46,6 +46,11 @@ def test_success_logs_while_deferred_and_xcom_survives_deletion(
         == "success"
     )
     assert airflow.xcom("pod_success", run_id, "run") == {"rows": 42, "ok": True}
+    assert (
+        airflow.wait_for_task_state("pod_success", run_id, "check", {"success", "failed"}, timeout=120)
+        == "success"
+    )
+    assert "rows=42" in airflow.task_log("pod_success", run_id, "check")
     log = airflow.task_log("pod_success", run_id, "run")
     assert all(f"progress-{i}" in log for i in range(1, 9))
     assert log.count("progress-5") == 1, "log lines must not repeat"

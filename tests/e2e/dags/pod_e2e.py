@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk import DAG
 
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
 
 IMAGE = os.environ.get("E2E_IMAGE", "busybox:local")
 NAMESPACE = "{{ dag_run.conf['namespace'] }}"
@@ -39,7 +40,7 @@ class CrashBeforeDefer(KubernetesPodOperator):
 
 
 with DAG("pod_success", schedule=None):
-    KubernetesPodOperator(
+    produced = KubernetesPodOperator(
         task_id="run",
         arguments=[
             "for i in 1 2 3 4 5 6 7 8; do echo progress-$i; sleep 1; done; "
@@ -47,6 +48,10 @@ with DAG("pod_success", schedule=None):
         ],
         do_xcom_push=True,
         **COMMON,
+    )
+    # A downstream task reads the value as a mapping (a value stored as a JSON string fails here).
+    produced >> KubernetesPodOperator(
+        task_id="check", arguments=["echo rows={{ ti.xcom_pull(task_ids='run')['rows'] }}"], **COMMON
     )
 
 with DAG("pod_exit3", schedule=None):
@@ -126,3 +131,41 @@ with DAG("pod_retry_then_fail", schedule=None):
         on_failure_callback=mark("failure"),
         **COMMON,
     )
+
+# start_from_trigger=True: the task never runs on a worker; the triggerer renders the templates,
+# creates the pod and ends the task.
+if AIRFLOW_HAS_TRIGGER_ON_KILL:  # Airflow 3.3+: the triggerer renders templates
+    with DAG("pod_start_in_triggerer", schedule=None):
+        KubernetesPodOperator(
+            task_id="run",
+            arguments=[
+                "echo run {{ run_id }} in {{ dag_run.conf['namespace'] }}; sleep 3; "
+                'echo \'{"started": "{{ ti.task_id }}"}\' > /airflow/xcom/return.json'
+            ],
+            do_xcom_push=True,
+            start_from_trigger=True,
+            **COMMON,
+        ) >> KubernetesPodOperator(
+            task_id="check",
+            arguments=["echo started={{ ti.xcom_pull(task_ids='run')['started'] }}"],
+            start_from_trigger=True,
+            **COMMON,
+        )
+
+    with DAG("pod_start_restart", schedule=None):
+        for index in range(5):
+            KubernetesPodOperator(
+                task_id=f"run{index}",
+                arguments=["for i in $(seq 1 20); do echo tick-$i; sleep 1; done"],
+                start_from_trigger=True,
+                on_finish_action="keep_pod",  # kept, so the test can count every pod made
+                **COMMON,
+            )
+
+    with DAG("pod_start_fails", schedule=None):
+        KubernetesPodOperator(
+            task_id="run",
+            arguments=["echo about to fail; exit 4"],
+            start_from_trigger=True,
+            **COMMON,
+        )
