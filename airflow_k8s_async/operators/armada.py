@@ -23,7 +23,7 @@ from google.protobuf.json_format import MessageToDict, MessageToJson, ParseDict,
 from airflow_k8s_async._armada.channel import close_channels
 from airflow_k8s_async._armada.client import ArmadaClient, forget_clients, get_armada_client
 from airflow_k8s_async._armada.hub import close_job_set_hub
-from airflow_k8s_async._armada.states import SUBMITTED, SUCCEEDED, TERMINAL, WITH_ERRORS, as_job_state
+from airflow_k8s_async._armada.states import SUBMITTED, TERMINAL, WITH_ERRORS, as_job_state
 from airflow_k8s_async.armada.auth import TokenRetriever, describe_token_retriever
 from airflow_k8s_async.armada.links import DynamicLink, LookoutLink, link_xcom_key
 from airflow_k8s_async.armada.model import GrpcChannelArgs, RunningJobContext
@@ -32,8 +32,8 @@ from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.operators.shared import KubeOperatorMixin
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
-from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
-from airflow_k8s_async.triggers.finish import failure_message
+from airflow_k8s_async.triggers.armada import ArmadaJobTrigger, armada_outcome
+from airflow_k8s_async.triggers.finish import FinishPlan
 
 T = TypeVar("T")
 _SECTION = "armada_operator"  # armada-airflow's config section, read for the same defaults
@@ -223,11 +223,12 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             context["ti"].xcom_push(key=LookoutLink().xcom_key, value=self.lookout_url(job.job_id))
         trigger = self._trigger(context, job, item)
         if self.deferrable and not job.terminal:
-            # A short wait first: a job that ends at once finishes without a defer/resume round trip,
-            # which also keeps clear of apache/airflow#71580 on Airflow 3.3.2.
+            # Opt-in (wait_before_defer_seconds > 0): the same wait on the worker first.
             event = _run(lambda: self._wait_briefly(trigger))
             if event is None:
-                trigger = self._trigger(context, job, item, log_position=trigger.current_log_position())
+                position = trigger.current_log_position()
+                finish = self._finish_plan(try_number=context["ti"].try_number)
+                trigger = self._trigger(context, job, item, log_position=position, finish=finish)
                 self.log.info("Deferring: the triggerer waits for Armada job %s", job.job_id)
                 self.defer(trigger=trigger, method_name="execute_complete")
         else:
@@ -327,6 +328,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         item: JobSubmitRequestItem,
         *,
         log_position: list[int] | None = None,
+        finish: dict[str, Any] | None = None,
     ) -> ArmadaJobTrigger:
         patterns = {
             name: url.pattern for name, url in self.extra_links.items() if isinstance(url, re.Pattern)
@@ -352,27 +354,34 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             lookout_url=self.lookout_url(job.job_id),
             link_patterns=patterns,
             log_position=log_position,
+            finish=finish,
         )
 
     # -- finishing -------------------------------------------------------------------------------
+    def _finish_plan(self, *, try_number: int | None) -> dict[str, Any]:
+        """Which outcomes the trigger ends without a worker: a failure with retries left resumes,
+        since ``reattach_policy`` (possibly a callable) decides there whether it is retried."""
+        ends, why = self._triggerer_ends(try_number=try_number, xcoms=True)
+        if "failed" in ends and (try_number or 1) <= (self.retries or 0):
+            ends = tuple(end for end in ends if end != "failed")
+            why["failed"] = "retries are left: reattach_policy decides on a worker whether to retry"
+        return FinishPlan(ends=ends, why=why).to_dict()
+
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger: the result (as armada-airflow's), or a failure with Armada's reason."""
-        for name, url in (event.get("links") or {}).items():
-            context["ti"].xcom_push(key=link_xcom_key(name), value=url)
-        status, state = event.get("status"), str(event.get("state") or "")
+        """Resume after the trigger (when the triggerer did not end the task itself): the result
+        (as armada-airflow's), or a failure with Armada's reason; the trigger's rules."""
         job_id = str(event.get("job_id") or "")
-        if status == "success":
-            self.log.info("Armada job %s succeeded", job_id)
-            links = {"lookout": self.lookout_url(job_id)} if self.lookout_url_template else {}
-            return {
-                "armada_queue": event.get("queue"),
-                "job_id": job_id,
-                "job_set_id": event.get("job_set_id"),
-                "job_state": SUCCEEDED,
-                "links": links,
-            }
-        message = failure_message({**event, "kind": "Armada job", "namespace": event.get("queue")})
-        if status == "timeout":
+        result = armada_outcome(event, lookout_url=self.lookout_url(job_id))
+        for key, value in result.xcoms.items():
+            if key != "return_value":
+                context["ti"].xcom_push(key=key, value=value)
+        status, state = event.get("status"), str(event.get("state") or "")
+        if result.state == "success":
+            self.log.info("%s", result.message)
+            returned: dict[str, Any] = result.xcoms["return_value"]
+            return returned
+        message = result.message
+        if result.timeout:
             self._cancel_after_timeout(event)
             raise AirflowTaskTimeout(message)
         if status == "failed" and state in TERMINAL:

@@ -14,6 +14,7 @@ import asyncio
 import re
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -36,9 +37,11 @@ from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
 from airflow_k8s_async._kube.states import ObjectState, Phase
 from airflow_k8s_async.armada.auth import token_retriever_from
+from airflow_k8s_async.armada.links import link_xcom_key
 from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, shared_target
+from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, failure_message
 from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS, LAST_LINES
 
 _PHASES = {SUCCEEDED: Phase.SUCCEEDED, RUNNING: Phase.RUNNING}
@@ -48,6 +51,24 @@ def _phase(state: str) -> Phase:
     if state in _PHASES:
         return _PHASES[state]
     return Phase.FAILED if state in (FAILED, CANCELLED, *WITH_ERRORS) else Phase.PENDING
+
+
+def armada_outcome(event: Mapping[str, Any], *, lookout_url: str | None) -> Outcome:
+    """How an Armada task ends (the triggerer's and ``execute_complete``'s rules): the extra links
+    and, on success, armada-airflow's return value; else a failure with Armada's reason."""
+    xcoms: dict[str, Any] = {link_xcom_key(name): url for name, url in (event.get("links") or {}).items()}
+    job_id = str(event.get("job_id") or "")
+    if event.get("status") == "success":
+        xcoms["return_value"] = {
+            "armada_queue": event.get("queue"),
+            "job_id": job_id,
+            "job_set_id": event.get("job_set_id"),
+            "job_state": SUCCEEDED,
+            "links": {"lookout": lookout_url} if lookout_url else {},
+        }
+        return Outcome("success", f"Armada job {job_id} succeeded", xcoms=xcoms)
+    message = failure_message({**event, "kind": "Armada job", "namespace": event.get("queue")})
+    return Outcome("failed", message, timeout=event.get("status") == "timeout", xcoms=xcoms)
 
 
 class ArmadaJobTrigger(KubeTrigger):
@@ -78,6 +99,7 @@ class ArmadaJobTrigger(KubeTrigger):
         config_file: str | None = None,
         cluster_context: str | None = None,
         in_cluster: bool | None = None,
+        finish: dict[str, Any] | None = None,
         lookout_url: str | None = None,
         link_patterns: dict[str, str] | None = None,
         log_position: list[int] | None = None,
@@ -87,6 +109,7 @@ class ArmadaJobTrigger(KubeTrigger):
             config_file=config_file,
             cluster_context=cluster_context,
             in_cluster=in_cluster,
+            finish=finish,
         )
         self.job_id = job_id
         self.job_set_id = job_set_id
@@ -129,6 +152,7 @@ class ArmadaJobTrigger(KubeTrigger):
             "job_namespace": self.job_namespace,
             "k8s_token_retriever": self.k8s_token_retriever,
             **self._connection_kwargs(),
+            "finish": self.finish,
             "lookout_url": self.lookout_url,
             "link_patterns": self.link_patterns,
             "log_position": self.log_position,
@@ -317,6 +341,14 @@ class ArmadaJobTrigger(KubeTrigger):
         if status != "success":
             event["last_log_lines"] = list(self._last)
         return event
+
+    # -- the end in the triggerer ---------------------------------------------------------------
+    def _outcome(self, event: dict[str, Any], plan: FinishPlan) -> Outcome:
+        return armada_outcome(event, lookout_url=self.lookout_url)
+
+    async def _apply_finish_action(self, event: dict[str, Any], plan: FinishPlan) -> None:
+        if event.get("status") == "timeout":  # a job that outlived the task must not run on
+            await self._cancel(self._armada(), reason="the Airflow task timed out")
 
     # -- the user killed the task --------------------------------------------------------------
     async def _cancel(self, client: ArmadaClient, *, reason: str) -> None:

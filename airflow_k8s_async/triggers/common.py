@@ -146,7 +146,7 @@ class KubeTrigger(BaseTrigger):
             event = self._event("error", reason=type(exc).__name__, message=str(exc))
         self._fired = True
         plan = FinishPlan.from_dict(self.finish)
-        result = outcome(event, plan=plan)
+        result = self._outcome(event, plan)
         if result.state not in plan.ends:
             self.log.info(
                 "Resuming on a worker to end as %s: %s", result.state, plan.resume_reason(result.state)
@@ -164,6 +164,9 @@ class KubeTrigger(BaseTrigger):
         # After the yield: the event is queued before anything is deleted. Shielded, so that a
         # deletion under way completes when the runner cancels this trigger.
         await asyncio.shield(asyncio.ensure_future(self._apply_finish_action(event, plan)))
+
+    def _outcome(self, event: dict[str, Any], plan: FinishPlan) -> Outcome:
+        return outcome(event, plan=plan)
 
     async def _push_xcoms(self, xcoms: dict[str, Any]) -> None:
         """Push XComs as a worker does (serialized by the XCom class, sent over the triggerer's

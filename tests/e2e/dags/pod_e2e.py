@@ -169,3 +169,11 @@ if AIRFLOW_HAS_TRIGGER_ON_KILL:  # Airflow 3.3+: the triggerer renders templates
             start_from_trigger=True,
             **COMMON,
         )
+
+# 200 pods that exit within 1-2 s of starting, every fourth with exit code 3: the fast ends that
+# hit apache/airflow#71580 when tasks resume on a worker right after deferring.
+SHORT_PODS = int(os.environ.get("E2E_SHORT_PODS", "200"))
+with DAG("pod_short_burst", schedule=None, max_active_tasks=64):
+    KubernetesPodOperator.partial(task_id="run", **COMMON).expand(
+        arguments=[[f"sleep 1; echo short-{i}; exit {3 if i % 4 == 0 else 0}"] for i in range(SHORT_PODS)]
+    )
