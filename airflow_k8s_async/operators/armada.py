@@ -89,7 +89,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         (the first match in the container log).
     :param kubernetes_conn_id / config_file / cluster_context / in_cluster: how to read pod logs;
         ``cluster_context`` defaults to the Armada cluster id of the running job.
-    :param wait_before_defer_seconds: wait this long on the worker before deferring (default 5).
+    :param wait_before_defer_seconds: opt-in wait on the worker before deferring (default 0).
     """
 
     template_fields: Sequence[str] = ("job_request", "job_set_prefix")

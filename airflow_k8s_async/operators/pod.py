@@ -78,7 +78,7 @@ def _exit_codes(value: int | Container[int] | None) -> tuple[int, ...]:
 
 
 class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
-    """Run a pod; the task defers while it runs and resumes at its end.
+    """Run a pod; the task defers while it runs and the trigger ends it (see triggers/finish.py).
 
     Pod keywords (``image``, ``cmds``, ``arguments``, ``env_vars``, ``volumes``, ``secrets``,
     ``pod_template_file``, ``full_pod_spec``, ...) have the provider's names and meaning; see
@@ -103,9 +103,11 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         cleared or marked failed while it waits.
     :param skip_on_exit_code: exit code(s) of the base container that end the task as skipped.
     :param log_events_on_failure: write the pod's events into the task log when it fails.
-    :param wait_before_defer_seconds: wait this long on the worker before deferring (default from
-        ``[kubernetes_async] wait_before_defer_seconds``, 5): a pod that ends by then finishes
-        without a defer/resume round trip. 0 defers at once.
+    :param wait_before_defer_seconds: opt-in: wait this long on the worker (holding its slot)
+        before deferring (default ``[kubernetes_async] wait_before_defer_seconds``, 0: defer at once).
+    :param start_from_trigger: start the task in the triggerer, which renders the templates,
+        creates the pod and ends the task; it never runs on a worker (default
+        ``[kubernetes_async] start_from_trigger``, False; Airflow >= 3.3).
     :param do_xcom_push: push the JSON in ``/airflow/xcom/return.json`` (read by the trigger
         before the pod can be deleted).
     :param poll_interval / startup_check_interval_seconds / base_container_status_polling_interval /

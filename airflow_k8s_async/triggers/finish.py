@@ -165,8 +165,9 @@ def _targets(event: Mapping[str, Any]) -> list[dict[str, Any]]:
 async def apply_finish_action(client: KubeClient, event: Mapping[str, Any], *, action: str, log: Any) -> None:
     """Delete (uid precondition, last created first) or keep what the task created, by ``action``.
 
-    A kept pod is labelled ``already_checked=True`` so that no later try adopts it. Failures are
-    logged, never raised: they must not hide the task's own outcome.
+    A pod the pod operator keeps is labelled ``already_checked=True`` so that no later try adopts
+    it (a retry must run anew, not adopt the failed pod). Failures are logged, never raised: they
+    must not hide the task's own outcome.
     """
     if not event.get("name"):
         return
@@ -178,7 +179,7 @@ async def apply_finish_action(client: KubeClient, event: Mapping[str, Any], *, a
             if delete:
                 if await client.delete(path, uid=target.get("uid"), propagation="Background"):
                     log.info("Deleted %s (%s)", what, _named(action))
-            elif action == "keep_pod" and target.get("kind") == "Pod":
+            elif action in POD_FINISH_ACTIONS and target.get("kind") == "Pod":
                 patch = {"metadata": {"labels": {CHECKED_KEY: "True"}}}
                 await client.request("PATCH", path, body=patch, content_type="application/merge-patch+json")
                 log.info("Kept %s (%s)", what, _named(action))

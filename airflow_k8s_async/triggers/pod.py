@@ -2,8 +2,9 @@
 
 No request is made per pod while it runs: the pod's changes arrive on the namespace's shared
 watch; its logs arrive on follow streams. At the end the trigger reads the XCom file from the
-sidecar (so the value survives the pod's deletion) and yields one small event; the operator's
-``execute_complete`` does the rest on the worker.
+sidecar (so the value survives the pod's deletion) and ends the task itself by its finish plan
+(``triggers/finish.py``), or yields one small event for ``execute_complete`` on a worker. With
+``submit`` (``start_from_trigger``) it creates the pod first (``triggers/podstart.py``).
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
-from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
+from airflow_k8s_async._kube.ownership import CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, ownership_labels, stable_name
 from airflow_k8s_async.errors import KubeConflictError
+from airflow_k8s_async.triggers.finish import apply_finish_action
 from tests.support import kube
 
 LOG = logging.getLogger(__name__)
@@ -86,3 +87,26 @@ async def test_a_foreign_pod_of_the_same_name_is_refused(
         await create_or_adopt(
             kube_client, body, identity=identity_labels(**IDENTITY), reattach=False, log=LOG
         )
+
+
+async def test_the_finish_action_keeps_a_pod_unadoptable_or_deletes_it_by_uid(
+    cluster: ClusterConfig, core: client.CoreV1Api, namespace: str
+) -> None:
+    kube_client = await get_client(cluster)
+    identity = identity_labels(**IDENTITY)
+    first = pod(namespace, try_number=1)
+    meta = (await create_or_adopt(kube_client, first, identity=identity, reattach=False, log=LOG))["metadata"]
+    event = {"status": "failed", "namespace": namespace, "name": meta["name"], "uid": meta["uid"]}
+    # Kept (a failure under delete_succeeded_pod): labelled, so the retry creates a new pod.
+    await apply_finish_action(kube_client, event, action="delete_succeeded_pod", log=LOG)
+    kept = core.read_namespaced_pod(meta["name"], namespace)
+    assert kept.metadata.labels.get(CHECKED_KEY) == "True" and kept.metadata.deletion_timestamp is None
+    second = pod(namespace, try_number=2)
+    retry = await create_or_adopt(kube_client, second, identity=identity, reattach=True, log=LOG)
+    assert retry["metadata"]["uid"] != meta["uid"]
+    # Deleted only with the uid it was created with.
+    await apply_finish_action(kube_client, {**event, "uid": "not-its-uid"}, action="delete_pod", log=LOG)
+    assert core.read_namespaced_pod(meta["name"], namespace).metadata.deletion_timestamp is None
+    await apply_finish_action(kube_client, event, action="delete_pod", log=LOG)
+    gone = core.list_namespaced_pod(namespace, field_selector=f"metadata.name={meta['name']}").items
+    assert not gone or gone[0].metadata.deletion_timestamp is not None
