@@ -111,7 +111,7 @@ class KubeOperatorMixin:
             everything.append("multiple_outputs is set")
         if xcoms and (backend := _custom_xcom_backend()):
             everything.append(f"XComs go through the custom backend {backend}")
-        if xcoms and next(task.iter_mapped_dependants(), None) is not None:
+        if xcoms and task.has_dag() and next(task.iter_mapped_dependants(), None) is not None:
             everything.append("a downstream task is mapped over this task's XCom")
         reasons: dict[End, list[str]] = {end: list(everything) for end in ENDS}
         if getattr(task, "on_success_callback", None):
