@@ -196,7 +196,7 @@ def delete_policy_for(
 def _job_spec_fields(given: Mapping[str, Any]) -> dict[str, Any]:
     """The Job spec fields set by the keywords in an ``__init__``'s locals."""
     return {
-        field: _api_value(given[keyword])
+        field: _api_value(given[keyword], where=keyword)
         for keyword, field in _JOB_SPEC_KEYWORDS.items()
         if given[keyword] is not None
     }
@@ -282,7 +282,11 @@ class _CreatesResources(KubeOperatorMixin):
             )
         for field in fields(JobOptions):
             value = getattr(options, field.name)
-            setattr(self, field.name, _api_value(value) if field.name == "full_job_spec" else value)
+            setattr(
+                self,
+                field.name,
+                _api_value(value, where=field.name) if field.name == "full_job_spec" else value,
+            )
         self._first_object = None
 
     def _dag_folder(self) -> str | None:
@@ -649,7 +653,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         # The cncf provider's Job operator takes the pod operator's keywords (cmds, env_vars, ...),
         # those that shape the pod and those about waiting and finishing.
         self.pod_keywords = {
-            k: kwargs.pop(k) if k == "secrets" else _api_value(kwargs.pop(k))
+            k: kwargs.pop(k) if k == "secrets" else _api_value(kwargs.pop(k), where=k)
             for k in list(kwargs)
             if k in _POD_ONLY_KEYWORDS
         }

@@ -58,9 +58,10 @@ def log_choice(value: Iterable[str] | str | bool | None) -> bool | str | list[st
     return value if value is None or isinstance(value, (bool, str)) else list(value)
 
 
-def _api_value(value: Any) -> Any:
-    """Client model objects (``k8s.V1Volume(...)``) become API dicts, so Jinja renders inside them."""
-    return value if isinstance(value, (str, bytes)) or value is None else to_api_dict(value)
+def _api_value(value: Any, *, where: str) -> Any:
+    """Client model objects (``k8s.V1Volume(...)``) become API dicts, so Jinja renders inside them;
+    ``where`` (the keyword) names the value in the error for one that has no API form."""
+    return value if isinstance(value, (str, bytes)) or value is None else to_api_dict(value, where=where)
 
 
 def _exit_codes(value: int | Container[int] | None) -> tuple[int, ...]:
@@ -231,7 +232,11 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         for field in fields(PodKeywords):
             if field.name != "do_xcom_push":
                 value = given[field.name]
-                setattr(self, field.name, value if field.name == "secrets" else _api_value(value))
+                setattr(
+                    self,
+                    field.name,
+                    value if field.name == "secrets" else _api_value(value, where=field.name),
+                )
         if is_delete_operator_pod is not None:  # the provider's deprecated spelling
             on_finish_action = "delete_pod" if is_delete_operator_pod else "keep_pod"
         if on_finish_action not in FINISH_ACTIONS:

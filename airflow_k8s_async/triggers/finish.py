@@ -90,7 +90,8 @@ def default_xcom_parser(value: str) -> dict[str, Any]:
 
 def failure_message(event: Mapping[str, Any]) -> str:
     """What failed, with the exit code, the reason, the message and the last log lines."""
-    text = f"{event.get('kind') or 'Pod'} {event.get('namespace')}/{event.get('name')} failed"
+    where = f"{event.get('namespace')}/{event.get('name')}" if event.get("name") else "(not created)"
+    text = f"{event.get('kind') or 'Pod'} {where} failed"
     if event.get("status") == "failed" and event.get("exit_code") is not None:
         text += f" with exit code {event['exit_code']}"
     text += f" ({event.get('reason') or event.get('status')})"
