@@ -16,6 +16,7 @@ and that every task succeeded with its XCom. Writes ``bench/results/<date>-slots
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -140,6 +141,7 @@ def main() -> int:
     parser.add_argument("--parallelism", type=int, default=4)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--name", default="")
+    parser.add_argument("--keep", action="store_true", help="keep the Airflow home (logs) and print it")
     args = parser.parse_args()
     kubeconfig = os.environ.get("KUBECONFIG")
     if not kubeconfig:
@@ -152,10 +154,14 @@ def main() -> int:
         # the provider's sidecar image (alpine) cannot be pulled here
         "xcom_sidecar_container_image": IMAGE,
     }
-    with tempfile.TemporaryDirectory(prefix="bench-slots-") as tmp:
+    kept = tempfile.mkdtemp(prefix="bench-slots-") if args.keep else None
+    with contextlib.nullcontext(kept) if kept else tempfile.TemporaryDirectory(prefix="bench-slots-") as tmp:
+        if kept:
+            print(f"[slots] Airflow home kept: {tmp}/home", file=sys.stderr)
         dags = Path(tmp) / "dags"
         dags.mkdir()
-        shutil.copy(Path(__file__).with_name("slots_dag.py"), dags / "slots_dag.py")
+        for contender in args.contenders.split(","):  # one DAG file each, as users have
+            shutil.copy(Path(__file__).with_name("slots_dag.py"), dags / f"slots_{contender}.py")
         airflow = AirflowEnv(
             home=Path(tmp) / "home",
             dags_folder=dags,

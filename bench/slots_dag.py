@@ -1,18 +1,17 @@
-"""The DAGs of ``bench/slots.py`` (copied into a throwaway dags folder; never parsed elsewhere).
-
-One DAG per contender, ``BENCH_SLOTS_TASKS`` pod tasks each; every pod counts for
-``BENCH_SLOTS_SECONDS`` seconds, one log line a second, then writes an XCom (logs on, XCom on).
+"""The DAGs of ``bench/slots.py``, copied into a throwaway dags folder once per contender as
+``slots_<contender>.py`` (never parsed elsewhere): each copy defines that contender's DAG only and
+imports only its operator, as a user's DAG file would, so a worker's parse costs what it costs
+users. ``BENCH_SLOTS_TASKS`` pod tasks; every pod counts for ``BENCH_SLOTS_SECONDS`` seconds, one
+log line a second, then writes an XCom (logs on, XCom on).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
-from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator as CncfPodOperator
 from airflow.sdk import DAG
-
-from airflow_k8s_async.operators.pod import KubernetesPodOperator
 
 TASKS = int(os.environ.get("BENCH_SLOTS_TASKS", "20"))
 SECONDS = int(os.environ.get("BENCH_SLOTS_SECONDS", "10"))
@@ -32,18 +31,21 @@ def command(i: int) -> list[str]:
     return [f"{count}; echo '{{\"task\": {i}}}' > /airflow/xcom/return.json"]
 
 
-CONTENDERS: dict[str, Any] = {
-    "cncf": lambda i: CncfPodOperator(task_id=f"t{i}", arguments=command(i), deferrable=True, **COMMON),
-    "ours": lambda i: KubernetesPodOperator(
-        task_id=f"t{i}", arguments=command(i), xcom_sidecar_image=IMAGE, **COMMON
-    ),
-    "ours_start": lambda i: KubernetesPodOperator(
-        task_id=f"t{i}", arguments=command(i), xcom_sidecar_image=IMAGE, start_from_trigger=True, **COMMON
-    ),
-}
+def make(contender: str, i: int) -> Any:
+    if contender == "cncf":
+        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator as Cncf
 
-for contender, make in CONTENDERS.items():
-    with DAG(f"slots_{contender}", schedule=None, max_active_tasks=TASKS) as dag:
+        return Cncf(task_id=f"t{i}", arguments=command(i), deferrable=True, **COMMON)
+    from airflow_k8s_async.operators.pod import KubernetesPodOperator
+
+    start = contender == "ours_start"
+    return KubernetesPodOperator(
+        task_id=f"t{i}", arguments=command(i), xcom_sidecar_image=IMAGE, start_from_trigger=start, **COMMON
+    )
+
+
+CONTENDER = Path(__file__).stem.removeprefix("slots_")  # this copy's contender
+if CONTENDER in ("cncf", "ours", "ours_start"):
+    with DAG(f"slots_{CONTENDER}", schedule=None, max_active_tasks=TASKS) as dag:
         for index in range(TASKS):
-            make(index)
-    globals()[f"slots_{contender}"] = dag
+            make(CONTENDER, index)
