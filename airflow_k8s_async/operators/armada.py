@@ -365,7 +365,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         if "failed" in ends and (try_number or 1) <= (self.retries or 0):
             ends = tuple(end for end in ends if end != "failed")
             why["failed"] = "retries are left: reattach_policy decides on a worker whether to retry"
-        return FinishPlan(ends=ends, why=why).to_dict()
+        return FinishPlan(ends=ends, why=why, return_value=bool(self.do_xcom_push)).to_dict()
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
         """Resume after the trigger (when the triggerer did not end the task itself): the result

@@ -501,18 +501,19 @@ class _CreatesResources(KubeOperatorMixin):
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         """Resume after the trigger (when the triggerer did not end the task itself): the same
         rules as the trigger's (``triggers/finish.py``), the user's callables, then delete_policy."""
-        for raw in event.get("kube_api_events") or []:
-            if self.on_kube_api_event is not None:
-                kube_event = KubeApiEvent(
-                    name=raw["name"], value=raw["value"], pod=raw["pod"], container=raw["container"]
-                )
-                self.on_kube_api_event(kube_event, context)
-        result = outcome(event, plan=FinishPlan(action=self.delete_policy), parse_xcom=self.parse_xcom_event)
-        for key, value in result.xcoms.items():
-            context["ti"].xcom_push(key=key, value=value)
-        if result.xcoms:
-            self.log.info("XComs: %s", ", ".join(result.xcoms))
-        try:
+        try:  # whatever the user's callables raise, delete_policy is applied
+            for raw in event.get("kube_api_events") or []:
+                if self.on_kube_api_event is not None:
+                    kube_event = KubeApiEvent(
+                        name=raw["name"], value=raw["value"], pod=raw["pod"], container=raw["container"]
+                    )
+                    self.on_kube_api_event(kube_event, context)
+            plan = FinishPlan(action=self.delete_policy)
+            result = outcome(event, plan=plan, parse_xcom=self.parse_xcom_event)
+            for key, value in result.xcoms.items():
+                context["ti"].xcom_push(key=key, value=value)
+            if result.xcoms:
+                self.log.info("XComs: %s", ", ".join(result.xcoms))
             if result.state == "success":
                 self.log.info("%s", result.message)
                 return None

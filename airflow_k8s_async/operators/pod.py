@@ -262,7 +262,14 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
         self.start_from_trigger = self._resolve_start_from_trigger(start_from_trigger)
         if self.start_from_trigger:
-            self.start_trigger_args = self._start_trigger_args()
+            try:
+                self.start_trigger_args = self._start_trigger_args()
+            except ConfigurationError as exc:
+                if start_from_trigger:  # asked for by this task: refused, naming the keyword
+                    raise
+                # only the [kubernetes_async] default: this task runs the default way instead
+                self.log.info("Not starting %s in the triggerer: %s", self.task_id, exc)
+                self.start_from_trigger = False
         self._pod_ref: tuple[str, str, str] | None = None  # namespace, name, uid of our pod
 
     # -- building --------------------------------------------------------------------------------
@@ -310,9 +317,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         trigger = self._trigger(context)
         state = pod_state(created, main_container=self._base_container)
         if self.deferrable and not state.terminal:
-            # A short wait here first: a pod that ends at once (an exit, a missing image) finishes
-            # without a defer/resume round trip, which also keeps clear of apache/airflow#71580
-            # (a trigger firing seconds after deferral can fail the task on 3.3.2).
+            # Opt-in (wait_before_defer_seconds > 0): the trigger's own wait on the worker first.
             event = run_sync(lambda: self._wait_briefly(trigger))
             if event is None:
                 positions = trigger.current_log_positions()

@@ -53,9 +53,12 @@ def _phase(state: str) -> Phase:
     return Phase.FAILED if state in (FAILED, CANCELLED, *WITH_ERRORS) else Phase.PENDING
 
 
-def armada_outcome(event: Mapping[str, Any], *, lookout_url: str | None) -> Outcome:
+def armada_outcome(
+    event: Mapping[str, Any], *, lookout_url: str | None, return_value: bool = True
+) -> Outcome:
     """How an Armada task ends (the triggerer's and ``execute_complete``'s rules): the extra links
-    and, on success, armada-airflow's return value; else a failure with Armada's reason."""
+    and, on success, armada-airflow's return value (an XCom only with ``return_value``, i.e.
+    ``do_xcom_push``; ``execute_complete`` returns it and Airflow decides); else a failure."""
     xcoms: dict[str, Any] = {link_xcom_key(name): url for name, url in (event.get("links") or {}).items()}
     job_id = str(event.get("job_id") or "")
     if event.get("status") == "success":
@@ -66,6 +69,8 @@ def armada_outcome(event: Mapping[str, Any], *, lookout_url: str | None) -> Outc
             "job_state": SUCCEEDED,
             "links": {"lookout": lookout_url} if lookout_url else {},
         }
+        if not return_value:
+            del xcoms["return_value"]
         return Outcome("success", f"Armada job {job_id} succeeded", xcoms=xcoms)
     message = failure_message({**event, "kind": "Armada job", "namespace": event.get("queue")})
     return Outcome("failed", message, timeout=event.get("status") == "timeout", xcoms=xcoms)
@@ -344,7 +349,7 @@ class ArmadaJobTrigger(KubeTrigger):
 
     # -- the end in the triggerer ---------------------------------------------------------------
     def _outcome(self, event: dict[str, Any], plan: FinishPlan) -> Outcome:
-        return armada_outcome(event, lookout_url=self.lookout_url)
+        return armada_outcome(event, lookout_url=self.lookout_url, return_value=plan.return_value)
 
     async def _apply_finish_action(self, event: dict[str, Any], plan: FinishPlan) -> None:
         if event.get("status") == "timeout":  # a job that outlived the task must not run on
@@ -366,5 +371,7 @@ class ArmadaJobTrigger(KubeTrigger):
 
         Not called on a triggerer restart or redistribution: then the trigger resumes waiting.
         """
+        if not self._claim_kill():  # ended with this trigger's event, or handled already
+            return
         self.log.info("Task killed; cancelling Armada job %s", self.job_id)
         await self._cancel(self._armada(), reason="the Airflow task was killed")

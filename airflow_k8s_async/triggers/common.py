@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,6 +26,8 @@ from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_action, outcome
 
 SECTION = "kubernetes_async"
+# How long a trigger that ended its task waits for Airflow to store the end before deleting.
+FINISH_WAIT_SECONDS = 30.0
 # Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
 AIRFLOW_HAS_TRIGGER_ON_KILL = tuple(int(p) for p in airflow_version.split(".")[:2] if p.isdigit()) >= (3, 3)
 
@@ -95,12 +98,13 @@ class KubeTrigger(BaseTrigger):
         finish: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self.finish = FinishPlan.from_dict(finish).to_dict() if finish else None  # checked here
+        self.finish = finish
         self.kubernetes_conn_id = kubernetes_conn_id
         self.config_file = config_file
         self.cluster_context = cluster_context
         self.in_cluster = in_cluster
         self._fired = False
+        self._killed = False
         self._shown: tuple[str, str] | None = None
 
     def _classpath(self) -> str:
@@ -144,13 +148,13 @@ class KubeTrigger(BaseTrigger):
             raise
         except AirflowK8sAsyncError as exc:  # configuration, RBAC: the task fails with the reason
             event = self._event("error", reason=type(exc).__name__, message=str(exc))
-        self._fired = True
-        plan = FinishPlan.from_dict(self.finish)
+        plan = self._plan()
         result = self._outcome(event, plan)
         if result.state not in plan.ends:
             self.log.info(
                 "Resuming on a worker to end as %s: %s", result.state, plan.resume_reason(result.state)
             )
+            self._fired = True
             yield TriggerEvent(event)  # type: ignore[no-untyped-call]
             return
         self._log_outcome(result)
@@ -158,12 +162,34 @@ class KubeTrigger(BaseTrigger):
             await self._push_xcoms(result.xcoms)
         except Exception as exc:  # the task must not end without its results: resume on a worker
             self.log.warning("Could not push the XComs from the triggerer (%s); resuming on a worker", exc)
+            self._fired = True
             yield TriggerEvent(event)  # type: ignore[no-untyped-call]
             return
+        # Set only now: a user's kill while the XComs were pushed still deletes (on_kill).
+        self._fired = True
         yield _END_EVENTS[result.state]()
-        # After the yield: the event is queued before anything is deleted. Shielded, so that a
-        # deletion under way completes when the runner cancels this trigger.
-        await asyncio.shield(asyncio.ensure_future(self._apply_finish_action(event, plan)))
+        # After the yield the event is only queued in this process: delete once the task has left
+        # "deferred" (the event is stored), so a triggerer lost in between finds the pod again.
+        # Shielded, so that the finish completes when the runner cancels this trigger meanwhile.
+        await asyncio.shield(asyncio.ensure_future(self._finish_when_stored(event, plan)))
+
+    def _plan(self) -> FinishPlan:
+        try:
+            return FinishPlan.from_dict(self.finish)
+        except (TypeError, ValueError) as exc:  # e.g. written by a newer version: resume, never crash
+            self.log.warning("Unusable finish plan %r (%s): the task resumes on a worker", self.finish, exc)
+            return FinishPlan()
+
+    async def _finish_when_stored(self, event: dict[str, Any], plan: FinishPlan) -> None:
+        deadline = time.monotonic() + FINISH_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                if await self._task_state() != "deferred":
+                    break
+            except Exception:  # no execution API (e.g. run in-process): finish at once
+                break
+            await asyncio.sleep(0.5)
+        await self._apply_finish_action(event, plan)
 
     def _outcome(self, event: dict[str, Any], plan: FinishPlan) -> Outcome:
         return outcome(event, plan=plan)
@@ -212,13 +238,25 @@ class KubeTrigger(BaseTrigger):
     def _keeps_on_kill(self) -> bool:
         return False
 
+    def _claim_kill(self) -> bool:
+        """Whether ``on_kill`` should act: not after this trigger's event, and only once (Airflow
+        calls ``on_kill`` and then ``cleanup``, which may find the task killed too)."""
+        if self._fired or self._killed:
+            return False
+        self._killed = True
+        return True
+
     async def cleanup(self) -> None:
-        """On Airflow < 3.3 (no ``on_kill`` for triggers): delete what the task owns if a user acted.
+        """Delete what the task owns if it left "deferred" without this trigger's event: a user's
+        kill before Airflow 3.3 (no ``on_kill`` for triggers), and on every version Airflow's own
+        trigger timeout (``execution_timeout`` of a task started in the triggerer), which cancels
+        the trigger without calling ``on_kill``.
 
         ``cleanup`` runs on every exit, a triggerer restart included, so deletion happens only
-        when no event was fired and the task is no longer deferred (killed, cleared, marked).
+        when no event was fired and the task is no longer deferred (killed, cleared, marked, timed
+        out); after an ``on_kill`` the second delete finds nothing left to do.
         """
-        if AIRFLOW_HAS_TRIGGER_ON_KILL or self._fired or self._keeps_on_kill():
+        if self._fired or self._keeps_on_kill():
             return
         # The runner may cancel this task again while cleanup() awaits: the work is shielded so
         # that a started deletion completes.

@@ -379,7 +379,7 @@ class KubernetesJobTrigger(KubeTrigger):
 
     async def on_kill(self) -> None:
         """Delete everything the task created, the Job's pods at once included (Airflow >= 3.3)."""
-        if self._fired:  # the task already ended (or resumed) with this trigger's event
+        if not self._claim_kill():  # ended with this trigger's event, or handled already
             return
         if not self.delete_on_kill:
             self.log.info("Task killed; keeping Job %s (delete_policy)", self.job_name)

@@ -225,6 +225,8 @@ class KubernetesPodTrigger(KubeTrigger):
         if ti is None:
             raise ConfigurationError("start_from_trigger: the triggerer gave this trigger no task instance")
         target = await shared_target(**self._connection_kwargs())
+        if self.do_xcom_push:  # as a worker's start does: no earlier try's value survives this one
+            await self._clear_return_value()
         created = await start_pod(
             client, self.submit, ti=ti, namespace=target.namespace or "default", log=self.log
         )
@@ -233,6 +235,17 @@ class KubernetesPodTrigger(KubeTrigger):
         timeout = self.submit.get("execution_timeout")
         if timeout is not None and self.deadline is None:  # from the pod's creation: a restart keeps it
             self.deadline = _created(created) + float(timeout)
+
+    async def _clear_return_value(self) -> None:
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import DeleteXCom
+
+        ti = self.task_instance
+        assert ti is not None
+        message = DeleteXCom(
+            key="return_value", dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index
+        )
+        await task_runner.SUPERVISOR_COMMS.asend(message)
 
     def _seconds_to_next_check(self) -> float | None:
         checks: list[float] = []
@@ -372,7 +385,9 @@ class KubernetesPodTrigger(KubeTrigger):
 
         Not called on a triggerer restart or redistribution: then the trigger resumes watching.
         """
-        if self._fired:  # the task already ended (or resumed) with this trigger's event
+        if not self._claim_kill():  # ended with this trigger's event, or handled already
+            return
+        if not self.pod_name:  # start_from_trigger, killed before the pod was created
             return
         if self.on_kill_action != "delete_pod":
             self.log.info(
