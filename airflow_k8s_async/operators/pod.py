@@ -78,6 +78,17 @@ def _exit_codes(value: int | Container[int] | None) -> tuple[int, ...]:
     return codes
 
 
+def _pulls_xcom(value: Any) -> bool:
+    """Whether a template field reads an XCom: ``xcom_pull`` in a string, or an XComArg."""
+    if isinstance(value, str):
+        return "xcom_pull" in value
+    if isinstance(value, Mapping):
+        return any(_pulls_xcom(k) or _pulls_xcom(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set)):
+        return any(_pulls_xcom(v) for v in value)
+    return type(value).__name__.endswith("XComArg")
+
+
 class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
     """Run a pod; the task defers while it runs and the trigger ends it (see triggers/finish.py).
 
@@ -431,6 +442,12 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
             raise ConfigurationError("start_from_trigger: render_template_as_native_obj needs a worker")
         keywords = {f.name: getattr(self, f.name) for f in fields(PodKeywords) if f.name != "do_xcom_push"}
         keywords["do_xcom_push"] = bool(self.do_xcom_push)
+        for name in self.template_fields:
+            if _pulls_xcom(getattr(self, name, None)):
+                raise ConfigurationError(
+                    f"start_from_trigger: {name} pulls an XCom (xcom_pull or a task's output), which "
+                    "Airflow's triggerer cannot serve to a template: run this task the default way"
+                )
         template, path = None, keywords["pod_template_file"]
         if path:
             if "{{" in str(path) or "{%" in str(path):

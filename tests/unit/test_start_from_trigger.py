@@ -72,6 +72,8 @@ def test_pod_template_file_is_read_at_parse_time(tmp_path: Path) -> None:
         ({"affinity": lambda: None}, {}, "affinity"),
         ({}, {"user_defined_macros": {"x": 1}}, "user_defined_macros"),
         ({}, {"render_template_as_native_obj": True}, "render_template_as_native_obj"),
+        ({"arguments": ["echo {{ ti.xcom_pull(task_ids='a') }}"]}, {}, "arguments pulls an XCom"),
+        ({"env_vars": {"A": "{{ task_instance.xcom_pull('a') }}"}}, {}, "env_vars pulls an XCom"),
     ],
 )
 def test_what_needs_a_worker_is_refused_naming_the_keyword(

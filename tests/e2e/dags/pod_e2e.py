@@ -145,10 +145,9 @@ if AIRFLOW_HAS_TRIGGER_ON_KILL:  # Airflow 3.3+: the triggerer renders templates
             do_xcom_push=True,
             start_from_trigger=True,
             **COMMON,
-        ) >> KubernetesPodOperator(
+        ) >> KubernetesPodOperator(  # the default way: a template's xcom_pull needs a worker
             task_id="check",
             arguments=["echo started={{ ti.xcom_pull(task_ids='run')['started'] }}"],
-            start_from_trigger=True,
             **COMMON,
         )
 
