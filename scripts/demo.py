@@ -40,13 +40,16 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def _stop_on_signals() -> None:
-    """SIGTERM and SIGHUP end the demo like Ctrl-C: through the ``finally`` that stops everything."""
+    """SIGTERM and SIGHUP end the demo like Ctrl-C: through the ``finally`` that stops everything.
+    Ctrl-C (SIGINT) too when the demo was started with SIGINT ignored (a shell's background job),
+    which Python would otherwise keep ignoring."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     for sig in _STOP_SIGNALS:
         signal.signal(sig, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _say(text: str) -> None:

@@ -28,6 +28,7 @@ from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_
 SECTION = "kubernetes_async"
 # How long a trigger that ended its task waits for Airflow to store the end before deleting.
 FINISH_WAIT_SECONDS = 30.0
+EVENTS_WAIT_SECONDS = 5.0
 # Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
 AIRFLOW_HAS_TRIGGER_ON_KILL = tuple(int(p) for p in airflow_version.split(".")[:2] if p.isdigit()) >= (3, 3)
 
@@ -311,16 +312,32 @@ async def delete_resources(
 
 
 async def log_pod_events(client: KubeClient, *, namespace: str, uid: Any, log: Any) -> None:
-    """Write a pod's events into the task log (why it failed or never started)."""
-    try:
-        answer = await client.request(
-            "GET",
-            f"/api/v1/namespaces/{namespace}/events",
-            query={"fieldSelector": f"involvedObject.uid={uid}"},
-        )
-    except AirflowK8sAsyncError as exc:
-        log.warning("Could not read the pod's events: %s", exc)
-        return
+    """Write a pod's events into the task log (why it failed or never started).
+
+    The kubelet records events after the status change that ends the pod, by up to a few seconds
+    on a busy node: ask again while the list still grows (a bound about progress: one more look
+    a second after the last new event), for at most EVENTS_WAIT_SECONDS.
+    """
+    deadline = time.monotonic() + EVENTS_WAIT_SECONDS
+    seen, settled = -1, time.monotonic() + 1.0
+    while True:
+        try:
+            answer = await client.request(
+                "GET",
+                f"/api/v1/namespaces/{namespace}/events",
+                query={"fieldSelector": f"involvedObject.uid={uid}"},
+            )
+        except AirflowK8sAsyncError as exc:
+            log.warning("Could not read the pod's events: %s", exc)
+            return
+        now, count = time.monotonic(), len(answer.get("items") or [])
+        if count != seen:
+            seen, settled = count, now + 1.0
+        if (count and now >= settled) or now >= deadline:
+            break
+        await asyncio.sleep(0.5)
+    if not answer.get("items"):
+        log.info("No events recorded for the pod within %gs", EVENTS_WAIT_SECONDS)
     for item in answer.get("items") or []:
         log.info(
             "Pod event: %s %s: %s", item.get("type", ""), item.get("reason", ""), item.get("message", "")
