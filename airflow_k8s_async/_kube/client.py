@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "PUT"})
 _RETRY_ATTEMPTS = 5
 DEFAULT_TIMEOUT = 60.0
+MERGE_PATCH = "application/merge-patch+json"
 # Unary requests in flight per client: bounds bursts (1000 triggers starting at once) without
 # limiting long-lived streams (watches, log follows), which must never wait for a slot.
 _MAX_UNARY_IN_FLIGHT = 64

@@ -351,6 +351,11 @@ class ArmadaJobTrigger(KubeTrigger):
     def _outcome(self, event: dict[str, Any], plan: FinishPlan) -> Outcome:
         return armada_outcome(event, lookout_url=self.lookout_url, return_value=plan.return_value)
 
+    def _finish_intent(self, event: dict[str, Any], plan: FinishPlan) -> str | None:
+        if event.get("status") != "timeout":
+            return None
+        return f"Once Airflow has stored the end: cancel Armada job {self.job_id} (it outlived the task)"
+
     async def _apply_finish_action(self, event: dict[str, Any], plan: FinishPlan) -> None:
         if event.get("status") == "timeout":  # a job that outlived the task must not run on
             await self._cancel(self._armada(), reason="the Airflow task timed out")

@@ -23,7 +23,7 @@ from airflow_k8s_async._kube.states import ObjectState
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget_kube_target
-from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_action, outcome
+from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_action, finish_intent, outcome
 
 SECTION = "kubernetes_async"
 # How long a trigger that ended its task waits for Airflow to store the end before deleting.
@@ -166,6 +166,9 @@ class KubeTrigger(BaseTrigger):
             self._fired = True
             yield TriggerEvent(event)  # type: ignore[no-untyped-call]
             return
+        intent = self._finish_intent(event, plan)
+        if intent:  # said before the end is stored: the task log may close once it is
+            self.log.info("%s", intent)
         # Set only now: a user's kill while the XComs were pushed still deletes (on_kill).
         self._fired = True
         yield _END_EVENTS[result.state]()
@@ -228,6 +231,9 @@ class KubeTrigger(BaseTrigger):
         self.log.info(
             "The task ends here, in the triggerer, as %s: it does not return to a worker", result.state
         )
+
+    def _finish_intent(self, event: dict[str, Any], plan: FinishPlan) -> str | None:
+        return finish_intent(plan.action, event) if event.get("name") else None
 
     async def _apply_finish_action(self, event: dict[str, Any], plan: FinishPlan) -> None:
         try:

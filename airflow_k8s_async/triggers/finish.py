@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from airflow_k8s_async._kube.client import KubeClient
+from airflow_k8s_async._kube.client import MERGE_PATCH, KubeClient
 from airflow_k8s_async._kube.mapping import as_list
 from airflow_k8s_async._kube.ownership import CHECKED_KEY
 from airflow_k8s_async._kube.watch import PODS
@@ -163,6 +163,13 @@ def _targets(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def finish_intent(action: str, event: Mapping[str, Any]) -> str:
+    """The finish action in one line, said before the end is stored (the action follows it)."""
+    verb = "delete" if deletes_at_end(action, event) else "keep"
+    what = ", ".join(f"{t.get('kind')} {t.get('name')}" for t in _targets(event))
+    return f"Once Airflow has stored the end: {verb} {what} ({_named(action)})"
+
+
 async def apply_finish_action(client: KubeClient, event: Mapping[str, Any], *, action: str, log: Any) -> None:
     """Delete (uid precondition, last created first) or keep what the task created, by ``action``.
 
@@ -180,9 +187,10 @@ async def apply_finish_action(client: KubeClient, event: Mapping[str, Any], *, a
             if delete:
                 if await client.delete(path, uid=target.get("uid"), propagation="Background"):
                     log.info("Deleted %s (%s)", what, _named(action))
-            elif action in POD_FINISH_ACTIONS and target.get("kind") == "Pod":
-                patch = {"metadata": {"labels": {CHECKED_KEY: "True"}}}
-                await client.request("PATCH", path, body=patch, content_type="application/merge-patch+json")
+            else:
+                if action in POD_FINISH_ACTIONS and target.get("kind") == "Pod":
+                    patch = {"metadata": {"labels": {CHECKED_KEY: "True"}}}
+                    await client.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
                 log.info("Kept %s (%s)", what, _named(action))
         except KubeNotFoundError:
             pass

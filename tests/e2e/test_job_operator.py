@@ -243,9 +243,9 @@ def test_legacy_is_delete_operator_pod_false_keeps_the_job(
 ) -> None:
     run_id = run(airflow, "job_legacy_keep", namespace)
     assert finish(airflow, "job_legacy_keep", run_id) == "success"
-    time.sleep(5)  # delete_policy would have acted by now
+    log = airflow.eventually(lambda: _after_finish(airflow, "job_legacy_keep", run_id), timeout=60)
     (name,) = owned(kube_api, namespace, "job_legacy_keep")["jobs"]
-    assert "Deleted" not in airflow.task_log("job_legacy_keep", run_id, "run")
+    assert "Kept Job" in log and "Deleted" not in log
     client.BatchV1Api(kube_api).delete_namespaced_job(name, namespace, propagation_policy="Background")
 
 
@@ -294,13 +294,19 @@ def test_provider_dag_with_pod_operator_keywords_runs_with_only_the_import_chang
     # container_logs=["helper"]: the helper's log, tagged pod/container; not the work container's
     assert "/helper] helper line from the helper container" in log
     assert "work line from the work container" not in log
-    time.sleep(5)  # a delete_policy would have acted by now
+    log = airflow.eventually(lambda: _after_finish(airflow, dag_id, run_id), timeout=60)
     kept = owned(kube_api, namespace, dag_id)
     assert len(kept["jobs"]) == 1 and kept["pods"], "on_finish_action=keep_pod keeps the Job and its pod"
-    assert "Deleted" not in log
+    assert "Kept Job" in log and "Deleted" not in log
     client.BatchV1Api(kube_api).delete_namespaced_job(
         kept["jobs"][0], namespace, propagation_policy="Background"
     )
+
+
+def _after_finish(airflow: AirflowEnv, dag_id: str, run_id: str) -> str | None:
+    """The task log once the finish action was applied (it follows the stored end), else None."""
+    log = airflow.task_log(dag_id, run_id, "run")
+    return log if ("Kept " in log or "Deleted " in log) else None
 
 
 def test_provider_dag_failure_reports_the_base_containers_exit_code_and_deletes_with_delete_pod(

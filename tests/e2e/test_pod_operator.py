@@ -153,7 +153,12 @@ def test_retry_after_a_worker_crash_adopts_the_pod(
     assert len(pods) == 1, f"exactly one pod must exist, found {[p.metadata.name for p in pods]}"
     assert state == "success"
     assert "Adopting pod" in airflow.task_log("pod_crash_adopt", run_id, "run", try_number=2)
-    assert pods[0].metadata.labels.get("already_checked") == "True"  # kept, and not adoptable again
+    # kept, and labelled so that no later try adopts it (once the end is stored)
+    name = pods[0].metadata.name
+    assert airflow.eventually(
+        lambda: core.read_namespaced_pod(name, namespace).metadata.labels.get("already_checked") == "True",
+        timeout=60,
+    )
 
 
 def test_not_deferrable_runs_the_same_wait_inline(

@@ -14,7 +14,7 @@ from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators.job import KubernetesJobOperator
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
 from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
-from airflow_k8s_async.triggers.finish import ENDS, FinishPlan, deletes_at_end, outcome
+from airflow_k8s_async.triggers.finish import ENDS, FinishPlan, deletes_at_end, finish_intent, outcome
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 
 
@@ -106,6 +106,18 @@ def test_job_outcomes_push_the_job_and_kube_api_xcoms() -> None:
 )
 def test_deletes_at_end(action: str, status: str, phase: str | None, deleted: bool) -> None:
     assert deletes_at_end(action, _event(status, phase=phase)) is deleted
+
+
+def test_the_finish_intent_names_what_is_deleted_or_kept_and_why() -> None:
+    pod = {**_event("failed"), "name": "p-1", "namespace": "ns"}
+    said = "Once Airflow has stored the end: delete Pod p-1 (on_finish_action=delete_pod)"
+    assert finish_intent("delete_pod", pod) == said
+    kept = "keep Pod p-1 (on_finish_action=delete_succeeded_pod)"
+    assert finish_intent("delete_succeeded_pod", pod).endswith(kept)
+    created = [{"kind": "Job", "name": "j"}, {"kind": "Service", "name": "s"}]
+    job = {**pod, "kind": "Job", "resources": created}
+    assert "delete Job j, Service s (delete_policy=IfFailed)" in finish_intent("IfFailed", job)
+    assert "keep Job j, Service s (delete_policy=IfSucceeded)" in finish_intent("IfSucceeded", job)
 
 
 def _pod(**kwargs: Any) -> KubernetesPodOperator:
