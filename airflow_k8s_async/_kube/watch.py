@@ -187,6 +187,10 @@ class Subscription:
         self._error = error
         self._wakeup.set()
 
+    async def synced(self) -> None:
+        """Until the watch's first LIST is in (or the watch failed): ``current()`` is then complete."""
+        await self._watch.synced.wait()
+
     def current(self) -> list[dict[str, Any]]:
         """The cached objects this subscription matches, as the watch knows them now."""
         return [obj for obj in self._watch._cached_for(self) if self.matches(obj)]

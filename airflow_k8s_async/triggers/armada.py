@@ -376,7 +376,7 @@ class ArmadaJobTrigger(KubeTrigger):
 
         Not called on a triggerer restart or redistribution: then the trigger resumes waiting.
         """
-        if not self._claim_kill():  # ended with this trigger's event, or handled already
+        if not await self._claim_kill():  # ended with this trigger's event, or handled already
             return
         self.log.info("Task killed; cancelling Armada job %s", self.job_id)
         await self._cancel(self._armada(), reason="the Airflow task was killed")

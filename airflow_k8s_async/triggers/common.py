@@ -245,11 +245,29 @@ class KubeTrigger(BaseTrigger):
     def _keeps_on_kill(self) -> bool:
         return False
 
-    def _claim_kill(self) -> bool:
-        """Whether ``on_kill`` should act: not after this trigger's event, and only once (Airflow
-        calls ``on_kill`` and then ``cleanup``, which may find the task killed too)."""
+    async def _claim_kill(self) -> bool:
+        """Whether ``on_kill`` should act: not after this trigger's event, only once (Airflow calls
+        ``on_kill`` and then ``cleanup``), and only when the task really left "deferred".
+
+        Airflow 3.3 also calls ``on_kill`` on the triggerer that lost a trigger to another one
+        (a stalled or throttled triggerer whose heartbeat lapsed, apache/airflow#73454): the task
+        is then still deferred and the other triggerer watches on, so nothing may be deleted.
+        A trigger run without a triggerer (no task instance: in-process) acts when told to.
+        """
         if self._fired or self._killed:
             return False
+        if self.task_instance is not None:
+            try:
+                state = await self._task_state()
+            except Exception as exc:  # unknown: keeping resources is safer than deleting a live task's
+                self.log.warning("Could not read the task's state; keeping its resources: %s", exc)
+                return False
+            if state == "deferred":
+                self.log.info(
+                    "Trigger stopped while its task is still deferred (a triggerer restart or a hand-over"
+                    " to another triggerer): keeping what the task created"
+                )
+                return False
         self._killed = True
         return True
 
@@ -259,24 +277,15 @@ class KubeTrigger(BaseTrigger):
         trigger timeout (``execution_timeout`` of a task started in the triggerer), which cancels
         the trigger without calling ``on_kill``.
 
-        ``cleanup`` runs on every exit, a triggerer restart included, so deletion happens only
-        when no event was fired and the task is no longer deferred (killed, cleared, marked, timed
-        out); after an ``on_kill`` the second delete finds nothing left to do.
+        ``cleanup`` runs on every exit, a triggerer restart included: ``on_kill`` acts only when
+        no event was fired and the task is no longer deferred (killed, cleared, marked, timed
+        out); after an ``on_kill`` that acted, the second call does nothing.
         """
-        if self._fired or self._keeps_on_kill():
+        if self._fired or self._killed or self._keeps_on_kill() or self.task_instance is None:
             return
         # The runner may cancel this task again while cleanup() awaits: the work is shielded so
         # that a started deletion completes.
-        await asyncio.shield(asyncio.ensure_future(self._delete_if_user_acted()))
-
-    async def _delete_if_user_acted(self) -> None:
-        try:
-            state = await self._task_state()
-        except Exception as exc:  # unknown: keeping resources is safer than deleting a live task's
-            self.log.warning("Could not read the task's state; keeping its resources: %s", exc)
-            return
-        if state != "deferred":  # deferred: a triggerer restart or redistribution, keep watching
-            await self.on_kill()
+        await asyncio.shield(asyncio.ensure_future(self.on_kill()))
 
     async def _task_state(self) -> str | None:
         """The task's state, asked over the triggerer's own channel to the execution API.
@@ -308,13 +317,18 @@ _END_EVENTS: dict[str, type[TaskSuccessEvent | TaskFailedEvent | TaskSkippedEven
 
 async def delete_resources(
     client: KubeClient, resources: list[dict[str, Any]], *, log: Any, propagation: str = "Background"
-) -> None:
-    """Delete what a task created (``{"path", "uid", "kind", "name"}``), last created first."""
+) -> list[str]:
+    """Delete what a task created (``{"path", "uid", "kind", "name"}``), last created first; what
+    was deleted ("Kind name"; what was gone already is not named)."""
+    deleted = []
     for resource in reversed(resources):
+        what = f"{resource.get('kind')} {resource.get('name')}"
         try:
-            await client.delete(str(resource["path"]), uid=resource.get("uid"), propagation=propagation)
+            if await client.delete(str(resource["path"]), uid=resource.get("uid"), propagation=propagation):
+                deleted.append(what)
         except AirflowK8sAsyncError as exc:
-            log.warning("Could not delete %s %s: %s", resource.get("kind"), resource.get("name"), exc)
+            log.warning("Could not delete %s: %s", what, exc)
+    return deleted
 
 
 async def log_pod_events(client: KubeClient, *, namespace: str, uid: Any, log: Any) -> None:

@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from airflow_k8s_async._kube.client import MERGE_PATCH, KubeClient
-from airflow_k8s_async._kube.mapping import as_list
+from airflow_k8s_async._kube.mapping import as_list, as_map
 from airflow_k8s_async._kube.ownership import CHECKED_KEY
+from airflow_k8s_async._kube.states import job_state
 from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
 
@@ -138,6 +139,8 @@ def deletes_at_end(action: str, event: Mapping[str, Any]) -> bool:
     status = event.get("status")
     if action in POD_FINISH_ACTIONS and status == "timeout" and action != "keep_pod":
         return True  # a pod that outlived its task must not run on
+    if action in DELETE_POLICIES and action != "Never" and status != "success" and _job_still_running(event):
+        return True  # a timeout, a pod that cannot start: the Job would run, or retry, for ever
     return (
         action in ("delete_pod", "Always")
         or (action in ("delete_succeeded_pod", "IfSucceeded") and status == "success")
@@ -145,6 +148,14 @@ def deletes_at_end(action: str, event: Mapping[str, Any]) -> bool:
         # still Pending or Running at the end: a startup failure, an XCom read that failed
         or (action == "delete_active_pod" and event.get("phase") in ("Pending", "Running"))
     )
+
+
+def _job_still_running(event: Mapping[str, Any]) -> bool:
+    """A Job's event from before the Job ended (no Complete or Failed condition yet)."""
+    if event.get("kind") != "Job":
+        return False
+    job = as_map(event.get("job"))
+    return not job_state(job).terminal if job else event.get("status") == "timeout"
 
 
 def _targets(event: Mapping[str, Any]) -> list[dict[str, Any]]:

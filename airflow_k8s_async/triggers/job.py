@@ -26,7 +26,7 @@ from airflow_k8s_async._kube.states import (
     main_container_name,
     pod_state,
 )
-from airflow_k8s_async._kube.watch import DELETED, JOBS, PODS, Subscription, WatchEvent
+from airflow_k8s_async._kube.watch import ADDED, DELETED, JOBS, PODS, Subscription, WatchEvent
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, log_pod_events, shared_hub
 from airflow_k8s_async.triggers.logstream import (
@@ -44,6 +44,8 @@ PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 # How long to wait for pod events after the Job's end when none of its pods was seen: watch events
 # lag by milliseconds on a healthy API server.
 NO_POD_SEEN_SECONDS = 1.0
+# How long a startup timeout waits for the pods' first LIST (the Job's may come first).
+POD_LIST_WAIT_SECONDS = 30.0
 
 
 async def _pump(sub: Subscription, tag: str, queue: asyncio.Queue[tuple[str, WatchEvent]]) -> None:
@@ -176,7 +178,7 @@ class KubernetesJobTrigger(KubeTrigger):
                 asyncio.create_task(_pump(pod_sub, "pod", queue)),
             ]
             try:
-                event = await self._follow(queue, pumps)
+                event = await self._follow(queue, pumps, pods=pod_sub)
                 if event["status"] != "success" and self.log_events_on_failure:
                     await self._log_unsucceeded_pods_events(client)
                 return event
@@ -187,7 +189,11 @@ class KubernetesJobTrigger(KubeTrigger):
                 await self._streams.close()
 
     async def _follow(
-        self, queue: asyncio.Queue[tuple[str, WatchEvent]], pumps: list[asyncio.Task[None]]
+        self,
+        queue: asyncio.Queue[tuple[str, WatchEvent]],
+        pumps: list[asyncio.Task[None]],
+        *,
+        pods: Subscription,
     ) -> dict[str, Any]:
         while True:
             checks = [t for t in (self.deadline, self._startup_deadline()) if t is not None]
@@ -205,6 +211,11 @@ class KubernetesJobTrigger(KubeTrigger):
                 if self.deadline is not None and time.time() >= self.deadline:
                     return self._timeout_event()
                 startup = self._startup_deadline()
+                if startup is not None and time.time() >= startup:
+                    failure = await self._take_in_known_pods(pods)
+                    if failure is not None:
+                        return failure
+                    startup = self._startup_deadline()
                 if startup is not None and time.time() >= startup:
                     return self._event("failed", reason="StartupTimeout", message=self._startup_message())
                 continue
@@ -224,6 +235,22 @@ class KubernetesJobTrigger(KubeTrigger):
                 await self._catch_up_pods(queue)
                 await self._streams.drain()
                 return self._finish(state)
+
+    async def _take_in_known_pods(self, pods: Subscription) -> dict[str, Any] | None:
+        """Before a startup timeout, the Job's pods as the watch knows them (a failure, or None).
+
+        A trigger (re)started long after the Job was created gets the Job's LIST and the pods'
+        LIST in no set order: with only the Job known, its running pod must not look missing.
+        """
+        try:
+            await asyncio.wait_for(pods.synced(), POD_LIST_WAIT_SECONDS)
+        except asyncio.TimeoutError:
+            return None  # the pods' LIST is not back: the timeout stands on what is known
+        for pod in pods.current():
+            failure = self._on_pod(WatchEvent(ADDED, pod))
+            if failure is not None:
+                return failure
+        return None
 
     async def _catch_up_pods(self, queue: asyncio.Queue[tuple[str, WatchEvent]]) -> None:
         """Take in the pod events still on their way (bounded).
@@ -379,7 +406,7 @@ class KubernetesJobTrigger(KubeTrigger):
 
     async def on_kill(self) -> None:
         """Delete everything the task created, the Job's pods at once included (Airflow >= 3.3)."""
-        if not self._claim_kill():  # ended with this trigger's event, or handled already
+        if not await self._claim_kill():  # ended with this trigger's event, or handled already
             return
         if not self.delete_on_kill:
             self.log.info("Task killed; keeping Job %s (delete_policy)", self.job_name)

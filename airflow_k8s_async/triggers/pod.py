@@ -24,7 +24,13 @@ from airflow_k8s_async._kube.states import ObjectState, Phase, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.triggers.common import KubeTrigger, log_pod_events, shared_hub, shared_target
+from airflow_k8s_async.triggers.common import (
+    KubeTrigger,
+    delete_resources,
+    log_pod_events,
+    shared_hub,
+    shared_target,
+)
 from airflow_k8s_async.triggers.logstream import LogChoice, LogStreams, container_states, wanted_containers
 from airflow_k8s_async.triggers.podstart import render_submission, start_pod
 
@@ -385,7 +391,7 @@ class KubernetesPodTrigger(KubeTrigger):
 
         Not called on a triggerer restart or redistribution: then the trigger resumes watching.
         """
-        if not self._claim_kill():  # ended with this trigger's event, or handled already
+        if not await self._claim_kill():  # ended with this trigger's event, or handled already
             return
         if not self.pod_name:  # start_from_trigger, killed before the pod was created
             return
@@ -398,3 +404,8 @@ class KubernetesPodTrigger(KubeTrigger):
         path = PODS.path(namespace=self.pod_namespace, name=self.pod_name)
         if await client.delete(path, uid=self.pod_uid, grace_period=self.termination_grace_period):
             self.log.info("Task killed; deleted pod %s/%s", self.pod_namespace, self.pod_name)
+        # A YAML body's other resources (Service, ConfigMap, ...): the pod is already gone above.
+        others = [r for r in self.resources if r.get("uid") != self.pod_uid]
+        deleted = await delete_resources(client, others, log=self.log)
+        if deleted:
+            self.log.info("Task killed; deleted %s", ", ".join(deleted))

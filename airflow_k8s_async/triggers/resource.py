@@ -122,7 +122,7 @@ class KubernetesResourceTrigger(KubeTrigger):
 
     async def on_kill(self) -> None:
         """Delete what the task created when a user kills it (Airflow >= 3.3)."""
-        if not self._claim_kill():  # ended with this trigger's event, or handled already
+        if not await self._claim_kill():  # ended with this trigger's event, or handled already
             return
         if self.delete_on_kill:
             await delete_resources(await self._client(), self.resources, log=self.log)

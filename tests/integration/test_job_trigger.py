@@ -13,6 +13,7 @@ from kubernetes import client
 from airflow_k8s_async._kube.client import close_clients
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.watch import JOBS, get_hub
+from airflow_k8s_async.triggers.finish import apply_finish_action
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
 from tests.integration.test_pod_trigger import Output, first_event
 from tests.support import kube
@@ -110,9 +111,18 @@ async def test_image_error_in_a_job_pod_fails_fast(kube_api: client.ApiClient, n
     body = job_body("noimg", "true", backoffLimit=0)
     # "Never" on kind too: the reason is then ErrImageNeverPull at once, not a pull that may retry.
     body["spec"]["template"]["spec"]["containers"][0].update(image="no-such-image:1", imagePullPolicy="Never")
-    uid, _ = create_job(kube_api, namespace, body)
-    event = await first_event(trigger(namespace, "noimg", uid), timeout=60)
+    uid, resource = create_job(kube_api, namespace, body)
+    trig = trigger(namespace, "noimg", uid, resources=[resource])
+    event = await first_event(trig, timeout=60)
     assert event["status"] == "failed" and event["reason"] == "ErrImageNeverPull"
+    # Not ended: under the default delete_policy=IfSucceeded it goes, or its pod would wait for ever.
+    await apply_finish_action(await trig._client(), event, action="IfSucceeded", log=trig.log)
+
+    def job_going() -> bool:
+        jobs = client.BatchV1Api(kube_api).list_namespaced_job(namespace).items
+        return not jobs or jobs[0].metadata.deletion_timestamp is not None
+
+    assert await asyncio.to_thread(kube.eventually, job_going, timeout=10)
 
 
 async def test_on_kill_deletes_the_job_and_its_pods(

@@ -18,6 +18,7 @@ from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
+from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.pod import XCOM_SIDECAR, KubernetesPodTrigger
 from tests.support import kube
@@ -234,6 +235,32 @@ async def test_on_kill_requests_deletion(core: client.CoreV1Api, namespace: str)
             return exc.status == 404
 
     assert await asyncio.to_thread(kube.eventually, deletion_requested, timeout=5)
+
+
+async def test_on_kill_of_a_body_led_by_a_pod_deletes_every_resource_it_created(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """A YAML body whose first resource is a Pod is watched by this trigger: a kill deletes the
+    ConfigMap created with it too, not only the pod."""
+    uid = create(core, namespace, pod_body("led", "sleep 300"))
+    config = core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "led-config", "labels": {MANAGED_BY_KEY: MANAGED_BY_VALUE}}}
+    )
+    resources = [
+        {"kind": "Pod", "name": "led", "uid": uid, "path": PODS.path(namespace=namespace, name="led")},
+        {
+            "kind": "ConfigMap",
+            "name": "led-config",
+            "uid": config.metadata.uid,
+            "path": f"/api/v1/namespaces/{namespace}/configmaps/led-config",
+        },
+    ]
+    await trigger(namespace, "led", uid, termination_grace_period=0, resources=resources).on_kill()
+
+    def config_gone() -> bool:
+        return not core.list_namespaced_config_map(namespace, field_selector="metadata.name=led-config").items
+
+    assert await asyncio.to_thread(kube.eventually, config_gone, timeout=10)
 
 
 async def test_deadline_ends_the_wait_with_timeout(core: client.CoreV1Api, namespace: str) -> None:

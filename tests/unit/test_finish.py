@@ -108,6 +108,29 @@ def test_deletes_at_end(action: str, status: str, phase: str | None, deleted: bo
     assert deletes_at_end(action, _event(status, phase=phase)) is deleted
 
 
+RUNNING_JOB = {"kind": "Job", "status": {"active": 1}}
+FAILED_JOB = {"kind": "Job", "status": {"conditions": [{"type": "Failed", "status": "True"}]}}
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "reason", "job", "deleted"),
+    [
+        ("IfSucceeded", "timeout", "Timeout", RUNNING_JOB, True),  # would run on after its task
+        ("IfSucceeded", "failed", "StartupTimeout", RUNNING_JOB, True),  # its pod retries for ever
+        ("IfSucceeded", "failed", "ErrImageNeverPull", RUNNING_JOB, True),
+        ("IfSucceeded", "timeout", "Timeout", None, True),  # timed out before the Job was seen
+        ("IfSucceeded", "failed", "BackoffLimitExceeded", FAILED_JOB, False),  # ended: kept to debug
+        ("Never", "timeout", "Timeout", RUNNING_JOB, False),  # explicitly kept
+        ("IfSucceeded", "error", "KubeForbiddenError", None, False),
+    ],
+)
+def test_a_job_still_running_at_the_end_is_deleted_unless_never(
+    action: str, status: str, reason: str, job: dict[str, Any] | None, deleted: bool
+) -> None:
+    event = {**_event(status), "kind": "Job", "reason": reason, **({"job": job} if job else {})}
+    assert deletes_at_end(action, event) is deleted
+
+
 def test_the_finish_intent_names_what_is_deleted_or_kept_and_why() -> None:
     pod = {**_event("failed"), "name": "p-1", "namespace": "ns"}
     said = "Once Airflow has stored the end: delete Pod p-1 (on_finish_action=delete_pod)"

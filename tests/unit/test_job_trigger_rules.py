@@ -8,12 +8,19 @@ end-to-end case runs where such a cluster exists (tests/e2e, marked kubernetes_m
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import kmock
+
+from airflow_k8s_async._kube.client import close_clients, get_client
+from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.states import job_state
-from airflow_k8s_async._kube.watch import WatchEvent
-from airflow_k8s_async.triggers.job import KubernetesJobTrigger
-from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS
+from airflow_k8s_async._kube.watch import PODS, WatchEvent, WatchHub
+from airflow_k8s_async.triggers.job import KubernetesJobTrigger, _pump
+from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS, LogStreams
+from tests.unit.fake_api import ok, pod_list
+from tests.unit.test_watch_faults import kubeconfig
 
 UID = "0b5c8a5e-1111-4222-8333-444455556666"
 
@@ -125,3 +132,57 @@ async def test_pods_never_seen_are_not_waited_for_long() -> None:
     assert DRAIN_SECONDS > 5
     await asyncio.wait_for(trig._catch_up_pods(queue), 5)
     assert trig._pods == {}
+
+
+async def test_a_restarted_trigger_waits_for_the_pods_list_before_a_startup_timeout(
+    kmock: kmock.RawHandler,
+) -> None:
+    """A Job created long ago, its pod running: the Job's LIST answers first, the pods' later.
+
+    The pods' LIST is held (an ordering the real API server does not show on cue); the trigger
+    must not fail with StartupTimeout meanwhile, and ends as the Job does.
+    """
+    released = asyncio.Event()
+    running = indexed_pod(0, exit_code=None, started="2026-01-01T00:00:05Z")
+
+    async def pods_list(request: kmock.Request) -> kmock.Response:
+        await released.wait()
+        return ok(pod_list(10, running))
+
+    kmock["get /api/v1/namespaces/ns/pods", kmock.params(watch="true")] << (lambda: ok(_hang()))
+    kmock["get /api/v1/namespaces/ns/pods"] << pods_list
+    cluster = ClusterConfig.from_kubeconfig_dict(kubeconfig(str(kmock.url).rstrip("/"), "t"))
+    hub = WatchHub(linger=0, timeout_seconds=5)
+    trig = KubernetesJobTrigger(
+        job_name="idx", job_namespace="ns", job_uid=UID, get_logs=False, startup_timeout=1
+    )
+    trig._streams = LogStreams(client=await get_client(cluster), namespace="ns", log=trig.log, tag=trig._tag)
+    job = indexed_job({"active": 1})
+    job["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"  # long past startup_timeout
+    try:
+        async with hub.subscribe(
+            cluster=cluster, resource=PODS, namespace="ns", labels={"controller-uid": UID}
+        ) as pods:
+            queue: asyncio.Queue[tuple[str, WatchEvent]] = asyncio.Queue()
+            queue.put_nowait(("job", WatchEvent("ADDED", job)))
+            pumps = [asyncio.create_task(_pump(pods, "pod", queue))]
+            follow = asyncio.create_task(trig._follow(queue, pumps, pods=pods))
+            done, _ = await asyncio.wait([follow], timeout=1.0)
+            assert not done, f"ended while the pods' LIST was out: {follow.result() if done else ''}"
+            released.set()
+            await asyncio.wait_for(pods.synced(), 5)
+            complete = indexed_job({"conditions": [{"type": "Complete", "status": "True"}]})
+            queue.put_nowait(("job", WatchEvent("MODIFIED", complete)))
+            event = await asyncio.wait_for(follow, 10)
+            for pump in pumps:
+                pump.cancel()
+    finally:
+        await hub.close()
+        await close_clients()
+    assert event["status"] == "success", event
+    assert "idx-0-abcde" in trig._pods  # taken in from the watch when the startup deadline came
+
+
+async def _hang() -> AsyncIterator[bytes]:
+    yield b""  # the headers, then a watch stream that stays open
+    await asyncio.Event().wait()
