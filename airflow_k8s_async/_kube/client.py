@@ -354,37 +354,42 @@ class KubeClient:
 
 # One client per cluster config per loop. Keyed weakly by loop, so a closed loop's clients go away
 # with it (tests and `asyncio.run` on workers create and drop loops).
-_CLIENTS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[ClusterConfig, asyncio.Future[KubeClient]]
-]
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClusterConfig, asyncio.Task[KubeClient]]]
 _CLIENTS = weakref.WeakKeyDictionary()
 
 
 async def get_client(cluster: ClusterConfig) -> KubeClient:
-    """The shared client for ``cluster`` on the running loop; created on first use."""
+    """The shared client for ``cluster`` on the running loop; created on first use.
+
+    The connection is made by a task of its own, not by the first caller: a caller cancelled
+    meanwhile (a user's kill while many triggers start) cancels only its own wait.
+    """
     loop = asyncio.get_running_loop()
     per_loop = _CLIENTS.setdefault(loop, {})
-    future = per_loop.get(cluster)
-    if future is None:
-        future = loop.create_future()
-        per_loop[cluster] = future
-        try:
-            future.set_result(await KubeClient.connect(cluster=cluster))
-        except asyncio.CancelledError:
+    task = per_loop.get(cluster)
+    if task is None:
+        task = per_loop[cluster] = loop.create_task(KubeClient.connect(cluster=cluster))
+        task.add_done_callback(lambda done: _forget_failed(per_loop, cluster, done))
+    return await asyncio.shield(task)
+
+
+def _forget_failed(
+    per_loop: dict[ClusterConfig, asyncio.Task[KubeClient]],
+    cluster: ClusterConfig,
+    task: asyncio.Task[KubeClient],
+) -> None:
+    """A failed connection is not kept: the next caller tries again (e.g. after a fixed kubeconfig)."""
+    if task.cancelled() or task.exception() is not None:  # exception() also marks it retrieved
+        if per_loop.get(cluster) is task:
             del per_loop[cluster]
-            future.cancel()
-            raise
-        except Exception as exc:
-            del per_loop[cluster]  # the next caller tries again (e.g. after a fixed kubeconfig)
-            future.set_exception(exc)
-            future.exception()  # retrieved here: concurrent waiters re-raise it themselves
-            raise
-    return await asyncio.shield(future)
 
 
 async def close_clients() -> None:
     """Close every client of the running loop (end of a worker's `asyncio.run`, tests)."""
     per_loop = _CLIENTS.pop(asyncio.get_running_loop(), {})
-    for future in per_loop.values():
-        if future.done() and not future.cancelled() and future.exception() is None:
-            await future.result().close()
+    for task in per_loop.values():
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        elif not task.cancelled() and task.exception() is None:
+            await task.result().close()

@@ -6,6 +6,7 @@ The same rules are proven on the real API server in tests/integration/test_watch
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -330,3 +331,30 @@ async def test_late_subscribers_find_the_cache_through_its_indexes(
             assert (await next_event(by_uid)).object["metadata"]["uid"] == "b1"
             assert [o["metadata"]["uid"] for o in by_name.current()] == ["new"]
             assert watch.stats.initial_gets == 0  # found in the cache: no GET
+
+
+async def test_a_cancelled_first_caller_of_get_client_cancels_only_its_own_wait() -> None:
+    """Many triggers start at once and ask for the client; the first one is killed meanwhile."""
+    version = "client.authentication.k8s.io/v1beta1"
+    credential = json.dumps({"apiVersion": version, "kind": "ExecCredential", "status": {"token": "t"}})
+    config = kubeconfig("http://127.0.0.1:1", "unused")
+    config["users"][0]["user"] = {  # a slow credential plugin: the connection takes a second
+        "exec": {
+            "apiVersion": version,
+            "command": "sh",
+            "args": ["-c", f"sleep 1; echo '{credential}'"],
+        }
+    }
+    cluster = ClusterConfig.from_kubeconfig_dict(config)
+    first = asyncio.create_task(get_client(cluster))
+    await asyncio.sleep(0)  # the first caller has started the connection
+    others = [asyncio.create_task(get_client(cluster)) for _ in range(5)]
+    await asyncio.sleep(0)
+    first.cancel()
+    try:
+        clients = await asyncio.wait_for(asyncio.gather(*others), 10)
+        assert all(isinstance(c, KubeClient) and c is clients[0] for c in clients)
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    finally:
+        await close_clients()
