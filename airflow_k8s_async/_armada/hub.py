@@ -21,7 +21,7 @@ import grpc
 import grpc.aio
 
 from airflow_k8s_async._armada.channel import ChannelSpec
-from airflow_k8s_async._armada.client import ArmadaClient
+from airflow_k8s_async._armada.client import ArmadaClient, armada_error
 from airflow_k8s_async._armada.states import JobUpdate, event_update
 from airflow_k8s_async._kube.retry import backoff_delays
 from airflow_k8s_async.errors import ArmadaError
@@ -29,6 +29,11 @@ from airflow_k8s_async.errors import ArmadaError
 log = logging.getLogger(__name__)
 
 StreamKey = tuple[ChannelSpec, str, str]  # (server, queue, job set)
+# What no retry fixes (bad credentials, no such queue): the waiting triggers fail with it, as the
+# Kubernetes watch hub fails its subscribers on 401/403.
+PERMANENT_CODES = frozenset(
+    {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND}
+)
 
 
 @dataclass(frozen=True)
@@ -45,13 +50,18 @@ class Subscription:
     def __init__(self, stream: JobSetStream, job_id: str) -> None:
         self.stream = stream
         self.job_id = job_id
-        self.queue: asyncio.Queue[JobUpdate] = asyncio.Queue()
+        self.queue: asyncio.Queue[JobUpdate | ArmadaError] = asyncio.Queue()
 
     def __aiter__(self) -> Subscription:
         return self
 
     async def __anext__(self) -> JobUpdate:
-        return await self.queue.get()
+        """The next update; raises the stream's :class:`ArmadaError` once it failed for good."""
+        item = await self.queue.get()
+        if isinstance(item, ArmadaError):
+            self.queue.put_nowait(item)  # and again on every later call
+            raise item
+        return item
 
 
 class JobSetStream:
@@ -70,6 +80,7 @@ class JobSetStream:
         self._task: asyncio.Task[None] | None = None
         self._linger: asyncio.TimerHandle | None = None
         self.closed = asyncio.Event()
+        self.error: ArmadaError | None = None  # failed for good: a new subscriber opens a new stream
 
     def describe(self) -> str:
         return f"job set {self.queue}/{self.job_set_id} on {self.client.spec.target}"
@@ -83,6 +94,8 @@ class JobSetStream:
         self.subscriptions.setdefault(job_id, set()).add(sub)
         if job_id in self.latest:
             sub.queue.put_nowait(self.latest[job_id])
+        if self.error is not None:
+            sub.queue.put_nowait(self.error)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"armada {self.describe()}")
         return sub
@@ -115,7 +128,21 @@ class JobSetStream:
         for sub in self.subscriptions.get(update.job_id, ()):
             sub.queue.put_nowait(merged)
 
+    def _fail(self, error: ArmadaError) -> None:
+        log.warning("Armada event stream of %s failed for good: %s", self.describe(), error)
+        self.error = error
+        for subs in self.subscriptions.values():
+            for sub in subs:
+                sub.queue.put_nowait(error)
+        self.closed.set()
+
     async def _run(self) -> None:
+        try:
+            await self._follow()
+        except ArmadaError as exc:  # a permanent gRPC error: retrying cannot help
+            self._fail(exc)
+
+    async def _follow(self) -> None:
         delays = backoff_delays(delays=self.settings.reconnect_delays)
         failures = 0
         while True:
@@ -158,6 +185,8 @@ class JobSetStream:
                     self._publish(update)
             log.debug("Armada event stream of %s ended; resuming", self.describe())
         except grpc.aio.AioRpcError as exc:
+            if exc.code() in PERMANENT_CODES:
+                raise armada_error(exc, "GetJobSetEvents") from exc
             log.info(
                 "Armada event stream of %s broke (%s); resuming from message %r",
                 self.describe(),
@@ -179,6 +208,8 @@ class JobSetStream:
         try:
             states = await self.client.job_status(waiting)
         except ArmadaError as exc:
+            if exc.code in {code.name for code in PERMANENT_CODES}:
+                raise
             log.warning("GetJobStatus for %s failed: %s", self.describe(), exc)
             return
         for job_id, state in states.items():

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import yaml
 from kubernetes import client
@@ -158,6 +159,39 @@ async def test_falls_back_to_get_job_status_while_the_stream_keeps_failing(serve
     calls = server.counts().calls
     assert calls["GetJobStatus"] >= 1
     assert calls["GetJobSetEvents"] >= 5  # the stream was tried again and again before the fallback
+
+
+@pytest.mark.parametrize("code", ["UNAUTHENTICATED", "PERMISSION_DENIED", "NOT_FOUND"])
+async def test_a_permanent_grpc_error_fails_the_wait_at_once_with_its_code(
+    server: ArmadaTestServer, code: str
+) -> None:
+    """A revoked token, a queue the caller may not read: no retry fixes it, the task says why."""
+    [job_id] = submit(server, script=SCENARIOS["long"])
+    server.deny(grpc.StatusCode[code], f"refused by the test ({code})")
+    started = time.monotonic()
+    event = await event_of(trigger(server, job_id), timeout=60)
+    assert event["status"] == "error" and event["reason"] == "ArmadaError", event
+    assert code in event["message"] and "refused by the test" in event["message"]
+    assert time.monotonic() - started < 10, "failed at once, not after retries or a timeout"
+    assert server.counts().calls["GetJobSetEvents"] == 1  # not retried
+    # Fixed (e.g. a new token): the next trigger of the job set opens a new stream and succeeds.
+    server.allow()
+    [again] = submit(server, script=SLOW)
+    assert (await event_of(trigger(server, again)))["status"] == "success"
+
+
+async def test_a_permanent_error_while_polling_fails_the_wait(server: ArmadaTestServer) -> None:
+    """The stream kept failing (UNAVAILABLE: the fallback polls GetJobStatus), then the token is revoked."""
+    server.fail_streams(1000)
+    [job_id] = submit(server, script=SCENARIOS["long"])
+    trig = trigger(server, job_id, poll_interval=1.0)
+    waiting = asyncio.create_task(event_of(trig, timeout=60))
+    await asyncio.to_thread(
+        kube.eventually, lambda: server.counts().calls.get("GetJobStatus", 0) >= 1, timeout=30
+    )
+    server.deny(grpc.StatusCode.UNAUTHENTICATED, "token revoked")
+    event = await waiting
+    assert event["status"] == "error" and "UNAUTHENTICATED" in event["message"], event
 
 
 async def test_acknowledgement_timeout_cancels_the_job(server: ArmadaTestServer) -> None:

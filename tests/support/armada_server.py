@@ -133,6 +133,7 @@ class ArmadaTestServer:
         self._peak = 0
         self._opened = 0
         self._fail_next = 0
+        self._denied: tuple[grpc.StatusCode, str] | None = None
         self.open_by_job_set: Counter[str] = Counter()
         self.stream_requests: list[tuple[str, str]] = []  # (job set, from_message_id) per stream call
         self._cut: set[object] = set()
@@ -218,6 +219,18 @@ class ArmadaTestServer:
         self._calls.clear()
         self._peak = self._open
         self._opened = 0
+
+    def deny(self, code: grpc.StatusCode, details: str) -> None:
+        """Refuse every call from now on with ``code`` (as Armada does a revoked token or a queue
+        the caller may not read), until ``allow()``."""
+        self._denied = (code, details)
+
+    def allow(self) -> None:
+        self._denied = None
+
+    async def refuse_if_denied(self, context: grpc.aio.ServicerContext) -> None:
+        if self._denied is not None:
+            await context.abort(*self._denied)
 
     def fail_streams(self, count: int) -> None:
         """The next ``count`` GetJobSetEvents calls fail at once with UNAVAILABLE."""
@@ -426,6 +439,7 @@ class ArmadaTestServer:
     ) -> Any:  # async generator of EventStreamMessage
         self.count("GetJobSetEvents")
         self.stream_requests.append((request.id, request.from_message_id))
+        await self.refuse_if_denied(context)
         if self._fail_next > 0:
             self._fail_next -= 1
             await context.abort(grpc.StatusCode.UNAVAILABLE, "scripted stream failure")
@@ -465,6 +479,7 @@ class _Submit(submit_pb2_grpc.SubmitServicer):  # type: ignore[misc]
 
     async def SubmitJobs(self, request: Any, context: Any) -> submit_pb2.JobSubmitResponse:
         self.server.count("SubmitJobs")
+        await self.server.refuse_if_denied(context)
         items = []
         for item in request.job_request_items:
             if not request.queue:
@@ -476,6 +491,7 @@ class _Submit(submit_pb2_grpc.SubmitServicer):  # type: ignore[misc]
 
     async def CancelJobs(self, request: Any, context: Any) -> submit_pb2.CancellationResult:
         self.server.count("CancelJobs")
+        await self.server.refuse_if_denied(context)
         ids = [request.job_id] if request.job_id else list(request.job_ids)
         cancelled = []
         for job_id in ids:
@@ -495,12 +511,14 @@ class _Jobs(job_pb2_grpc.JobsServicer):  # type: ignore[misc]
 
     async def GetJobStatus(self, request: Any, context: Any) -> job_pb2.JobStatusResponse:
         self.server.count("GetJobStatus")
+        await self.server.refuse_if_denied(context)
         return job_pb2.JobStatusResponse(
             job_states={job_id: self._state(job_id) for job_id in request.job_ids}
         )
 
     async def GetJobStatusUsingExternalJobUri(self, request: Any, context: Any) -> job_pb2.JobStatusResponse:
         self.server.count("GetJobStatusUsingExternalJobUri")
+        await self.server.refuse_if_denied(context)
         states = {
             job.job_id: self._state(job.job_id)
             for job in self.server.jobs.values()
@@ -512,6 +530,7 @@ class _Jobs(job_pb2_grpc.JobsServicer):  # type: ignore[misc]
 
     async def GetJobDetails(self, request: Any, context: Any) -> job_pb2.JobDetailsResponse:
         self.server.count("GetJobDetails")
+        await self.server.refuse_if_denied(context)
         details = {}
         for job_id in request.job_ids:
             job = self.server.jobs.get(job_id)
@@ -537,6 +556,7 @@ class _Jobs(job_pb2_grpc.JobsServicer):  # type: ignore[misc]
 
     async def GetJobErrors(self, request: Any, context: Any) -> job_pb2.JobErrorsResponse:
         self.server.count("GetJobErrors")
+        await self.server.refuse_if_denied(context)
         errors = {
             job_id: self.server.jobs[job_id].errors
             for job_id in request.job_ids
