@@ -283,13 +283,15 @@ class KubeClient:
         path: str,
         *,
         uid: str | None = None,
+        resource_version: str | None = None,
         grace_period: int | None = None,
         propagation: str = "Background",
     ) -> bool:
         """Delete one object (dependents by ``propagation``: Background, Foreground or Orphan);
         False if it was already gone.
 
-        With ``uid`` the API server deletes only that object, never a namesake created since.
+        With ``uid`` the API server deletes only that object, never a namesake created since;
+        with ``resource_version`` only if it did not change since read (else KubeConflictError).
         """
         body: dict[str, Any] = {
             "kind": "DeleteOptions",
@@ -298,8 +300,9 @@ class KubeClient:
         }
         if grace_period is not None:
             body["gracePeriodSeconds"] = grace_period
-        if uid:
-            body["preconditions"] = {"uid": uid}
+        preconditions = {"uid": uid, "resourceVersion": resource_version}
+        if any(preconditions.values()):
+            body["preconditions"] = {k: v for k, v in preconditions.items() if v}
         try:
             await self.request("DELETE", path, body=body)
         except KubeNotFoundError:

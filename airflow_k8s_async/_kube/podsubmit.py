@@ -9,15 +9,15 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import KubeConflictError, KubeNotFoundError
-from .client import KubeClient
+from ..errors import KubeConflictError, KubeInvalidError, KubeNotFoundError
+from .client import MERGE_PATCH, KubeClient
 from .mapping import as_list, as_map
-from .ownership import CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, MANAGED_SELECTOR
+from .ownership import ADOPTED_KEY, CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, MANAGED_SELECTOR
 from .podcheck import sanitize_label_value
 from .podnames import add_unique_suffix
 from .watch import PODS
 
-__all__ = ["create_or_adopt", "identity_labels", "ownership_labels", "stable_name"]
+__all__ = ["create_or_adopt", "delete_unless_adopted", "identity_labels", "ownership_labels", "stable_name"]
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -74,15 +74,26 @@ async def create_or_adopt(
             p for p in as_list(found.get("items")) if not as_map(p.get("metadata")).get("deletionTimestamp")
         ]
         if live:
-            adopted = max(live, key=lambda p: str(p["metadata"].get("creationTimestamp")))
-            meta = adopted["metadata"]
-            log.info(
-                "Adopting pod %s/%s created by try %s of this task (reattach_on_restart)",
-                namespace,
-                meta["name"],
-                as_map(meta.get("labels")).get("try_number", "?"),
+            newest = max(live, key=lambda p: str(p["metadata"].get("creationTimestamp")))
+            adopted = await _claim(
+                client, newest, try_number=as_map(pod["metadata"].get("labels")).get("try_number")
             )
-            return {"kind": "Pod", "apiVersion": "v1", **adopted}
+            meta = as_map(newest.get("metadata"))
+            if adopted is None:
+                log.info(
+                    "Pod %s/%s of try %s is being deleted (that try was killed): creating a new pod",
+                    namespace,
+                    meta.get("name"),
+                    as_map(meta.get("labels")).get("try_number", "?"),
+                )
+            else:
+                log.info(
+                    "Adopting pod %s/%s created by try %s of this task (reattach_on_restart)",
+                    namespace,
+                    meta.get("name"),
+                    as_map(meta.get("labels")).get("try_number", "?"),
+                )
+                return {"kind": "Pod", "apiVersion": "v1", **adopted}
     name = str(pod["metadata"]["name"])
     log.info("Creating pod %s/%s", namespace, name)
     for attempt in (1, 2):
@@ -105,3 +116,48 @@ async def create_or_adopt(
             log.info("Pod %s/%s of this try exists already: adopting it", namespace, name)
             return existing
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _claim(client: KubeClient, pod: Mapping[str, Any], *, try_number: Any) -> dict[str, Any] | None:
+    """Label an earlier try's pod as adopted by ``try_number``; the pod, or None if it is being
+    deleted (or gone): the earlier try's kill came first. See :func:`delete_unless_adopted`."""
+    meta = as_map(pod.get("metadata"))
+    path = PODS.path(namespace=str(meta.get("namespace")), name=str(meta.get("name")))
+    patch = {"metadata": {"uid": meta.get("uid"), "labels": {ADOPTED_KEY: str(try_number)}}}
+    try:
+        claimed: dict[str, Any] = await client.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+    except (KubeNotFoundError, KubeInvalidError):  # gone, or a namesake (its uid is immutable: 422)
+        return None
+    return None if as_map(claimed.get("metadata")).get("deletionTimestamp") else claimed
+
+
+async def delete_unless_adopted(
+    client: KubeClient, *, path: str, uid: str | None, grace_period: int | None
+) -> str:
+    """Delete a try's pod unless a later try adopted it: ``"deleted"``, ``"gone"`` or ``"adopted"``.
+
+    A clear kills the old try and starts a new one, which may adopt the pod (reattach_on_restart)
+    while the old try's trigger deletes it. The delete is conditional on the pod's resourceVersion
+    as read without a claim: a claim landing in between makes it fail, and the next look keeps the
+    pod. Whichever comes first wins; the adopter sees a delete that came first (``_claim``).
+    """
+    for _ in range(5):
+        try:
+            pod = await client.request("GET", path)
+        except KubeNotFoundError:
+            return "gone"
+        meta = as_map(pod.get("metadata"))
+        if (uid and meta.get("uid") != uid) or meta.get("deletionTimestamp"):
+            return "gone"
+        labels = as_map(meta.get("labels"))
+        if labels.get(ADOPTED_KEY) not in (None, labels.get("try_number")):
+            return "adopted"
+        try:
+            deleted = await client.delete(
+                path, uid=uid, resource_version=meta.get("resourceVersion"), grace_period=grace_period
+            )
+        except KubeConflictError:
+            continue  # changed since the look (a claim, or a status update): look again
+        return "deleted" if deleted else "gone"
+    # Changed on every look (status updates under load): the uid alone decides, as before claims.
+    return "deleted" if await client.delete(path, uid=uid, grace_period=grace_period) else "gone"

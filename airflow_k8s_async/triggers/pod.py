@@ -20,6 +20,7 @@ from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.exec import exec_in_container
 from airflow_k8s_async._kube.mapping import as_list, as_map
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
+from airflow_k8s_async._kube.podsubmit import delete_unless_adopted
 from airflow_k8s_async._kube.states import ObjectState, Phase, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
@@ -402,8 +403,18 @@ class KubernetesPodTrigger(KubeTrigger):
             return
         client = await self._client()
         path = PODS.path(namespace=self.pod_namespace, name=self.pod_name)
-        if await client.delete(path, uid=self.pod_uid, grace_period=self.termination_grace_period):
+        done = await delete_unless_adopted(
+            client, path=path, uid=self.pod_uid, grace_period=self.termination_grace_period
+        )
+        if done == "deleted":
             self.log.info("Task killed; deleted pod %s/%s", self.pod_namespace, self.pod_name)
+        elif done == "adopted":
+            self.log.info(
+                "Task killed; pod %s/%s was adopted by a later try (reattach_on_restart): kept",
+                self.pod_namespace,
+                self.pod_name,
+            )
+            return  # the new try owns the pod and what was created with it
         # A YAML body's other resources (Service, ConfigMap, ...): the pod is already gone above.
         others = [r for r in self.resources if r.get("uid") != self.pod_uid]
         deleted = await delete_resources(client, others, log=self.log)

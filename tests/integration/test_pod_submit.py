@@ -12,8 +12,16 @@ from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
-from airflow_k8s_async._kube.ownership import CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE
-from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, ownership_labels, stable_name
+from airflow_k8s_async._kube.ownership import ADOPTED_KEY, CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE
+from airflow_k8s_async._kube.podsubmit import (
+    _claim,
+    create_or_adopt,
+    delete_unless_adopted,
+    identity_labels,
+    ownership_labels,
+    stable_name,
+)
+from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.errors import KubeConflictError
 from airflow_k8s_async.triggers.finish import apply_finish_action
 from tests.support import kube
@@ -110,3 +118,67 @@ async def test_the_finish_action_keeps_a_pod_unadoptable_or_deletes_it_by_uid(
     await apply_finish_action(kube_client, event, action="delete_pod", log=LOG)
     gone = core.list_namespaced_pod(namespace, field_selector=f"metadata.name={meta['name']}").items
     assert not gone or gone[0].metadata.deletion_timestamp is not None
+
+
+async def test_a_kill_after_a_later_try_adopted_the_pod_keeps_it(
+    cluster: ClusterConfig, core: client.CoreV1Api, namespace: str
+) -> None:
+    """Cleared while deferred: the new try adopts the pod, then the old try's trigger is killed."""
+    kube_client = await get_client(cluster)
+    identity = identity_labels(**IDENTITY)
+    first = await create_or_adopt(
+        kube_client, pod(namespace, try_number=1), identity=identity, reattach=False, log=LOG
+    )
+    meta = first["metadata"]
+    adopted = await create_or_adopt(
+        kube_client, pod(namespace, try_number=2), identity=identity, reattach=True, log=LOG
+    )
+    assert adopted["metadata"]["uid"] == meta["uid"]
+    assert adopted["metadata"]["labels"][ADOPTED_KEY] == "2"
+    path = PODS.path(namespace=namespace, name=meta["name"])
+    assert await delete_unless_adopted(kube_client, path=path, uid=meta["uid"], grace_period=0) == "adopted"
+    assert core.read_namespaced_pod(meta["name"], namespace).metadata.deletion_timestamp is None
+
+
+async def test_a_claim_between_the_look_and_the_delete_makes_the_delete_fail(
+    cluster: ClusterConfig, namespace: str
+) -> None:
+    """The delete is conditional on the resourceVersion the kill looked at: a claim in between wins."""
+    kube_client = await get_client(cluster)
+    identity = identity_labels(**IDENTITY)
+    first = await create_or_adopt(
+        kube_client, pod(namespace, try_number=1), identity=identity, reattach=False, log=LOG
+    )
+    path = PODS.path(namespace=namespace, name=first["metadata"]["name"])
+    looked = await kube_client.request("GET", path)
+    await create_or_adopt(
+        kube_client, pod(namespace, try_number=2), identity=identity, reattach=True, log=LOG
+    )
+    with pytest.raises(KubeConflictError):
+        await kube_client.delete(
+            path, uid=first["metadata"]["uid"], resource_version=looked["metadata"]["resourceVersion"]
+        )
+
+
+async def test_a_kill_that_came_first_makes_the_new_try_create_a_new_pod(
+    cluster: ClusterConfig, core: client.CoreV1Api, namespace: str
+) -> None:
+    kube_client = await get_client(cluster)
+    identity = identity_labels(**IDENTITY)
+    body = pod(namespace, try_number=1)
+    # Terminating for a while (SIGTERM ignored, 30 s grace): the adopter still sees the pod.
+    body["spec"]["terminationGracePeriodSeconds"] = 30
+    body["spec"]["containers"][0]["command"] = ["sh", "-c", "trap '' TERM; sleep 60"]
+    first = await create_or_adopt(kube_client, body, identity=identity, reattach=False, log=LOG)
+    meta = first["metadata"]
+    path = PODS.path(namespace=namespace, name=meta["name"])
+    listed = await kube_client.request("GET", path)  # what the adopter's LIST returned, before the kill
+    assert (
+        await delete_unless_adopted(kube_client, path=path, uid=meta["uid"], grace_period=None) == "deleted"
+    )
+    assert await _claim(kube_client, listed, try_number=2) is None  # being deleted: not adopted
+    second = await create_or_adopt(
+        kube_client, pod(namespace, try_number=2), identity=identity, reattach=True, log=LOG
+    )
+    assert second["metadata"]["uid"] != meta["uid"]
+    core.delete_namespaced_pod(meta["name"], namespace, grace_period_seconds=0)
