@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.cluster_fixtures"]
+pytest_plugins = ["tests.support.cluster_fixtures", "tests.support.airflow_fixture"]
 
 _HOME = tempfile.mkdtemp(prefix="airflow-k8s-async-tests-")
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
@@ -25,7 +25,7 @@ os.environ["AIRFLOW_HOME"] = _HOME
 os.environ.pop("AIRFLOW__SECRETS__BACKEND", None)
 os.environ.pop("_AIRFLOW_PROCESS_CONTEXT", None)
 
-_REAL = ("integration", "e2e")
+_REAL = ("integration", "e2e", "reliability")
 
 
 def _needs_real_components(item: pytest.Item) -> bool:

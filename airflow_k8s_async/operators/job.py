@@ -471,6 +471,7 @@ class _CreatesResources(KubeOperatorMixin):
                 pod_name=first["name"],
                 pod_namespace=first["namespace"],
                 pod_uid=first["uid"],
+                base_container_name=self._base_container_name(),  # None: annotation, "base", the first
                 get_logs=self.get_logs,
                 container_logs=self.container_logs,
                 init_container_logs=self.init_container_logs,

@@ -106,6 +106,7 @@ class KubeTrigger(BaseTrigger):
         self.in_cluster = in_cluster
         self._fired = False
         self._killed = False
+        self._kept = False
         self._shown: tuple[str, str] | None = None
 
     def _classpath(self) -> str:
@@ -254,7 +255,7 @@ class KubeTrigger(BaseTrigger):
         is then still deferred and the other triggerer watches on, so nothing may be deleted.
         A trigger run without a triggerer (no task instance: in-process) acts when told to.
         """
-        if self._fired or self._killed:
+        if self._fired or self._killed or self._kept:
             return False
         if self.task_instance is not None:
             try:
@@ -263,6 +264,7 @@ class KubeTrigger(BaseTrigger):
                 self.log.warning("Could not read the task's state; keeping its resources: %s", exc)
                 return False
             if state == "deferred":
+                self._kept = True  # decided for this exit: cleanup() after on_kill() asks no more
                 self.log.info(
                     "Trigger stopped while its task is still deferred (a triggerer restart or a hand-over"
                     " to another triggerer): keeping what the task created"
@@ -281,7 +283,7 @@ class KubeTrigger(BaseTrigger):
         no event was fired and the task is no longer deferred (killed, cleared, marked, timed
         out); after an ``on_kill`` that acted, the second call does nothing.
         """
-        if self._fired or self._killed or self._keeps_on_kill() or self.task_instance is None:
+        if self._fired or self._killed or self._kept or self._keeps_on_kill() or self.task_instance is None:
             return
         # The runner may cancel this task again while cleanup() awaits: the work is shielded so
         # that a started deletion completes.

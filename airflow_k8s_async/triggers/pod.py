@@ -21,7 +21,7 @@ from airflow_k8s_async._kube.exec import exec_in_container
 from airflow_k8s_async._kube.mapping import as_list, as_map
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.podsubmit import delete_unless_adopted
-from airflow_k8s_async._kube.states import ObjectState, Phase, pod_state
+from airflow_k8s_async._kube.states import ObjectState, Phase, main_container_name, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
@@ -80,7 +80,7 @@ class KubernetesPodTrigger(KubeTrigger):
         cluster_context: str | None = None,
         in_cluster: bool | None = None,
         finish: dict[str, Any] | None = None,
-        base_container_name: str = "base",
+        base_container_name: str | None = "base",
         get_logs: bool = True,
         container_logs: LogChoice = True,
         init_container_logs: LogChoice = None,
@@ -293,7 +293,7 @@ class KubernetesPodTrigger(KubeTrigger):
             self._pod,
             container_logs=self.container_logs if self.get_logs else None,
             init_container_logs=self.init_container_logs if self.get_logs else None,
-            main=self.base_container_name,
+            main=main_container_name(self._pod, main_container=self.base_container_name),
         )
         self._streams.update(self._pod, wanted)
 

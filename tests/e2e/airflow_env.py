@@ -106,8 +106,11 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 class _Component:
     """One Airflow CLI process, leader of its own process group (so its children can be ended too)."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log_path: Path, *, kind: str | None = None
+    ) -> None:
         self.name = name
+        self.kind = kind or name  # "triggerer" for a second triggerer named "triggerer-2"
         self.argv = argv
         self.env = env
         self.log_path = log_path
@@ -140,7 +143,7 @@ class _Component:
         if self.popen is None or self.popen.poll() is not None:
             return
         self._stop_started = time.monotonic()
-        if self.name == "triggerer":
+        if self.kind == "triggerer":
             _signal_group(self.popen.pid, signal.SIGTERM)
         else:
             self.popen.send_signal(signal.SIGTERM)
@@ -161,6 +164,10 @@ class _Component:
 
     def finished(self) -> bool:
         return self.popen is None or (self.popen.poll() is not None and not _group_alive(self.popen.pid))
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        if self.popen is not None:
+            _signal_group(self.popen.pid, sig)
 
 
 def stop_components(components: Iterable[_Component], *, grace: float = 15.0) -> None:
@@ -204,6 +211,7 @@ class AirflowEnv:
         self._components: dict[str, _Component] = {}
         self._http = httpx.Client(base_url=self.api_url, timeout=30)
         self._token: str | None = None
+        self._triggerer_job = 0
 
     # ----------------------------------------------------------------------------- environment
     def _environment(self, overrides: dict[str, str]) -> dict[str, str]:
@@ -298,7 +306,9 @@ class AirflowEnv:
             deadline = time.monotonic() + timeout
             self._wait_api_healthy(deadline)
             for name in _JOB_TYPES:
-                self._wait_job_running(name, after_id=0, deadline=deadline)
+                job = self._wait_job_running(name, after_id=0, deadline=deadline)
+                if name == "triggerer":
+                    self._triggerer_job = job
         except BaseException:
             self.stop()
             raise
@@ -324,12 +334,50 @@ class AirflowEnv:
             old.kill()
         stop_components([old])
         self._start_component("triggerer")
-        self._wait_job_running("triggerer", after_id=last_id, deadline=time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        self._triggerer_job = self._wait_job_running("triggerer", after_id=last_id, deadline=deadline)
 
-    def _start_component(self, name: str) -> None:
-        component = _Component(name, self._argv(name), self.env, self.proc_logs / f"{name}.log")
+    def _start_component(self, name: str, *, kind: str | None = None) -> None:
+        kind = kind or name
+        log_path = self.proc_logs / f"{name}.log"
+        component = _Component(name, self._argv(kind), self.env, log_path, kind=kind)
         component.start()
         self._components[name] = component
+
+    # ----------------------------------------------------------------------------- faults
+    def triggerer_job_id(self) -> int:
+        """The job id of the running triggerer started by ``start()`` (or ``restart_triggerer``)."""
+        return self._triggerer_job
+
+    def start_triggerer(self, name: str, *, timeout: float = 60) -> int:
+        """Start another triggerer (as the Helm chart's ``triggerer.replicas`` does); its job id."""
+        last_id = self._latest_job_id("triggerer")
+        self._start_component(name, kind="triggerer")
+        return self._wait_job_running("triggerer", after_id=last_id, deadline=time.monotonic() + timeout)
+
+    def stop_component(self, name: str, *, kill: bool = False) -> None:
+        """Stop (SIGTERM, or SIGKILL with ``kill``) and forget a component started by name."""
+        component = self._components.pop(name)
+        if kill:
+            component.kill()
+        stop_components([component])
+
+    def running_components(self) -> list[str]:
+        return list(self._components)
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP the component's whole group: a CPU-throttled or frozen pod, heartbeats stop."""
+        self._components[name].signal_group(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self._components[name].signal_group(signal.SIGCONT)
+
+    def triggerer_of(self, dag_id: str, run_id: str, task_id: str) -> int | None:
+        """The job id of the triggerer running the task's trigger, or None (no trigger, unassigned)."""
+        ti = self.task_instance(dag_id, run_id, task_id) or {}
+        trigger = ti.get("trigger") or {}
+        holder = trigger.get("triggerer_id")
+        return None if holder is None else int(holder)
 
     def check_alive(self) -> None:
         """Fail if any component has exited (called by every wait loop, so a crash fails fast)."""

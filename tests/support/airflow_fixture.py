@@ -1,5 +1,6 @@
 """The ``airflow`` fixture: one real Airflow 3.3 (api-server, scheduler, dag-processor, triggerer)
-per test session, on SQLite and loopback, serving the DAGs in ``tests/e2e/dags``.
+per test session, on SQLite and loopback, serving the DAGs in ``tests/e2e/dags``. A pytest plugin
+(see tests/conftest.py), shared by the end-to-end and the reliability tests.
 
 It never skips: if a component cannot start, every test using it fails with that component's log.
 """
@@ -13,7 +14,7 @@ import pytest
 
 from tests.e2e.airflow_env import RACE_71580, AirflowEnv, kubernetes_connection
 
-DAGS_FOLDER = Path(__file__).parent / "dags"
+DAGS_FOLDER = Path(__file__).parents[1] / "e2e" / "dags"
 
 _started: list[AirflowEnv] = []
 

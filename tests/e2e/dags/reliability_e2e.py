@@ -1,0 +1,82 @@
+"""DAGs of the reliability tests (tests/reliability): tasks that stay deferred long enough for a
+triggerer to be stalled, killed or replaced under them. Each run passes its namespace in conf."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from airflow.sdk import DAG
+
+from airflow_k8s_async.operators.job import KubernetesJobOperator
+from airflow_k8s_async.operators.pod import KubernetesPodOperator
+
+IMAGE = os.environ.get("E2E_IMAGE", "busybox:local")
+PULL = "Never" if IMAGE.endswith(":local") else "IfNotPresent"
+NAMESPACE = "{{ dag_run.conf['namespace'] }}"
+TICKS = "for i in $(seq 1 {n}); do echo tick-$i; sleep 1; done"
+
+
+def spec(script: str, *, indent: str) -> str:
+    """A pod spec running ``script`` in busybox, as YAML indented by ``indent``."""
+    lines = [
+        "restartPolicy: Never",
+        "terminationGracePeriodSeconds: 1",
+        "containers:",
+        "  - name: main",
+        f"    image: {IMAGE}",
+        f"    imagePullPolicy: {PULL}",
+        f'    command: ["sh", "-c", {json.dumps(script)}]',
+    ]
+    return "\n".join(indent + line for line in lines)
+
+
+def long_tasks(*, seconds: int) -> None:
+    """A pod task, a Job task and a YAML body led by a pod (with a ConfigMap), each ``seconds`` long."""
+    script = TICKS.format(n=seconds)
+    KubernetesPodOperator(
+        task_id="pod",
+        namespace=NAMESPACE,
+        image=IMAGE,
+        image_pull_policy=PULL,
+        cmds=["sh", "-c", script],
+        termination_grace_period=1,
+    )
+    KubernetesJobOperator(
+        task_id="job",
+        namespace=NAMESPACE,
+        body=f"""
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: work
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+{spec(script, indent="      ")}
+""",
+    )
+    KubernetesJobOperator(
+        task_id="body",
+        namespace=NAMESPACE,
+        body=f"""
+apiVersion: v1
+kind: Pod
+metadata:
+  name: led
+spec:
+{spec(script, indent="  ")}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: led-config
+data:
+  key: value
+""",
+    )
+
+
+with DAG("reliability_stall", schedule=None):
+    long_tasks(seconds=75)
