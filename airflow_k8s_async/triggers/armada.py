@@ -371,7 +371,7 @@ class ArmadaJobTrigger(KubeTrigger):
             return
         self.log.info("Cancelled Armada job %s%s", self.job_id, "" if cancelled else " (already ended)")
 
-    async def on_kill(self) -> None:
+    async def _kill(self) -> None:
         """Cancel the job when a user kills, clears or fails the deferred task (Airflow >= 3.3).
 
         Not called on a triggerer restart or redistribution: then the trigger resumes waiting.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from airflow.configuration import conf
@@ -176,7 +176,7 @@ class KubeTrigger(BaseTrigger):
         # After the yield the event is only queued in this process: delete once the task has left
         # "deferred" (the event is stored), so a triggerer lost in between finds the pod again.
         # Shielded, so that the finish completes when the runner cancels this trigger meanwhile.
-        await asyncio.shield(asyncio.ensure_future(self._finish_when_stored(event, plan)))
+        await run_shielded(self._finish_when_stored(event, plan))
 
     def _plan(self) -> FinishPlan:
         try:
@@ -285,9 +285,20 @@ class KubeTrigger(BaseTrigger):
         """
         if self._fired or self._killed or self._kept or self._keeps_on_kill() or self.task_instance is None:
             return
-        # The runner may cancel this task again while cleanup() awaits: the work is shielded so
-        # that a started deletion completes.
-        await asyncio.shield(asyncio.ensure_future(self.on_kill()))
+        await self.on_kill()
+
+    async def on_kill(self) -> None:
+        """Delete what the task created when a user killed, cleared or marked the task (Airflow
+        >= 3.3 calls this at once; before, ``cleanup`` does), unless the task is still deferred.
+
+        Shielded: Airflow cancels a killed trigger again on each sync until it has stopped, and
+        a kill can take seconds (the process's first execution-API call starts that API), so an
+        unshielded kill would be cut off half-way, leaving resources behind.
+        """
+        await run_shielded(self._kill())
+
+    async def _kill(self) -> None:
+        raise NotImplementedError
 
     async def _task_state(self) -> str | None:
         """The task's state, asked over the triggerer's own channel to the execution API.
@@ -308,6 +319,18 @@ class KubeTrigger(BaseTrigger):
         states: dict[str, Any] = getattr(response, "task_states", None) or {}
         state = states.get(ti.run_id, {}).get(ti.task_id)
         return None if state is None else str(state)
+
+
+# Shielded work must not be garbage-collected while it runs: the loop holds tasks only weakly.
+_SHIELDED: set[asyncio.Task[None]] = set()
+
+
+async def run_shielded(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end even if the caller is cancelled meanwhile (the caller's wait is)."""
+    task = asyncio.ensure_future(work)
+    _SHIELDED.add(task)
+    task.add_done_callback(_SHIELDED.discard)
+    await asyncio.shield(task)
 
 
 _END_EVENTS: dict[str, type[TaskSuccessEvent | TaskFailedEvent | TaskSkippedEvent]] = {

@@ -199,9 +199,13 @@ class KubernetesJobTrigger(KubeTrigger):
             checks = [t for t in (self.deadline, self._startup_deadline()) if t is not None]
             timeout = max(0.05, min(checks) - time.time()) if checks else None
             getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait(
-                [getter, *pumps], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            try:
+                done, _ = await asyncio.wait(
+                    [getter, *pumps], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+            except asyncio.CancelledError:
+                getter.cancel()  # else it stays pending, and is destroyed so ("Task was destroyed")
+                raise
             for task in pumps:
                 if task in done and task.exception() is not None:  # a watch failed for good (RBAC, ...)
                     getter.cancel()
@@ -404,7 +408,7 @@ class KubernetesJobTrigger(KubeTrigger):
     def _keeps_on_kill(self) -> bool:
         return not self.delete_on_kill
 
-    async def on_kill(self) -> None:
+    async def _kill(self) -> None:
         """Delete everything the task created, the Job's pods at once included (Airflow >= 3.3)."""
         if not await self._claim_kill():  # ended with this trigger's event, or handled already
             return

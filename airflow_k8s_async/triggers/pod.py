@@ -387,7 +387,7 @@ class KubernetesPodTrigger(KubeTrigger):
     def _keeps_on_kill(self) -> bool:
         return self.on_kill_action != "delete_pod"
 
-    async def on_kill(self) -> None:
+    async def _kill(self) -> None:
         """Delete the pod when a user kills, clears or fails the deferred task (Airflow >= 3.3).
 
         Not called on a triggerer restart or redistribution: then the trigger resumes watching.

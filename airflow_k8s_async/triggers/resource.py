@@ -120,7 +120,7 @@ class KubernetesResourceTrigger(KubeTrigger):
     def _keeps_on_kill(self) -> bool:
         return not self.delete_on_kill
 
-    async def on_kill(self) -> None:
+    async def _kill(self) -> None:
         """Delete what the task created when a user kills it (Airflow >= 3.3)."""
         if not await self._claim_kill():  # ended with this trigger's event, or handled already
             return

@@ -644,6 +644,14 @@ class AirflowEnv:
             self.api("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", json=body)["task_instances"]
         )
 
+    def set_run_state(self, dag_id: str, run_id: str, state: str) -> None:
+        """Mark a DAG run ``failed`` / ``success`` as the UI does (its unfinished tasks with it)."""
+        self._request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", json={"state": state})
+
+    def delete_run(self, dag_id: str, run_id: str) -> None:
+        """Delete a DAG run that is not running (its task instances go with it), as the UI does."""
+        self._request("DELETE", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", expect=(204,))
+
     # ----------------------------------------------------------------------------- process logs
     def log_path(self, process: str) -> Path:
         return self.proc_logs / f"{process}.log"

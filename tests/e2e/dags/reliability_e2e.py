@@ -80,3 +80,6 @@ data:
 
 with DAG("reliability_stall", schedule=None):
     long_tasks(seconds=75)
+
+with DAG("reliability_actions", schedule=None):
+    long_tasks(seconds=600)  # ended by the test's action (mark, clear, delete the run)
