@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import weakref
@@ -43,6 +44,9 @@ from airflow_k8s_async.errors import (
 )
 
 log = logging.getLogger(__name__)
+# Between attempts to list+watch again: capped at 10 s, since the watch is how every waiting
+# task learns of its end (after a minute-long outage, ends are seen within ~10 s of its end).
+RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 # Silence tolerated beyond the server-side timeout before the connection counts as dead.
@@ -147,8 +151,11 @@ class Subscription:
         uid: str | None,
         namespace: str | None,
         labels: Mapping[str, str] | None,
+        log: Any = None,
     ) -> None:
         self._watch = watch
+        self._log = log  # where notes about the watch go (the trigger's log: its task's log)
+        self._notes: deque[str] = deque()
         self.name = name
         self.uid = uid
         self.namespace = namespace
@@ -202,12 +209,20 @@ class Subscription:
         if not self._started:
             self._started = True
             await self._watch.initial_state(self)
-        while not self._events:
+        while True:
+            while self._notes:  # logged here, in the subscriber's context: its task's log
+                self._log.warning("%s", self._notes.popleft())
+            if self._events:
+                return self._events.popleft()
             if self._error is not None:
                 raise self._error
             self._wakeup.clear()
             await self._wakeup.wait()
-        return self._events.popleft()
+
+    def _note(self, text: str) -> None:
+        if self._log is not None:
+            self._notes.append(text)
+            self._wakeup.set()
 
     async def wait_for(
         self, predicate: Callable[[WatchEvent], bool], *, timeout: float | None = None
@@ -241,9 +256,15 @@ class _SharedWatch:
         self._count = 0
         self._progress = False
         self._closer: asyncio.TimerHandle | None = None
-        self.task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
-            self._run(), name=f"watch {key.resource.plural} in {key.namespace or '(all)'}"
+        # Created in an empty context: a task copies its creator's contextvars, and the creator
+        # is one trigger among the many this watch serves; its log lines (an outage, a relist)
+        # would land in that one task's log. They go to the triggerer's own log instead.
+        self.task: asyncio.Task[None] = contextvars.Context().run(
+            asyncio.get_running_loop().create_task,
+            self._run(),
+            name=f"watch {key.resource.plural} in {key.namespace or '(all)'}",
         )
+        self._down_since: float | None = None  # the current outage's start (loop time)
 
     # -- subscribers -------------------------------------------------------------------------
     def _index(self, sub: Subscription) -> set[Subscription]:
@@ -355,6 +376,7 @@ class _SharedWatch:
                     if need_list:
                         await self._list(client)
                         need_list = False
+                        self._back()
                     await self._watch(client)
                     delays = None  # ended by the server-side timeout: a healthy connection
                 except KubeGoneError:
@@ -364,11 +386,21 @@ class _SharedWatch:
                 except (KubeConnectionError, KubeServerError, KubeTooManyRequestsError) as exc:
                     self.stats.reconnects += 1
                     if self._progress or delays is None:
-                        delays = backoff_delays()
+                        delays = backoff_delays(delays=RECONNECT_DELAYS)
+                    if self._progress:
+                        self._back()
                     self._progress = False
                     retry_after = getattr(exc, "retry_after", None)
                     delay = retry_after if retry_after is not None else next(delays)
-                    log.warning("watch %s: %s; reconnecting in %.1fs", self._label(), exc, delay)
+                    # One warning per outage (then debug): a minute without the API server is a
+                    # line, not one per attempt.
+                    first = self._down_since is None
+                    if first:
+                        self._down_since = asyncio.get_running_loop().time()
+                        self._note_all(f"Watch of {self._label()} lost ({exc}); reconnecting")
+                    (log.warning if first else log.debug)(
+                        "watch %s: %s; reconnecting in %.1fs", self._label(), exc, delay
+                    )
                     await asyncio.sleep(delay)
         except asyncio.CancelledError:
             raise
@@ -376,6 +408,19 @@ class _SharedWatch:
             log.error("watch %s stopped: %s", self._label(), exc)
             self._fail(exc)
             self.hub._forget(self)
+
+    def _back(self) -> None:
+        """The watch works again (listed, or streamed an event) after an outage: say so once."""
+        if self._down_since is not None:
+            took = asyncio.get_running_loop().time() - self._down_since
+            self._down_since = None
+            log.warning("watch %s is back after %.0fs", self._label(), took)
+            self._note_all(f"Watch of {self._label()} is back after {took:.0f}s")
+
+    def _note_all(self, text: str) -> None:
+        for subs in [*self._by_name.values(), *self._by_label.values(), self._others]:
+            for sub in subs:
+                sub._note(text)
 
     def _label(self) -> str:
         key = self.key
@@ -446,6 +491,8 @@ class _SharedWatch:
         if kind == "ERROR":
             code = int(obj.get("code") or 500)
             raise api_error(status=code, body=obj, method="WATCH", path=self.key.resource.path())
+        if not self._progress:
+            self._back()
         self._progress = True
         version = _meta(obj).get("resourceVersion")
         if version:
@@ -496,11 +543,14 @@ class WatchHub:
         name: str | None = None,
         uid: str | None = None,
         labels: Mapping[str, str] | None = None,
+        log: Any = None,
     ) -> AsyncIterator[Subscription]:
         """Follow the objects matching ``name`` / ``uid`` / ``labels`` in a shared watch.
 
         The watch itself is keyed by (cluster, resource, namespace, selectors): keep selectors
         broad and stable (e.g. the ownership label) so that many subscribers share one watch.
+        ``log``: where this subscriber hears, once per outage, that the watch was lost and when
+        it is back (a trigger's logger, so that its task's log says why it waits).
         """
         key = WatchKey(
             cluster, resource, namespace if resource.namespaced else None, label_selector, field_selector
@@ -514,6 +564,7 @@ class WatchHub:
             uid=uid,
             namespace=namespace if resource.namespaced else None,
             labels=labels,
+            log=log,
         )
         watch.add(sub)
         try:

@@ -164,6 +164,7 @@ class KubernetesJobTrigger(KubeTrigger):
                 label_selector=self.watch_selector,
                 name=self.job_name,
                 uid=self.job_uid,
+                log=self.log,
             ) as job_sub,
             hub.subscribe(
                 cluster=client.cluster,
@@ -171,6 +172,7 @@ class KubernetesJobTrigger(KubeTrigger):
                 namespace=self.job_namespace,
                 label_selector=self.watch_selector,
                 labels=pod_labels,
+                log=self.log,
             ) as pod_sub,
         ):
             pumps = [

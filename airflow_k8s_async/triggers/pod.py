@@ -193,6 +193,7 @@ class KubernetesPodTrigger(KubeTrigger):
                 label_selector=self.watch_selector,
                 name=self.pod_name,
                 uid=self.pod_uid,
+                log=self.log,
             ) as sub:
                 return await self._follow(client, sub)
         finally:

@@ -90,6 +90,7 @@ class KubernetesResourceTrigger(KubeTrigger):
             label_selector=self.watch_selector,
             name=self.name,
             uid=self.uid,
+            log=self.log,
         ) as sub:
             while True:
                 timeout = None if self.deadline is None else max(0.05, self.deadline - time.time())

@@ -447,8 +447,10 @@ class AirflowEnv:
         return response
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call the REST API (``path`` like ``/api/v2/dags``) as an admin; the decoded JSON."""
-        return self._request(method, path, **kwargs).json()
+        """Call the REST API (``path`` like ``/api/v2/dags``) as an admin; the decoded JSON (None
+        for an empty answer, e.g. a 204)."""
+        response = self._request(method, path, **kwargs)
+        return response.json() if response.content else None
 
     def cli(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``airflow <args>`` in this environment (for what the REST API lacks)."""

@@ -33,10 +33,15 @@ def owned(kube_api: client.ApiClient, namespace: str) -> dict[str, list[str]]:
 
 
 def deferred_and_watched(airflow: AirflowEnv, run_id: str) -> None:
-    for task in TASKS:
-        airflow.wait_for_task_state(DAG_ID, run_id, task, {"deferred"}, timeout=180)
+    deferred_and_watched_in(airflow, DAG_ID, run_id, TASKS)
+
+
+def deferred_and_watched_in(airflow: AirflowEnv, dag_id: str, run_id: str, tasks: tuple[str, ...]) -> None:
+    """Every task deferred, and its trigger running in the triggerer (else a kill finds no trigger)."""
+    for task in tasks:
+        airflow.wait_for_task_state(dag_id, run_id, task, {"deferred"}, timeout=180)
         airflow.eventually(
-            lambda t=task: f"trigger {DAG_ID}/{run_id}/{t}/" in airflow.task_log(DAG_ID, run_id, t),
+            lambda t=task: f"trigger {dag_id}/{run_id}/{t}/" in airflow.task_log(dag_id, run_id, t),
             timeout=60,
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 
 class TcpProxy:
@@ -80,3 +81,48 @@ class TcpProxy:
         finally:
             with contextlib.suppress(Exception):
                 writer.transport.abort()
+
+
+class BackgroundProxy:
+    """A :class:`TcpProxy` on a loop of its own thread, for tests that are not async (e.g. a real
+    Airflow reaching the API server through it). Use as a context manager."""
+
+    def __init__(self, *, target_host: str, target_port: int) -> None:
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
+        self._proxy = TcpProxy(target_host=target_host, target_port=target_port)
+
+    def __enter__(self) -> BackgroundProxy:
+        self._thread.start()
+        self._call(self._proxy.start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._call(self._proxy.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    @property
+    def port(self) -> int:
+        return self._proxy.port
+
+    @property
+    def connections_opened(self) -> int:
+        return self._proxy.connections_opened
+
+    def refuse(self) -> None:
+        self._loop.call_soon_threadsafe(self._proxy.refuse)
+
+    def accept(self) -> None:
+        self._loop.call_soon_threadsafe(self._proxy.accept)
+
+    def cut(self) -> int:
+        async def cut() -> int:
+            return self._proxy.cut()
+
+        return self._call(cut())
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)

@@ -31,12 +31,13 @@ def spec(script: str, *, indent: str) -> str:
     return "\n".join(indent + line for line in lines)
 
 
-def long_tasks(*, seconds: int) -> None:
+def long_tasks(*, seconds: int, conn_id: str = "kubernetes_default") -> None:
     """A pod task, a Job task and a YAML body led by a pod (with a ConfigMap), each ``seconds`` long."""
     script = TICKS.format(n=seconds)
+    common = {"namespace": NAMESPACE, "kubernetes_conn_id": conn_id}
     KubernetesPodOperator(
         task_id="pod",
-        namespace=NAMESPACE,
+        **common,
         image=IMAGE,
         image_pull_policy=PULL,
         cmds=["sh", "-c", script],
@@ -44,7 +45,7 @@ def long_tasks(*, seconds: int) -> None:
     )
     KubernetesJobOperator(
         task_id="job",
-        namespace=NAMESPACE,
+        **common,
         body=f"""
 apiVersion: batch/v1
 kind: Job
@@ -59,7 +60,7 @@ spec:
     )
     KubernetesJobOperator(
         task_id="body",
-        namespace=NAMESPACE,
+        **common,
         body=f"""
 apiVersion: v1
 kind: Pod
@@ -83,3 +84,7 @@ with DAG("reliability_stall", schedule=None):
 
 with DAG("reliability_actions", schedule=None):
     long_tasks(seconds=600)  # ended by the test's action (mark, clear, delete the run)
+
+with DAG("reliability_api_outage", schedule=None):
+    # Through a proxy the test breaks: its connection is created by the test (kube_proxied).
+    long_tasks(seconds=100, conn_id="kube_proxied")
