@@ -410,7 +410,7 @@ class _SharedWatch:
             self.hub._forget(self)
 
     def _back(self) -> None:
-        """The watch works again (listed, or streamed an event) after an outage: say so once."""
+        """The watch works again (listed, or its stream opened) after an outage: say so once."""
         if self._down_since is not None:
             took = asyncio.get_running_loop().time() - self._down_since
             self._down_since = None
@@ -477,6 +477,7 @@ class _SharedWatch:
         path = self.key.resource.path(namespace=self.key.namespace)
         async with client.stream(path, query=query, read_timeout=timeout + INACTIVITY_MARGIN) as resp:
             self.stats.watch_streams += 1
+            self._back()  # the API server answers again
             log.debug("watch %s: streaming from resourceVersion %s", self._label(), self.resource_version)
             try:
                 async for line in resp.content:
@@ -491,8 +492,6 @@ class _SharedWatch:
         if kind == "ERROR":
             code = int(obj.get("code") or 500)
             raise api_error(status=code, body=obj, method="WATCH", path=self.key.resource.path())
-        if not self._progress:
-            self._back()
         self._progress = True
         version = _meta(obj).get("resourceVersion")
         if version:

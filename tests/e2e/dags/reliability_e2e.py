@@ -88,3 +88,24 @@ with DAG("reliability_actions", schedule=None):
 with DAG("reliability_api_outage", schedule=None):
     # Through a proxy the test breaks: its connection is created by the test (kube_proxied).
     long_tasks(seconds=100, conn_id="kube_proxied")
+
+RESTART_TASKS = 50
+RESTART_SECONDS = 150  # long enough for all 50 to defer (a worker start each) before the first ends
+
+with DAG("reliability_restart_many", schedule=None, max_active_tasks=RESTART_TASKS):
+    # Each pod logs a tick a second, then returns its index as its XCom.
+    KubernetesPodOperator.partial(
+        task_id="run",
+        namespace=NAMESPACE,
+        image=IMAGE,
+        image_pull_policy=PULL,
+        cmds=["sh", "-c"],
+        termination_grace_period=1,
+        do_xcom_push=True,
+        xcom_sidecar_image=IMAGE,
+    ).expand(
+        arguments=[
+            [TICKS.format(n=RESTART_SECONDS) + f"; echo '{{\"index\": {i}}}' > /airflow/xcom/return.json"]
+            for i in range(RESTART_TASKS)
+        ]
+    )

@@ -1,0 +1,48 @@
+"""The triggerer SIGKILLed and started again while 50 pod tasks are deferred (real Airflow, real
+cluster): every task succeeds with its XCom, one pod each, and its whole log."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from kubernetes import client
+
+from tests.e2e.airflow_env import AirflowEnv
+from tests.e2e.dags.reliability_e2e import RESTART_SECONDS, RESTART_TASKS
+from tests.e2e.test_pod_operator import pods_of, run
+
+DAG_ID = "reliability_restart_many"
+
+
+def _states(airflow: AirflowEnv, run_id: str) -> dict[int, str]:
+    path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances"
+    states: dict[int, str] = {}
+    while page := airflow.api("GET", path, params={"limit": 100, "offset": len(states)})["task_instances"]:
+        states.update({ti["map_index"]: ti["state"] for ti in page})
+    return states
+
+
+@pytest.mark.timeout(900)
+def test_a_triggerer_sigkilled_under_50_deferred_tasks_loses_none(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    run_id = run(airflow, DAG_ID, namespace)
+
+    def all_deferred() -> bool:
+        states = _states(airflow, run_id)
+        return len(states) == RESTART_TASKS and set(states.values()) == {"deferred"}
+
+    assert airflow.eventually(all_deferred, timeout=RESTART_SECONDS - 20)
+    airflow.restart_triggerer(kill=True)
+    per_task = sorted(int(p.metadata.labels["map_index"]) for p in pods_of(core, namespace, DAG_ID))
+    assert per_task == list(range(RESTART_TASKS)), f"not one pod per task after the restart: {per_task}"
+    assert airflow.wait_for_run(DAG_ID, run_id, timeout=600) == "success", _states(airflow, run_id)
+    for index in (0, RESTART_TASKS // 2, RESTART_TASKS - 1):  # a sample: each log read is a request
+        log = airflow.task_log(DAG_ID, run_id, "run", map_index=index)
+        ticks = {int(n) for n in re.findall(r"\] tick-(\d+)\b", log)}
+        lost = sorted(set(range(1, RESTART_SECONDS + 1)) - ticks)
+        assert not lost, f"task {index}: lines lost: {lost}"
+        assert airflow.xcom(DAG_ID, run_id, "run", map_index=index) == {"index": index}
+    assert airflow.executor_enqueues(DAG_ID, run_id, "run") == RESTART_TASKS  # none went back to a worker
+    assert airflow.eventually(lambda: not pods_of(core, namespace, DAG_ID), timeout=180)  # all deleted
