@@ -132,9 +132,12 @@ async def _claim(client: KubeClient, pod: Mapping[str, Any], *, try_number: Any)
 
 
 async def delete_unless_adopted(
-    client: KubeClient, *, path: str, uid: str | None, grace_period: int | None
+    client: KubeClient, *, path: str, uid: str | None, grace_period: int | None, own_try: int | None
 ) -> str:
-    """Delete a try's pod unless a later try adopted it: ``"deleted"``, ``"gone"`` or ``"adopted"``.
+    """Delete a try's pod unless another try adopted it: ``"deleted"``, ``"gone"`` or ``"adopted"``.
+
+    ``own_try``: the killed try (None when unknown: then the pod's own try label). A pod that
+    try 2 adopted from try 1 is try 2's to delete, and only try 1's to keep.
 
     A clear kills the old try and starts a new one, which may adopt the pod (reattach_on_restart)
     while the old try's trigger deletes it. The delete is conditional on the pod's resourceVersion
@@ -150,7 +153,11 @@ async def delete_unless_adopted(
         if (uid and meta.get("uid") != uid) or meta.get("deletionTimestamp"):
             return "gone"
         labels = as_map(meta.get("labels"))
-        if labels.get(ADOPTED_KEY) not in (None, labels.get("try_number")):
+        adopted_by, mine = (
+            labels.get(ADOPTED_KEY),
+            labels.get("try_number") if own_try is None else str(own_try),
+        )
+        if adopted_by is not None and adopted_by != mine:
             return "adopted"
         try:
             deleted = await client.delete(

@@ -404,8 +404,13 @@ class KubernetesPodTrigger(KubeTrigger):
             return
         client = await self._client()
         path = PODS.path(namespace=self.pod_namespace, name=self.pod_name)
+        ti = self.task_instance
         done = await delete_unless_adopted(
-            client, path=path, uid=self.pod_uid, grace_period=self.termination_grace_period
+            client,
+            path=path,
+            uid=self.pod_uid,
+            grace_period=self.termination_grace_period,
+            own_try=None if ti is None else int(ti.try_number),
         )
         if done == "deleted":
             self.log.info("Task killed; deleted pod %s/%s", self.pod_namespace, self.pod_name)

@@ -136,8 +136,12 @@ async def test_a_kill_after_a_later_try_adopted_the_pod_keeps_it(
     assert adopted["metadata"]["uid"] == meta["uid"]
     assert adopted["metadata"]["labels"][ADOPTED_KEY] == "2"
     path = PODS.path(namespace=namespace, name=meta["name"])
-    assert await delete_unless_adopted(kube_client, path=path, uid=meta["uid"], grace_period=0) == "adopted"
+    kill = {"path": path, "uid": meta["uid"], "grace_period": 0}
+    assert await delete_unless_adopted(kube_client, **kill, own_try=1) == "adopted"  # the old try's
+    assert await delete_unless_adopted(kube_client, **kill, own_try=None) == "adopted"  # unknown: kept
     assert core.read_namespaced_pod(meta["name"], namespace).metadata.deletion_timestamp is None
+    # The adopting try, killed in turn, deletes the pod it adopted.
+    assert await delete_unless_adopted(kube_client, **kill, own_try=2) == "deleted"
 
 
 async def test_a_claim_between_the_look_and_the_delete_makes_the_delete_fail(
@@ -174,7 +178,8 @@ async def test_a_kill_that_came_first_makes_the_new_try_create_a_new_pod(
     path = PODS.path(namespace=namespace, name=meta["name"])
     listed = await kube_client.request("GET", path)  # what the adopter's LIST returned, before the kill
     assert (
-        await delete_unless_adopted(kube_client, path=path, uid=meta["uid"], grace_period=None) == "deleted"
+        await delete_unless_adopted(kube_client, path=path, uid=meta["uid"], grace_period=None, own_try=1)
+        == "deleted"
     )
     assert await _claim(kube_client, listed, try_number=2) is None  # being deleted: not adopted
     second = await create_or_adopt(
