@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 StreamKey = tuple[ChannelSpec, str, str]  # (server, queue, job set)
 # What no retry fixes (bad credentials, no such queue): the waiting triggers fail with it, as the
 # Kubernetes watch hub fails its subscribers on 401/403.
+PERMANENT_ATTEMPTS = 2  # calls refused so in a row before the waiting triggers fail
 PERMANENT_CODES = frozenset(
     {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND}
 )
@@ -137,10 +138,18 @@ class JobSetStream:
         self.closed.set()
 
     async def _run(self) -> None:
-        try:
-            await self._follow()
-        except ArmadaError as exc:  # a permanent gRPC error: retrying cannot help
-            self._fail(exc)
+        refused = 0
+        while True:
+            try:
+                await self._follow()
+            except ArmadaError as exc:  # a permanent gRPC error: retrying cannot help...
+                refused += 1
+                if refused >= PERMANENT_ATTEMPTS:
+                    self._fail(exc)
+                    return
+                # ...except once: a token that expired a moment ago is fetched anew per call.
+                log.info("Armada refused the event stream of %s (%s); asking once more", self.describe(), exc)
+                await asyncio.sleep(self.settings.reconnect_delays[0])
 
     async def _follow(self) -> None:
         delays = backoff_delays(delays=self.settings.reconnect_delays)

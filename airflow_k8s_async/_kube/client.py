@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "PUT"})
 _RETRY_ATTEMPTS = 5
 DEFAULT_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 60.0  # loading credentials (an exec plugin may run)
 MERGE_PATCH = "application/merge-patch+json"
 # Unary requests in flight per client: bounds bursts (1000 triggers starting at once) without
 # limiting long-lived streams (watches, log follows), which must never wait for a slot.
@@ -371,7 +372,9 @@ async def get_client(cluster: ClusterConfig) -> KubeClient:
     per_loop = _CLIENTS.setdefault(loop, {})
     task = per_loop.get(cluster)
     if task is None:
-        task = per_loop[cluster] = loop.create_task(KubeClient.connect(cluster=cluster))
+        # Bounded: a credential plugin that hangs must fail (and be tried again), not block all.
+        connect = asyncio.wait_for(KubeClient.connect(cluster=cluster), CONNECT_TIMEOUT)
+        task = per_loop[cluster] = loop.create_task(connect)
         task.add_done_callback(lambda done: _forget_failed(per_loop, cluster, done))
     return await asyncio.shield(task)
 

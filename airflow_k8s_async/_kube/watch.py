@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 # Between attempts to list+watch again: capped at 10 s, since the watch is how every waiting
 # task learns of its end (after a minute-long outage, ends are seen within ~10 s of its end).
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+OUTAGE_NOTE_SECONDS = 5.0  # an outage this long is said in each waiting task's log
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 # Silence tolerated beyond the server-side timeout before the connection counts as dead.
@@ -265,6 +266,7 @@ class _SharedWatch:
             name=f"watch {key.resource.plural} in {key.namespace or '(all)'}",
         )
         self._down_since: float | None = None  # the current outage's start (loop time)
+        self._noted = False  # the waiting tasks' logs were told of it
 
     # -- subscribers -------------------------------------------------------------------------
     def _index(self, sub: Subscription) -> set[Subscription]:
@@ -394,10 +396,17 @@ class _SharedWatch:
                     delay = retry_after if retry_after is not None else next(delays)
                     # One warning per outage (then debug): a minute without the API server is a
                     # line, not one per attempt.
+                    now = asyncio.get_running_loop().time()
                     first = self._down_since is None
-                    if first:
-                        self._down_since = asyncio.get_running_loop().time()
-                        self._note_all(f"Watch of {self._label()} lost ({exc}); reconnecting")
+                    if self._down_since is None:
+                        self._down_since = now
+                    elif not self._noted and now - self._down_since >= OUTAGE_NOTE_SECONDS:
+                        # Into the waiting tasks' logs only once it lasts: a reset is no news.
+                        self._noted = True
+                        lasted = now - self._down_since
+                        self._note_all(
+                            f"Watch of {self._label()} lost {lasted:.0f}s ago ({exc}); reconnecting"
+                        )
                     (log.warning if first else log.debug)(
                         "watch %s: %s; reconnecting in %.1fs", self._label(), exc, delay
                     )
@@ -415,7 +424,9 @@ class _SharedWatch:
             took = asyncio.get_running_loop().time() - self._down_since
             self._down_since = None
             log.warning("watch %s is back after %.0fs", self._label(), took)
-            self._note_all(f"Watch of {self._label()} is back after {took:.0f}s")
+            if self._noted:
+                self._noted = False
+                self._note_all(f"Watch of {self._label()} is back after {took:.0f}s")
 
     def _note_all(self, text: str) -> None:
         for subs in [*self._by_name.values(), *self._by_label.values(), self._others]:

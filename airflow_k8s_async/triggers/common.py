@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import weakref
 from collections.abc import AsyncIterator, Coroutine
@@ -107,6 +108,8 @@ class KubeTrigger(BaseTrigger):
         self._fired = False
         self._killed = False
         self._kept = False
+        self._in_cleanup = False
+        self._kill_task: asyncio.Task[None] | None = None
         self._shown: tuple[str, str] | None = None
 
     def _classpath(self) -> str:
@@ -144,11 +147,16 @@ class KubeTrigger(BaseTrigger):
         raise NotImplementedError
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        loop_stalls()  # watching from the start: a kill after a stall must know of it
         try:
             event = await self.wait()
         except asyncio.CancelledError:
             raise
-        except AirflowK8sAsyncError as exc:  # configuration, RBAC: the task fails with the reason
+        except Exception as exc:  # configuration, RBAC, or anything else: the task fails with why
+            # (a crash would fail it too, but cleanup() would then find it deferred and keep
+            # a pod that nothing watches any more)
+            if not isinstance(exc, AirflowK8sAsyncError):
+                self.log.exception("The wait failed")
             event = self._event("error", reason=type(exc).__name__, message=str(exc))
         plan = self._plan()
         result = self._outcome(event, plan)
@@ -247,23 +255,24 @@ class KubeTrigger(BaseTrigger):
         return False
 
     async def _claim_kill(self) -> bool:
-        """Whether ``on_kill`` should act: not after this trigger's event, only once (Airflow calls
-        ``on_kill`` and then ``cleanup``), and only when the task really left "deferred".
+        """Whether a kill should act: not after this trigger's event, only once (Airflow calls
+        ``on_kill`` and then ``cleanup``), and not when the trigger merely moves elsewhere.
 
-        Airflow 3.3 also calls ``on_kill`` on the triggerer that lost a trigger to another one
-        (a stalled or throttled triggerer whose heartbeat lapsed, apache/airflow#73454): the task
-        is then still deferred and the other triggerer watches on, so nothing may be deleted.
+        ``cleanup`` (every exit, a restart included) acts only when the task has left "deferred".
+        ``on_kill`` (Airflow >= 3.3: a user's mark, clear or kill) acts unless the task is still
+        deferred *and* this process was stalled just before: Airflow 3.3 also calls ``on_kill``
+        on a triggerer that lost the trigger to another one because its heartbeat lapsed
+        (apache/airflow#73454), and the other one watches on. A task that is deferred again
+        without a stall is a cleared task's next try, deferred already: this try's resources go.
         A trigger run without a triggerer (no task instance: in-process) acts when told to.
         """
         if self._fired or self._killed or self._kept:
             return False
         if self.task_instance is not None:
-            try:
-                state = await self._task_state()
-            except Exception as exc:  # unknown: keeping resources is safer than deleting a live task's
-                self.log.warning("Could not read the task's state; keeping its resources: %s", exc)
+            state = await self._state_for_kill()
+            if state is _UNKNOWN:
                 return False
-            if state == "deferred":
+            if state == "deferred" and (self._in_cleanup or loop_stalls().stalled_recently()):
                 self._kept = True  # decided for this exit: cleanup() after on_kill() asks no more
                 self.log.info(
                     "Trigger stopped while its task is still deferred (a triggerer restart or a hand-over"
@@ -272,6 +281,21 @@ class KubeTrigger(BaseTrigger):
                 return False
         self._killed = True
         return True
+
+    async def _state_for_kill(self) -> object:
+        """The task's state, asked up to three times (a user's kill must not fail on one lost
+        answer); ``_UNKNOWN`` when there is none: then nothing is deleted."""
+        for attempt in range(3):
+            try:
+                return await self._task_state()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt == 2:
+                    self.log.warning("Could not read the task's state; keeping its resources: %s", exc)
+                    return _UNKNOWN
+                await asyncio.sleep(1.0)
+        return _UNKNOWN  # pragma: no cover
 
     async def cleanup(self) -> None:
         """Delete what the task owns if it left "deferred" without this trigger's event: a user's
@@ -285,6 +309,7 @@ class KubeTrigger(BaseTrigger):
         """
         if self._fired or self._killed or self._kept or self._keeps_on_kill() or self.task_instance is None:
             return
+        self._in_cleanup = True
         await self.on_kill()
 
     async def on_kill(self) -> None:
@@ -295,7 +320,9 @@ class KubeTrigger(BaseTrigger):
         a kill can take seconds (the process's first execution-API call starts that API), so an
         unshielded kill would be cut off half-way, leaving resources behind.
         """
-        await run_shielded(self._kill())
+        if self._kill_task is None:  # once: on_kill and then cleanup, or a repeated cancel
+            self._kill_task = _keep(asyncio.ensure_future(self._kill()))
+        await asyncio.shield(self._kill_task)
 
     async def _kill(self) -> None:
         raise NotImplementedError
@@ -317,7 +344,14 @@ class KubeTrigger(BaseTrigger):
         )
         response = await task_runner.SUPERVISOR_COMMS.asend(request)
         states: dict[str, Any] = getattr(response, "task_states", None) or {}
-        state = states.get(ti.run_id, {}).get(ti.task_id)
+        if ti.run_id not in states:
+            return None  # the DAG run is gone (deleted): the task left "deferred"
+        # The execution API names a mapped task instance "<task_id>_<map_index>".
+        key = ti.task_id if ti.map_index is None or ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
+        run_states = states[ti.run_id] or {}
+        if key not in run_states:
+            raise RuntimeError(f"no state for {key} in the execution API's answer")
+        state = run_states[key]
         return None if state is None else str(state)
 
 
@@ -325,12 +359,60 @@ class KubeTrigger(BaseTrigger):
 _SHIELDED: set[asyncio.Task[None]] = set()
 
 
-async def run_shielded(work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work`` to its end even if the caller is cancelled meanwhile (the caller's wait is)."""
-    task = asyncio.ensure_future(work)
+def _keep(task: asyncio.Task[None]) -> asyncio.Task[None]:
     _SHIELDED.add(task)
     task.add_done_callback(_SHIELDED.discard)
-    await asyncio.shield(task)
+    return task
+
+
+async def run_shielded(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end even if the caller is cancelled meanwhile (the caller's wait is)."""
+    await asyncio.shield(_keep(asyncio.ensure_future(work)))
+
+
+_UNKNOWN = object()
+# A gap this long in the loop's 1 s ticks is a stall (SIGSTOP, CPU throttling, a paused VM): long
+# enough for the triggerer's heartbeat to lapse, so its triggers may be running elsewhere now.
+STALL_SECONDS = 5.0
+STALL_MEMORY_SECONDS = 300.0
+
+
+class LoopStalls:
+    """When this event loop last stopped running for ``STALL_SECONDS`` or more."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._tick = loop.time()
+        self._last_stall = -STALL_MEMORY_SECONDS
+        # An empty context: no trigger's log context (its lines would go to that task's log).
+        self._task = contextvars.Context().run(loop.create_task, self._ticks(), name="loop stall watch")
+
+    async def _ticks(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._note()
+
+    def _note(self) -> None:
+        now = self._loop.time()
+        if now - self._tick > 1.0 + STALL_SECONDS:
+            self._last_stall = now
+        self._tick = now
+
+    def stalled_recently(self) -> bool:
+        self._note()  # a stall that just ended, before the ticker has run again
+        return self._loop.time() - self._last_stall < STALL_MEMORY_SECONDS
+
+
+_STALLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopStalls] = weakref.WeakKeyDictionary()
+
+
+def loop_stalls() -> LoopStalls:
+    """The running loop's stall watch (started with the first trigger of the process)."""
+    loop = asyncio.get_running_loop()
+    stalls = _STALLS.get(loop)
+    if stalls is None:
+        stalls = _STALLS[loop] = LoopStalls(loop)
+    return stalls
 
 
 _END_EVENTS: dict[str, type[TaskSuccessEvent | TaskFailedEvent | TaskSkippedEvent]] = {

@@ -139,8 +139,8 @@ def deletes_at_end(action: str, event: Mapping[str, Any]) -> bool:
     status = event.get("status")
     if action in POD_FINISH_ACTIONS and status == "timeout" and action != "keep_pod":
         return True  # a pod that outlived its task must not run on
-    if action in DELETE_POLICIES and action != "Never" and status != "success" and _job_still_running(event):
-        return True  # a timeout, a pod that cannot start: the Job would run, or retry, for ever
+    if action in DELETE_POLICIES and action != "Never" and status != "success" and _still_running(event):
+        return True  # a timeout, a pod that cannot start: it would run, or retry, for ever
     return (
         action in ("delete_pod", "Always")
         or (action in ("delete_succeeded_pod", "IfSucceeded") and status == "success")
@@ -150,12 +150,16 @@ def deletes_at_end(action: str, event: Mapping[str, Any]) -> bool:
     )
 
 
-def _job_still_running(event: Mapping[str, Any]) -> bool:
-    """A Job's event from before the Job ended (no Complete or Failed condition yet)."""
-    if event.get("kind") != "Job":
-        return False
-    job = as_map(event.get("job"))
-    return not job_state(job).terminal if job else event.get("status") == "timeout"
+def _still_running(event: Mapping[str, Any]) -> bool:
+    """An event from before its object ended: a Job without a Complete or Failed condition yet,
+    a pod (a YAML body led by one) still Pending or Running."""
+    if event.get("kind") == "Job":
+        job = as_map(event.get("job"))
+        return not job_state(job).terminal if job else event.get("status") == "timeout"
+    if event.get("kind") in (None, "Pod"):
+        phase = event.get("phase")
+        return phase in ("Pending", "Running") or (phase is None and event.get("status") == "timeout")
+    return False
 
 
 def _targets(event: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -248,8 +248,11 @@ class KubernetesJobTrigger(KubeTrigger):
         A trigger (re)started long after the Job was created gets the Job's LIST and the pods'
         LIST in no set order: with only the Job known, its running pod must not look missing.
         """
+        wait = POD_LIST_WAIT_SECONDS
+        if self.deadline is not None:  # the task's own timeout is not put off by this wait
+            wait = min(wait, max(0.05, self.deadline - time.time()))
         try:
-            await asyncio.wait_for(pods.synced(), POD_LIST_WAIT_SECONDS)
+            await asyncio.wait_for(pods.synced(), wait)
         except asyncio.TimeoutError:
             return None  # the pods' LIST is not back: the timeout stands on what is known
         for pod in pods.current():

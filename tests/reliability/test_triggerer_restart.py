@@ -1,5 +1,6 @@
-"""The triggerer SIGKILLed and started again while 50 pod tasks are deferred (real Airflow, real
-cluster): every task succeeds with its XCom, one pod each, and its whole log."""
+"""The triggerer restarted (SIGTERM), then SIGKILLed and started again, while 50 mapped pod tasks
+are deferred (real Airflow, real cluster): every task succeeds with its XCom, one pod each, and
+its whole log."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ def test_a_triggerer_sigkilled_under_50_deferred_tasks_loses_none(
         return len(states) == RESTART_TASKS and set(states.values()) == {"deferred"}
 
     assert airflow.eventually(all_deferred, timeout=RESTART_SECONDS - 20)
+    # A graceful restart first (a rolling deploy): every trigger's cleanup() runs and must find
+    # its task, mapped, still deferred. Then, once the new triggerer runs them all, a SIGKILL.
+    airflow.restart_triggerer()
+    sample = f"trigger {DAG_ID}/{run_id}/run/{RESTART_TASKS - 1}/1"
+    airflow.eventually(
+        lambda: airflow.task_log(DAG_ID, run_id, "run", map_index=RESTART_TASKS - 1).count(sample) >= 2,
+        timeout=60,
+    )
     airflow.restart_triggerer(kill=True)
     per_task = sorted(int(p.metadata.labels["map_index"]) for p in pods_of(core, namespace, DAG_ID))
     assert per_task == list(range(RESTART_TASKS)), f"not one pod per task after the restart: {per_task}"

@@ -3,6 +3,7 @@ the operators' choice of which outcomes the triggerer may end without a worker."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
@@ -131,6 +132,23 @@ def test_a_job_still_running_at_the_end_is_deleted_unless_never(
     assert deletes_at_end(action, event) is deleted
 
 
+@pytest.mark.parametrize(
+    ("status", "phase", "deleted"),
+    [
+        ("timeout", "Running", True),
+        ("failed", "Pending", True),
+        ("failed", "Failed", False),
+        ("timeout", None, True),
+    ],
+)
+def test_a_body_led_by_a_pod_still_running_at_the_end_is_deleted_unless_never(
+    status: str, phase: str | None, deleted: bool
+) -> None:
+    event = _event(status, phase=phase)  # the pod trigger's event for a Job operator's body
+    assert deletes_at_end("IfSucceeded", event) is deleted
+    assert deletes_at_end("Never", event) is False
+
+
 def test_the_finish_intent_names_what_is_deleted_or_kept_and_why() -> None:
     pod = {**_event("failed"), "name": "p-1", "namespace": "ns"}
     said = "Once Airflow has stored the end: delete Pod p-1 (on_finish_action=delete_pod)"
@@ -203,3 +221,18 @@ def test_job_callables_resume_on_a_worker() -> None:
 def test_skip_on_exit_code_of_the_wrong_type_is_refused_at_parse_time(value: Any) -> None:
     with pytest.raises(ConfigurationError, match="skip_on_exit_code"):
         _pod(skip_on_exit_code=value)
+
+
+async def test_a_loop_that_stopped_running_for_seconds_is_known_to_have_stalled() -> None:
+    """What tells a hand-over (this triggerer stalled, another took its triggers) from a kill."""
+    import time as clock
+
+    from airflow_k8s_async.triggers.common import STALL_SECONDS, LoopStalls
+
+    stalls = LoopStalls(asyncio.get_running_loop())
+    try:
+        assert not stalls.stalled_recently()
+        clock.sleep(STALL_SECONDS + 1.5)  # noqa: ASYNC251  (the loop blocked, as under SIGSTOP)
+        assert stalls.stalled_recently()
+    finally:
+        stalls._task.cancel()
