@@ -18,8 +18,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import secrets
-import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +27,7 @@ from airflow_k8s_async._kube.mapping import as_list, as_map
 
 from ..errors import ConfigurationError
 from .podcheck import _DNS_LABEL, _DNS_SUBDOMAIN, _check_metadata, validate_pod
+from .podnames import random_token
 from .states import main_container_name
 
 RESOURCES_ENV = "KUBERNETES_JOB_OPERATOR_RESOURCES"
@@ -97,7 +96,6 @@ _WORKLOADS = frozenset(
         ("", "ReplicationController"),
     }
 )
-_POSTFIX_CHARS = string.ascii_lowercase + string.digits
 
 
 def _group(api_version: Any) -> str:
@@ -333,7 +331,7 @@ def name_resources(
     """
     prefix = name_prefix_from(name_prefix, max_length=prefix_max_length) if name_prefix else ""
     if random_postfix_length > 0:
-        postfix = "".join(secrets.choice(_POSTFIX_CHARS) for _ in range(random_postfix_length))
+        postfix = random_token(random_postfix_length)
     else:
         postfix = re.sub(r"[^a-z0-9.-]", "-", (name_postfix or "").lower()).strip("-.")
     named = [copy.deepcopy(dict(r)) for r in resources]

@@ -8,9 +8,10 @@ list inside a body goes through these two helpers instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-__all__ = ["as_list", "as_map"]
+__all__ = ["as_list", "as_map", "as_time"]
 
 
 def as_map(value: object) -> dict[str, Any]:
@@ -26,3 +27,11 @@ def as_list(value: object) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         return []
     return [as_map(item) for item in value if isinstance(item, Mapping)]
+
+
+def as_time(value: object) -> float | None:
+    """An API timestamp (``2026-12-02T04:13:26Z``) as seconds since the epoch; None if it is not one."""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

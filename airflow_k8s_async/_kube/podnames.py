@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import random
 import re
 import secrets
 import string
 import unicodedata
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from ..errors import ConfigurationError
 
 POD_NAME_MAX_LENGTH = 63  # as the provider: a pod's hostname is its name, and HOST_NAME_MAX is 64
 _SUFFIX_CHARS = string.ascii_lowercase + string.digits
+_SEEDED: ContextVar[random.Random | None] = ContextVar("airflow_k8s_async_seeded_names", default=None)
+
+
+def seed_of(*parts: object) -> int:
+    """A number derived from ``parts``, the same in every process."""
+    return int.from_bytes(hashlib.sha256("\0".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+@contextlib.contextmanager
+def stable_suffixes(*parts: object) -> Iterator[None]:
+    """Within it, the "random" name suffixes come from ``parts`` (a task instance and try): the same
+    resources built twice get the same names, so a second create meets the first objects."""
+    token = _SEEDED.set(random.Random(seed_of(*parts)))
+    try:
+        yield
+    finally:
+        _SEEDED.reset(token)
+
+
+def random_token(length: int) -> str:
+    """``length`` random [a-z0-9]: from :func:`stable_suffixes` when inside it."""
+    seeded = _SEEDED.get()
+    if seeded is not None:
+        return "".join(seeded.choice(_SUFFIX_CHARS) for _ in range(length))
+    return "".join(secrets.choice(_SUFFIX_CHARS) for _ in range(length))
 
 
 def add_unique_suffix(
@@ -18,7 +48,7 @@ def add_unique_suffix(
 ) -> str:
     """``name`` cut to fit, ``-.`` stripped from its ends, then ``-`` and ``rand_len`` random [a-z0-9]
     (or ``token``, for a name that must come out the same twice)."""
-    suffix = "-" + (token or "".join(secrets.choice(_SUFFIX_CHARS) for _ in range(rand_len)))
+    suffix = "-" + (token or random_token(rand_len))
     return name[: max_len - len(suffix)].strip("-.") + suffix
 
 

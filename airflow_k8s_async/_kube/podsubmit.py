@@ -4,7 +4,6 @@ from the task instance where the same submission may run twice (a trigger that s
 
 from __future__ import annotations
 
-import hashlib
 import string
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +13,7 @@ from .client import MERGE_PATCH, KubeClient
 from .mapping import as_list, as_map
 from .ownership import ADOPTED_KEY, CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, MANAGED_SELECTOR
 from .podcheck import sanitize_label_value
-from .podnames import add_unique_suffix
+from .podnames import add_unique_suffix, seed_of
 from .watch import PODS
 
 __all__ = ["create_or_adopt", "delete_unless_adopted", "identity_labels", "ownership_labels", "stable_name"]
@@ -46,7 +45,7 @@ def ownership_labels(
 def stable_name(name: str, *parts: object) -> str:
     """``name`` with an 8-character suffix derived from ``parts`` instead of a random one: the same
     task instance and try always get the same name, so a second create meets the first pod."""
-    digest = int.from_bytes(hashlib.sha256("\0".join(map(str, parts)).encode()).digest()[:8], "big")
+    digest = seed_of(*parts)
     token = "".join(_ALPHABET[(digest >> (5 * i)) % len(_ALPHABET)] for i in range(8))
     return add_unique_suffix(name, token=token)
 

@@ -21,20 +21,22 @@ import jinja2
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
+from airflow.triggers.base import StartTriggerArgs
 
 from airflow_k8s_async._kube import bodies
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.discovery import resolve_all
 from airflow_k8s_async._kube.jobspec import job_summary, job_template, reconcile_jobs
 from airflow_k8s_async._kube.kinds import never_finishes, rule_for, rule_from_dict, rule_to_dict
-from airflow_k8s_async._kube.mapping import as_map
+from airflow_k8s_async._kube.mapping import as_map, as_time
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podcheck import sanitize_label_value
 from airflow_k8s_async._kube.podnames import add_unique_suffix
 from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, load_template_file, validate_pod
 from airflow_k8s_async._kube.watch import Resource
-from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
+from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeConflictError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
+from airflow_k8s_async.operators.jobstart import start_trigger_args, written_keywords
 from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value, log_choice
 from airflow_k8s_async.operators.shared import KubeOperatorMixin
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
@@ -164,15 +166,6 @@ _NO_SIDECAR = (
 )
 
 
-def refuse_start_from_trigger(value: bool | None) -> None:
-    """Jobs start on a worker: ``[kubernetes_async] start_from_trigger`` applies to pod tasks only."""
-    if value:
-        raise ConfigurationError(
-            "start_from_trigger is supported by KubernetesPodOperator only, not yet by the Job operators: "
-            "remove it (the task still defers at once and ends in the triggerer)"
-        )
-
-
 def delete_policy_for(
     *, delete_policy: str | None, on_finish_action: str | None, is_delete_operator_pod: bool | None
 ) -> str:
@@ -200,6 +193,18 @@ def _job_spec_fields(given: Mapping[str, Any]) -> dict[str, Any]:
         for keyword, field in _JOB_SPEC_KEYWORDS.items()
         if given[keyword] is not None
     }
+
+
+async def _same_start(client: KubeClient, path: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The object at ``path`` when it carries ``labels`` (this try's): else the name is taken."""
+    found = as_map(await client.request("GET", path))
+    meta = as_map(found.get("metadata"))
+    theirs = as_map(meta.get("labels"))
+    if meta.get("deletionTimestamp") or any(theirs.get(key) != value for key, value in labels.items()):
+        raise KubeConflictError(
+            f"{path} exists and is not this try's (labels {dict(theirs)})", status=409, path=path
+        )
+    return found
 
 
 class _CreatesResources(KubeOperatorMixin):
@@ -232,6 +237,7 @@ class _CreatesResources(KubeOperatorMixin):
     wait_until_job_complete: bool
     on_kill_propagation_policy: str
     _first_object: dict[str, Any] | None
+    _written_keywords: dict[str, Any]  # what the DAG gave __init__ (operators/jobstart.py)
 
     if TYPE_CHECKING:  # provided by the operator classes (BaseOperator, and their own builder)
 
@@ -288,6 +294,9 @@ class _CreatesResources(KubeOperatorMixin):
                 _api_value(value, where=field.name) if field.name == "full_job_spec" else value,
             )
         self._first_object = None
+        self._first_created_at: float | None = None  # the first resource's creationTimestamp
+        # A task started in the triggerer: the files' contents, read when the DAG was parsed.
+        self._parse_time_files: dict[str, Any] = {}
 
     def _dag_folder(self) -> str | None:
         return os.path.dirname(self.dag.fileloc) if self.has_dag() else None  # type: ignore[attr-defined]
@@ -295,7 +304,9 @@ class _CreatesResources(KubeOperatorMixin):
     def _load_body(self, context: Context | None) -> Any:
         """``body``, or ``body_filepath``'s text (Jinja-rendered with ``job`` when enabled); else None."""
         if self.body_filepath:
-            text = bodies.load_body_file(self.body_filepath, base_dir=self._dag_folder())
+            text = self._parse_time_files.get("body_filepath")
+            if text is None:
+                text = bodies.load_body_file(self.body_filepath, base_dir=self._dag_folder())
             if self.enable_jinja and context is not None:
                 jinja_context: dict[str, Any] = {**context, "job": self.jinja_job_args}
                 try:
@@ -311,7 +322,9 @@ class _CreatesResources(KubeOperatorMixin):
     def _job_template(self, *, body_job: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """``job_template_file`` with ``full_job_spec`` over it (or a body's Job): the lower layer."""
         from_file = body_job
-        if self.job_template_file:
+        if "job_template_file" in self._parse_time_files:
+            from_file = self._parse_time_files["job_template_file"]
+        elif self.job_template_file:
             from_file = load_template_file(
                 self.job_template_file, base_dir=self._dag_folder(), keyword="job_template_file"
             )
@@ -381,13 +394,23 @@ class _CreatesResources(KubeOperatorMixin):
         return self.execute_complete(context, event)
 
     async def _create_all(
-        self, target: KubeTarget, resources: list[dict[str, Any]], namespace: str, context: Context
+        self,
+        target: KubeTarget,
+        resources: list[dict[str, Any]],
+        namespace: str,
+        context: Context,
+        *,
+        adopt: bool = False,
     ) -> list[dict[str, Any]]:
+        """Create ``resources`` in order; on a failure delete those created before it. ``adopt``
+        (a start in the triggerer, names derived from the try): an object of the same name with
+        this try's labels is the same start run again, and is taken instead of refused."""
         client = await get_client(target.cluster)
         kinds = await resolve_all(client, resources=resources)  # unknown kinds fail before creating
+        labels = self._labels(context)
         owned = bodies.own_resources(
             resources,
-            labels=self._labels(context),
+            labels=labels,
             namespace=namespace,
             namespaced=lambda version, kind: kinds[version, kind].namespaced,
         )
@@ -397,7 +420,15 @@ class _CreatesResources(KubeOperatorMixin):
             meta = resource["metadata"]
             ns = meta.get("namespace") if kind.namespaced else None
             try:
-                answer = await client.request("POST", kind.path(namespace=ns), body=resource)
+                try:
+                    answer = await client.request("POST", kind.path(namespace=ns), body=resource)
+                except KubeConflictError:
+                    if not adopt:
+                        raise
+                    answer = await _same_start(client, kind.path(namespace=ns, name=meta["name"]), labels)
+                    self.log.info(
+                        "Found %s %s of this try (created before a restart)", resource["kind"], meta["name"]
+                    )
             except AirflowK8sAsyncError as exc:
                 await delete_resources(client, created, log=self.log)
                 raise ConfigurationError(
@@ -423,6 +454,8 @@ class _CreatesResources(KubeOperatorMixin):
                     "path": kind.path(namespace=ns, name=meta["name"]),
                 }
             )
+            if index == 1:
+                self._first_created_at = as_time(answer["metadata"].get("creationTimestamp"))
             self.log.info("Created %s %s", resource["kind"], meta["name"])
         return created
 
@@ -439,9 +472,13 @@ class _CreatesResources(KubeOperatorMixin):
         ends, why = self._triggerer_ends(try_number=try_number, xcoms=True, worker_only=worker_only)
         return FinishPlan(ends=ends, why=why, action=self.delete_policy).to_dict()
 
-    def _resource_trigger(self, context: Context, *, finish: dict[str, Any] | None = None) -> KubeTrigger:
+    def _resource_trigger(
+        self, context: Context, *, finish: dict[str, Any] | None = None, deadline: float | None = None
+    ) -> KubeTrigger:
+        """The trigger that waits for the first resource; ``deadline`` (absolute) replaces the one
+        from ``execution_timeout`` and the task's start."""
         first = self._created[0]
-        deadline = self._deadline(context)
+        deadline = deadline if deadline is not None else self._deadline(context)
         connection: dict[str, Any] = {
             "kubernetes_conn_id": self.kubernetes_conn_id,
             "config_file": self.config_file,
@@ -497,6 +534,11 @@ class _CreatesResources(KubeOperatorMixin):
             delete_on_kill=self.delete_on_kill,
             **connection,
         )
+
+    def _start_trigger_args(self) -> StartTriggerArgs:
+        """``start_from_trigger``: the trigger that builds and creates the resources in the
+        triggerer and waits (``operators/jobstart.py``); what needs a worker is refused by name."""
+        return start_trigger_args(self)
 
     # -- finishing -------------------------------------------------------------------------------
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
@@ -647,8 +689,10 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         unwrap_single: bool = True,
         deferrable: bool = True,
         wait_before_defer_seconds: float | None = None,
+        start_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        written = written_keywords(KubernetesJobOperator.__init__, locals())  # for start_from_trigger
         if kwargs.get("do_xcom_push"):
             raise ConfigurationError(_NO_SIDECAR)
         kwargs.pop("do_xcom_push", None)  # False: BaseOperator's, with its meaning (return value)
@@ -660,7 +704,6 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
             if k in _POD_ONLY_KEYWORDS
         }
         waiting = {k: kwargs.pop(k) for k in list(kwargs) if k in _POD_WAITING_KEYWORDS}
-        refuse_start_from_trigger(kwargs.pop("start_from_trigger", None))
         super().__init__(**kwargs)
         self.mount_files_from_secret = _secret_files(mount_files_from_secret)
         if body is not None and body_filepath is not None:
@@ -702,6 +745,8 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         self.deferrable = deferrable
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
         self._created: list[dict[str, Any]] = []
+        self._written_keywords = written
+        self._init_start_from_trigger(start_from_trigger)
 
     def _base_container_name(self) -> str | None:
         return self.pod_keywords.get("base_container_name")
@@ -883,14 +928,17 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
         on_finish_action: str | None = None,
         on_kube_api_event: Callable[[KubeApiEvent, Context], None] | None = None,
         parse_xcom_event: Callable[[str], dict[str, Any]] = default_xcom_parser,
+        start_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        written = written_keywords(KubernetesLegacyJobOperator.__init__, locals())  # for start_from_trigger
         if kwargs.get("do_xcom_push"):
             raise ConfigurationError(_NO_SIDECAR)
         if body is not None and body_filepath is not None:
             raise ConfigurationError("give body or body_filepath, not both")
-        # active_deadline_seconds stays the Job's, as in the provider's
-        super().__init__(is_delete_operator_pod=is_delete_operator_pod, **kwargs)
+        # active_deadline_seconds stays the Job's, as in the provider's; start_from_trigger is
+        # decided below, once the Job's attributes are set
+        super().__init__(is_delete_operator_pod=is_delete_operator_pod, start_from_trigger=False, **kwargs)
         given = locals()
         self.job_keywords = _job_spec_fields(given)
         self._set_job_options(given)
@@ -909,10 +957,8 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
         self.status_rule = None
         self._created = []
         self._body_pod: dict[str, Any] | None = None
-
-    def _resolve_start_from_trigger(self, value: bool | None) -> bool:
-        refuse_start_from_trigger(value)
-        return False
+        self._written_keywords = written
+        self._init_start_from_trigger(start_from_trigger)  # _CreatesResources' trigger, not the pod's
 
     def pod_keywords(self) -> PodKeywords:
         keywords = super().pod_keywords()
@@ -972,5 +1018,4 @@ _POD_WAITING_KEYWORDS = (
     )
     - {f.name for f in fields(PodKeywords)}
     - frozenset(inspect.signature(KubernetesJobOperator.__init__).parameters)
-    - {"start_from_trigger"}  # BaseOperator's keyword: refused for Jobs (refuse_start_from_trigger)
 )

@@ -27,10 +27,9 @@ from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, 
 from airflow_k8s_async._kube.states import pod_state
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
-from airflow_k8s_async.operators.shared import KubeOperatorMixin, start_from_trigger_default
+from airflow_k8s_async.operators.shared import KubeOperatorMixin, check_start_from_trigger, static_path
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
-from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
 from airflow_k8s_async.triggers.finish import POD_FINISH_ACTIONS as FINISH_ACTIONS
 from airflow_k8s_async.triggers.finish import FinishPlan, apply_finish_action, deletes_at_end, outcome
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
@@ -76,17 +75,6 @@ def _exit_codes(value: int | Container[int] | None) -> tuple[int, ...]:
             f"skip_on_exit_code={value!r}: use an exit code or a list of them, e.g. [3, 100]"
         )
     return codes
-
-
-def _pulls_xcom(value: Any) -> bool:
-    """Whether a template field reads an XCom: ``xcom_pull`` in a string, or an XComArg."""
-    if isinstance(value, str):
-        return "xcom_pull" in value
-    if isinstance(value, Mapping):
-        return any(_pulls_xcom(k) or _pulls_xcom(v) for k, v in value.items())
-    if isinstance(value, (list, tuple, set)):
-        return any(_pulls_xcom(v) for v in value)
-    return type(value).__name__.endswith("XComArg")
 
 
 class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
@@ -271,16 +259,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         self.skip_on_exit_code = _exit_codes(skip_on_exit_code)
         self.log_events_on_failure = log_events_on_failure
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
-        self.start_from_trigger = self._resolve_start_from_trigger(start_from_trigger)
-        if self.start_from_trigger:
-            try:
-                self.start_trigger_args = self._start_trigger_args()
-            except ConfigurationError as exc:
-                if start_from_trigger:  # asked for by this task: refused, naming the keyword
-                    raise
-                # only the [kubernetes_async] default: this task runs the default way instead
-                self.log.info("Not starting %s in the triggerer: %s", self.task_id, exc)
-                self.start_from_trigger = False
+        self._init_start_from_trigger(start_from_trigger)
         self._pod_ref: tuple[str, str, str] | None = None  # namespace, name, uid of our pod
 
     # -- building --------------------------------------------------------------------------------
@@ -407,53 +386,16 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
             **kwargs,
         )
 
-    def _resolve_start_from_trigger(self, value: bool | None) -> bool:
-        return start_from_trigger_default(value)
-
     def _start_trigger_args(self) -> StartTriggerArgs:
         """``start_from_trigger``: the trigger that creates the pod and waits, fixed at parse time.
         What cannot work without a worker is refused here, naming the keyword."""
-        if not AIRFLOW_HAS_TRIGGER_ON_KILL:
-            raise ConfigurationError(
-                f"start_from_trigger needs Airflow >= 3.3 (where the triggerer renders templates), not "
-                f"{airflow_version}"
-            )
-        if not self.deferrable:
-            raise ConfigurationError(
-                "start_from_trigger needs deferrable=True: the triggerer does the waiting"
-            )
-        if self.wait_before_defer_seconds > 0:
-            raise ConfigurationError(
-                "start_from_trigger: wait_before_defer_seconds waits on a worker; set it to 0"
-            )
+        check_start_from_trigger(self)
         dag: Any = self.dag if self.has_dag() else None  # type: ignore[no-untyped-call]
-        jinja = (
-            "user_defined_macros",
-            "user_defined_filters",
-            "jinja_environment_kwargs",
-            "template_searchpath",
-        )
-        if dag is not None and (custom := [name for name in jinja if getattr(dag, name, None)]):
-            raise ConfigurationError(
-                f"start_from_trigger: the DAG sets {', '.join(custom)}, which the triggerer cannot "
-                "render with (it has only the serialized DAG)"
-            )
-        if self.render_template_as_native_obj or getattr(dag, "render_template_as_native_obj", False):
-            raise ConfigurationError("start_from_trigger: render_template_as_native_obj needs a worker")
         keywords = {f.name: getattr(self, f.name) for f in fields(PodKeywords) if f.name != "do_xcom_push"}
         keywords["do_xcom_push"] = bool(self.do_xcom_push)
-        for name in self.template_fields:
-            if _pulls_xcom(getattr(self, name, None)):
-                raise ConfigurationError(
-                    f"start_from_trigger: {name} pulls an XCom (xcom_pull or a task's output), which "
-                    "Airflow's triggerer cannot serve to a template: run this task the default way"
-                )
         template, path = None, keywords["pod_template_file"]
         if path:
-            if "{{" in str(path) or "{%" in str(path):
-                raise ConfigurationError(
-                    "start_from_trigger: pod_template_file is templated; give a path the dag-processor reads"
-                )
+            path = static_path("pod_template_file", path)
             base_dir = os.path.dirname(dag.fileloc) if dag is not None and dag.fileloc else None
             template = load_template_file(str(path), base_dir=base_dir)  # read at parse time
             keywords["pod_template_file"] = None

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.configuration import conf
 from airflow.sdk import Context
+from airflow.triggers.base import StartTriggerArgs
+from airflow.version import version as airflow_version
 
+from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import KubernetesAsyncHook, KubeTarget
 from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL, SECTION, KubeTrigger
 from airflow_k8s_async.triggers.finish import ENDS, End
@@ -23,6 +26,64 @@ def wait_before_defer_seconds(value: float | None) -> float:
 def start_from_trigger_default(value: bool | None) -> bool:
     """The keyword, else ``[kubernetes_async] start_from_trigger`` (False)."""
     return value if value is not None else conf.getboolean(SECTION, "start_from_trigger", fallback=False)
+
+
+def pulls_xcom(value: Any) -> bool:
+    """Whether a template field reads an XCom: ``xcom_pull`` in a string, or an XComArg."""
+    if isinstance(value, str):
+        return "xcom_pull" in value
+    if isinstance(value, Mapping):
+        return any(pulls_xcom(k) or pulls_xcom(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set)):
+        return any(pulls_xcom(v) for v in value)
+    return type(value).__name__.endswith("XComArg")
+
+
+_DAG_JINJA = (
+    "user_defined_macros",
+    "user_defined_filters",
+    "jinja_environment_kwargs",
+    "template_searchpath",
+)
+
+
+def check_start_from_trigger(task: Any) -> None:
+    """What no task started in the triggerer can have, refused at parse time naming the keyword:
+    the triggerer has only the serialized DAG and the task's context, never a worker."""
+    if not AIRFLOW_HAS_TRIGGER_ON_KILL:
+        raise ConfigurationError(
+            f"start_from_trigger needs Airflow >= 3.3 (where the triggerer renders templates), not "
+            f"{airflow_version}"
+        )
+    if not task.deferrable:
+        raise ConfigurationError("start_from_trigger needs deferrable=True: the triggerer does the waiting")
+    if task.wait_before_defer_seconds > 0:
+        raise ConfigurationError(
+            "start_from_trigger: wait_before_defer_seconds waits on a worker; set it to 0"
+        )
+    dag: Any = task.dag if task.has_dag() else None
+    if dag is not None and (custom := [name for name in _DAG_JINJA if getattr(dag, name, None)]):
+        raise ConfigurationError(
+            f"start_from_trigger: the DAG sets {', '.join(custom)}, which the triggerer cannot "
+            "render with (it has only the serialized DAG)"
+        )
+    if task.render_template_as_native_obj or getattr(dag, "render_template_as_native_obj", False):
+        raise ConfigurationError("start_from_trigger: render_template_as_native_obj needs a worker")
+    for name in task.template_fields:
+        if pulls_xcom(getattr(task, name, None)):
+            raise ConfigurationError(
+                f"start_from_trigger: {name} pulls an XCom (xcom_pull or a task's output), which "
+                "Airflow's triggerer cannot serve to a template: run this task the default way"
+            )
+
+
+def static_path(keyword: str, path: Any) -> str:
+    """A file path read at parse time for a task started in the triggerer (which may not have it)."""
+    if "{{" in str(path) or "{%" in str(path):
+        raise ConfigurationError(
+            f"start_from_trigger: {keyword} is templated; give a path the dag-processor reads"
+        )
+    return str(path)
 
 
 def _custom_xcom_backend() -> str | None:
@@ -67,6 +128,26 @@ class KubeOperatorMixin:
             cluster_context=self.cluster_context,
             in_cluster=self.in_cluster,
         )
+
+    def _init_start_from_trigger(self, value: bool | None) -> None:
+        """Set ``start_from_trigger`` (the keyword, else the config default) and the trigger that
+        starts the task. A task that asked for it and cannot have it is refused; one that only has
+        the config default runs the default way, saying why."""
+        task: Any = self
+        task.start_from_trigger = start_from_trigger_default(value)
+        if not task.start_from_trigger:
+            return
+        try:
+            task.start_trigger_args = self._start_trigger_args()
+        except ConfigurationError as exc:
+            if value:  # asked for by this task: refused, naming the keyword
+                raise
+            self.log.info("Not starting %s in the triggerer: %s", task.task_id, exc)
+            task.start_from_trigger = False
+
+    def _start_trigger_args(self) -> StartTriggerArgs:
+        """The trigger that creates the task's resources and waits (``start_from_trigger``)."""
+        raise ConfigurationError(f"start_from_trigger is not supported by {type(self).__name__}")
 
     def _target(self) -> KubeTarget:
         return self.hook.get_conn()

@@ -7,7 +7,7 @@ import contextvars
 import time
 import weakref
 from collections.abc import AsyncIterator, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.configuration import conf
 from airflow.triggers.base import (
@@ -321,7 +321,7 @@ class KubeTrigger(BaseTrigger):
         unshielded kill would be cut off half-way, leaving resources behind.
         """
         if self._kill_task is None:  # once: on_kill and then cleanup, or a repeated cancel
-            self._kill_task = _keep(asyncio.ensure_future(self._kill()))
+            self._kill_task = keep_running(asyncio.ensure_future(self._kill()))
         await asyncio.shield(self._kill_task)
 
     async def _kill(self) -> None:
@@ -355,11 +355,12 @@ class KubeTrigger(BaseTrigger):
         return None if state is None else str(state)
 
 
+_T = TypeVar("_T")
 # Shielded work must not be garbage-collected while it runs: the loop holds tasks only weakly.
-_SHIELDED: set[asyncio.Task[None]] = set()
+_SHIELDED: set[asyncio.Task[Any]] = set()
 
 
-def _keep(task: asyncio.Task[None]) -> asyncio.Task[None]:
+def keep_running(task: asyncio.Task[_T]) -> asyncio.Task[_T]:
     _SHIELDED.add(task)
     task.add_done_callback(_SHIELDED.discard)
     return task
@@ -367,7 +368,7 @@ def _keep(task: asyncio.Task[None]) -> asyncio.Task[None]:
 
 async def run_shielded(work: Coroutine[Any, Any, None]) -> None:
     """Run ``work`` to its end even if the caller is cancelled meanwhile (the caller's wait is)."""
-    await asyncio.shield(_keep(asyncio.ensure_future(work)))
+    await asyncio.shield(keep_running(asyncio.ensure_future(work)))
 
 
 _UNKNOWN = object()

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.jobspec import job_summary
 from airflow_k8s_async._kube.logevents import parse_kube_api_line
+from airflow_k8s_async._kube.mapping import as_time
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import (
     FATAL_WAITING_REASONS,
@@ -300,10 +300,8 @@ class KubernetesJobTrigger(KubeTrigger):
         created = str((self._job.get("metadata") or {}).get("creationTimestamp", ""))
         if "suspend" in spec:
             created = str((self._job.get("status") or {}).get("startTime") or created)
-        try:
-            return datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() + self.startup_timeout
-        except ValueError:
-            return None
+        started = as_time(created)
+        return None if started is None else started + self.startup_timeout
 
     @staticmethod
     def _started(pod: Mapping[str, Any]) -> bool:

@@ -13,12 +13,11 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.exec import exec_in_container
-from airflow_k8s_async._kube.mapping import as_list, as_map
+from airflow_k8s_async._kube.mapping import as_list, as_map, as_time
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.podsubmit import delete_unless_adopted
 from airflow_k8s_async._kube.states import ObjectState, Phase, main_container_name, pod_state
@@ -44,21 +43,14 @@ _MAX_XCOM_BYTES = 512 * 1024  # the value travels in the trigger event (a databa
 
 
 def _created(pod: Mapping[str, Any]) -> float:
-    stamp = as_map(pod.get("metadata")).get("creationTimestamp")
-    try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return time.time()
+    created = as_time(as_map(pod.get("metadata")).get("creationTimestamp"))
+    return created if created is not None else time.time()
 
 
 def _scheduled_at(pod: Mapping[str, Any]) -> float | None:
     for condition in as_list(as_map(pod.get("status")).get("conditions")):
         if condition.get("type") == "PodScheduled" and condition.get("status") == "True":
-            stamp = str(condition.get("lastTransitionTime", ""))
-            try:
-                return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                return None
+            return as_time(condition.get("lastTransitionTime", ""))
     return None
 
 

@@ -24,12 +24,12 @@ from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
 from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, ownership_labels, stable_name
 from airflow_k8s_async.errors import ConfigurationError
 
-__all__ = ["render_submission", "start_pod", "submission"]
+__all__ = ["render_submission", "secret_to_dict", "start_pod", "submission", "template_env"]
 
 _POD_FIELDS = frozenset(f.name for f in fields(PodKeywords))
 
 
-def _secret_to_dict(secret: Any) -> dict[str, Any]:
+def secret_to_dict(secret: Any) -> dict[str, Any]:
     return {
         "deploy_type": secret.deploy_type,
         "deploy_target": secret.deploy_target,
@@ -52,7 +52,7 @@ def submission(
     ``template``: ``pod_template_file``'s content, read at parse time (never rendered, as on a worker).
     """
     values = {k: v for k, v in keywords.items() if k in _POD_FIELDS}
-    values["secrets"] = [_secret_to_dict(s) for s in values.get("secrets") or []]
+    values["secrets"] = [secret_to_dict(s) for s in values.get("secrets") or []]
     for name, value in values.items():
         if callable(value):
             raise ConfigurationError(f"start_from_trigger: {name} is a callable, which only a worker can run")
@@ -72,7 +72,7 @@ def submission(
     }
 
 
-def _template_env(dag: Any) -> Any:
+def template_env(dag: Any) -> Any:
     """The environment a worker renders with, for a DAG without its own macros, filters or Jinja
     options (the operator refuses those at parse time: the triggerer has only the serialized DAG)."""
     from airflow.sdk.definitions._internal.templater import create_template_env
@@ -94,7 +94,7 @@ def render_submission(
     keywords = dict(submit["keywords"])
     values = SimpleNamespace(**{**keywords, **connection})
     names = [name for name in submit.get("templated") or () if hasattr(values, name)]
-    env = jinja_env or _template_env(getattr(getattr(templater, "task", None), "dag", None))
+    env = jinja_env or template_env(getattr(getattr(templater, "task", None), "dag", None))
     templater._do_render_template_fields(values, names, context, env, set())
     rendered = vars(values)
     return (

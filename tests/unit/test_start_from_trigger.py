@@ -84,15 +84,9 @@ def test_what_needs_a_worker_is_refused_naming_the_keyword(
 
 
 @pytest.mark.parametrize("cls", [KubernetesJobOperator, KubernetesLegacyJobOperator])
-def test_the_job_operators_refuse_it_clearly(cls: type) -> None:
-    with pytest.raises(
-        ConfigurationError, match="start_from_trigger is supported by KubernetesPodOperator only"
-    ):
-        cls(task_id="j", image="busybox", start_from_trigger=True)
-
-
-@pytest.mark.parametrize("cls", [KubernetesJobOperator, KubernetesLegacyJobOperator])
-def test_the_config_default_applies_to_pod_tasks_only(cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_config_default_applies_to_every_operator(cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__KUBERNETES_ASYNC__START_FROM_TRIGGER", "True")
     assert KubernetesPodOperator(task_id="p", image="busybox").start_from_trigger
-    assert not cls(task_id="j", image="busybox").start_from_trigger
+    assert cls(task_id="j", image="busybox").start_from_trigger
+    # a task that cannot start there runs the default way (it did not ask)
+    assert not cls(task_id="k", image="busybox", wait_until_job_complete=False).start_from_trigger
