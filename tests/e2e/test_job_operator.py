@@ -26,16 +26,7 @@ def finish(airflow: AirflowEnv, dag_id: str, run_id: str, timeout: float = 180) 
 
 def owned(kube_api: client.ApiClient, namespace: str, dag_id: str) -> dict[str, list[str]]:
     """What our operator created for ``dag_id`` and is not being deleted."""
-    selector = f"dag_id={dag_id}"
-    core, batch = client.CoreV1Api(kube_api), client.BatchV1Api(kube_api)
-    found = {
-        "jobs": batch.list_namespaced_job(namespace, label_selector=selector).items,
-        "services": core.list_namespaced_service(namespace, label_selector=selector).items,
-        "pods": core.list_namespaced_pod(namespace, label_selector=selector).items,
-    }
-    return {
-        k: [o.metadata.name for o in v if o.metadata.deletion_timestamp is None] for k, v in found.items()
-    }
+    return kube.owned(kube_api, namespace, f"dag_id={dag_id}")
 
 
 def test_two_document_body_succeeds_pushes_xcom_and_is_cleaned_up(

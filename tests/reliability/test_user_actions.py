@@ -12,6 +12,7 @@ from kubernetes import client
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from tests.e2e.airflow_env import AirflowEnv
 from tests.e2e.test_pod_operator import run
+from tests.support import kube
 
 DAG_ID = "reliability_actions"
 TASKS = ("pod", "job", "body")
@@ -20,16 +21,7 @@ OWNED = f"{MANAGED_BY_KEY}={MANAGED_BY_VALUE}"
 
 def owned(kube_api: client.ApiClient, namespace: str) -> dict[str, list[str]]:
     """Our live objects in the namespace, by kind (what is being deleted does not count)."""
-    core, batch = client.CoreV1Api(kube_api), client.BatchV1Api(kube_api)
-    found = {
-        "pods": core.list_namespaced_pod(namespace, label_selector=OWNED).items,
-        "jobs": batch.list_namespaced_job(namespace, label_selector=OWNED).items,
-        "configmaps": core.list_namespaced_config_map(namespace, label_selector=OWNED).items,
-    }
-    return {
-        kind: [o.metadata.name for o in objs if o.metadata.deletion_timestamp is None]
-        for kind, objs in found.items()
-    }
+    return kube.owned(kube_api, namespace, OWNED)
 
 
 def deferred_and_watched(airflow: AirflowEnv, run_id: str) -> None:

@@ -73,6 +73,22 @@ def metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
+def owned(api: client.ApiClient, namespace: str, selector: str) -> dict[str, list[str]]:
+    """The names of the pods, Jobs, ConfigMaps and Services that ``selector`` matches in
+    ``namespace``, by kind; what is being deleted does not count."""
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    found = {
+        "pods": core.list_namespaced_pod(namespace, label_selector=selector).items,
+        "jobs": batch.list_namespaced_job(namespace, label_selector=selector).items,
+        "configmaps": core.list_namespaced_config_map(namespace, label_selector=selector).items,
+        "services": core.list_namespaced_service(namespace, label_selector=selector).items,
+    }
+    return {
+        kind: [o.metadata.name for o in objects if o.metadata.deletion_timestamp is None]
+        for kind, objects in found.items()
+    }
+
+
 def create_namespace(api: client.ApiClient, prefix: str) -> str:
     core = client.CoreV1Api(api)
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"

@@ -8,6 +8,7 @@ import os
 from airflow.sdk import DAG
 
 from airflow_k8s_async.operators.job import KubernetesJobOperator, KubernetesLegacyJobOperator
+from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
 
 IMAGE = os.environ.get("E2E_IMAGE", "busybox:local")
 PULL = "Never" if IMAGE.endswith(":local") else "IfNotPresent"
@@ -253,3 +254,75 @@ with DAG("job_provider_pod_keywords", schedule=None):
 
 with DAG("job_provider_pod_keywords_fail", schedule=None):
     provider_job(work="echo work line from the work container; exit 3", on_finish_action="delete_pod")
+
+
+# start_from_trigger=True: the task never runs on a worker; the triggerer builds the operator,
+# renders its templates, creates the resources and ends the task.
+if AIRFLOW_HAS_TRIGGER_ON_KILL:  # Airflow 3.3+: the triggerer renders templates
+    CONFIG = """
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  run: "{{ run_id }}"
+"""
+    with DAG("job_start_in_triggerer", schedule=None):
+        KubernetesJobOperator(
+            task_id="run",
+            namespace=NAMESPACE,
+            body=job(
+                "echo run {{ run_id }} in {{ dag_run.conf['namespace'] }}; sleep 3; "
+                'echo ::kube_api:xcom=\'{"started": "{{ ti.task_id }}"}\''
+            )
+            + CONFIG,
+            start_from_trigger=True,
+        )
+
+    with DAG("job_start_fails", schedule=None):
+        KubernetesJobOperator(
+            task_id="run",
+            namespace=NAMESPACE,
+            image=IMAGE,
+            image_pull_policy=PULL,
+            cmds=["sh", "-c"],
+            arguments=["echo about to fail; exit 4"],
+            backoff_limit=0,
+            start_from_trigger=True,
+        )
+
+    TICKS = "for i in $(seq 1 20); do echo tick-$i; sleep 1; done"
+    with DAG("job_start_restart", schedule=None):
+        for index in range(2):
+            KubernetesJobOperator(
+                task_id=f"run{index}",
+                namespace=NAMESPACE,
+                image=IMAGE,
+                image_pull_policy=PULL,
+                cmds=["sh", "-c"],
+                arguments=[TICKS],
+                delete_policy="Never",  # kept, so the test can count every object made
+                start_from_trigger=True,
+            )
+        KubernetesLegacyJobOperator(
+            task_id="legacy",
+            namespace=NAMESPACE,
+            image=IMAGE,
+            image_pull_policy=PULL,
+            cmds=["sh", "-c"],
+            arguments=[TICKS],
+            # the job-operator's body: a Job template (the keywords' pod goes over it) and a ConfigMap
+            body="apiVersion: batch/v1\nkind: Job\nmetadata: {name: legacy}\nspec: {backoffLimit: 0}\n"
+            + CONFIG,
+            delete_policy="Never",
+            start_from_trigger=True,
+        )
+
+    with DAG("job_start_killed", schedule=None):
+        KubernetesJobOperator(
+            task_id="run",
+            namespace=NAMESPACE,
+            body=job("echo started; sleep 600") + CONFIG,
+            start_from_trigger=True,
+        )
