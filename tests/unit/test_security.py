@@ -25,7 +25,9 @@ from airflow_k8s_async.armada.auth import token_retriever_from
 from airflow_k8s_async.armada.model import RunningJobContext
 from airflow_k8s_async.operators.armada import ArmadaOperator
 from airflow_k8s_async.operators.job import KubernetesJobOperator
+from airflow_k8s_async.operators.jobstart import KubernetesJobStartTrigger
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.secret import Secret
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
 from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
@@ -135,10 +137,25 @@ def armada_trigger() -> ArmadaJobTrigger:
     return operator._trigger(context(), job, item, log_position=[1700000000, 5, 1])  # type: ignore[arg-type]
 
 
+def job_start_trigger() -> KubeTrigger:
+    """A Job task started in the triggerer: its keywords travel (the connection is read there)."""
+    operator = KubernetesJobOperator(
+        task_id="t",
+        kubernetes_conn_id=CONN_ID,
+        image="busybox",
+        secrets=[Secret("env", "PASSWORD", "db-credentials", "password")],
+        start_from_trigger=True,
+    )
+    args = operator.start_trigger_args
+    assert args is not None
+    return KubernetesJobStartTrigger(**(args.trigger_kwargs or {}))
+
+
 BUILDERS: dict[type, Callable[[], KubeTrigger]] = {
     KubernetesPodTrigger: pod_trigger,
     KubernetesJobTrigger: lambda: resource_trigger("batch/v1", "Job", "jobs"),
     KubernetesResourceTrigger: lambda: resource_trigger("example.io/v1", "Sleeper", "sleepers"),
+    KubernetesJobStartTrigger: job_start_trigger,
     ArmadaJobTrigger: armada_trigger,
 }
 
