@@ -36,10 +36,11 @@ from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, load_templat
 from airflow_k8s_async._kube.watch import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeConflictError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
-from airflow_k8s_async.operators.jobstart import start_trigger_args, written_keywords
+from airflow_k8s_async.operators.jobstart import start_trigger_args
 from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value, log_choice
 from airflow_k8s_async.operators.shared import KubeOperatorMixin
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
+from airflow_k8s_async.operators.starting import written_keywords
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, delete_resources
 from airflow_k8s_async.triggers.finish import FinishPlan, apply_finish_action, default_xcom_parser, outcome

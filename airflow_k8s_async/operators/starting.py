@@ -1,0 +1,212 @@
+"""``start_from_trigger`` by the operator's own code: what the Job and Armada operators share.
+
+At parse time the operator hands over the keywords the DAG gave it (JSON-safe, checked, naming the
+one that is not). In the triggerer an :class:`OperatorStartTrigger` builds the operator again from
+them, renders its template fields with the task's context as a worker would, lets the operator's
+code create what the task runs (``_create``, idempotent: the same start may run twice, after a
+triggerer restart or a hand-over), and then waits inside itself as the trigger the operator would
+have deferred to, ending the task as that trigger does.
+
+It lives with the operators because it runs their code; the triggerer imports it by class path.
+(Pods start through ``triggers/podstart.py``, which builds the pod without the operator.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_k8s_async._kube.k8s_objects import Secret, to_api_dict
+from airflow_k8s_async.errors import ConfigurationError
+from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
+from airflow_k8s_async.triggers.common import KubeTrigger, keep_running
+from airflow_k8s_async.triggers.finish import FinishPlan, Outcome
+from airflow_k8s_async.triggers.podstart import secret_to_dict, template_env
+
+__all__ = ["OperatorStartTrigger", "operator_from", "portable_keywords", "written_keywords"]
+
+# BaseOperator's own keywords shape the task, not what it creates (execution_timeout travels apart).
+TASK_KEYWORDS = frozenset(inspect.signature(BaseOperator.__init__).parameters) | {"start_from_trigger"}
+# A kill while the task's work is being created waits for the creation, then undoes it.
+CREATE_WAIT_SECONDS = 60.0
+_NAMED = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def written_keywords(init: Callable[..., Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords a DAG gave an operator: ``values`` is its ``__init__``'s ``locals()`` on entry
+    (Airflow's own record of them is complete only after ``__init__``); defaults are left out."""
+    params = inspect.signature(init).parameters
+    given = {
+        name: value
+        for name, value in values.items()
+        if name in params
+        and params[name].kind in _NAMED
+        and name != "self"
+        and not (value is params[name].default or _same(value, params[name].default))
+    }
+    return {**given, **values.get("kwargs", {})}
+
+
+def _same(value: Any, default: Any) -> bool:
+    try:
+        return bool(value == default)
+    except Exception:  # a value whose == is not a bool (e.g. an array)
+        return False
+
+
+def _portable(name: str, value: Any) -> Any:
+    """``value`` as it can be stored with the trigger (client models as API dicts), else refused."""
+    if name == "secrets":
+        return [secret_to_dict(secret) for secret in value or []]
+    if callable(value):
+        raise ConfigurationError(f"start_from_trigger: {name} is a callable, which only a worker can run")
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        pass
+    try:
+        converted = to_api_dict(value, where=name)
+        json.dumps(converted)
+    except (ConfigurationError, TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"start_from_trigger: {name} cannot be stored with the trigger ({exc}): "
+            "give plain values (dicts, lists, strings, numbers)"
+        ) from exc
+    return converted
+
+
+def portable_keywords(given: Mapping[str, Any], *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The operator's own keywords of ``given`` (not BaseOperator's, not ``skip``), JSON-safe."""
+    return {name: _portable(name, value) for name, value in given.items() if name not in TASK_KEYWORDS | skip}
+
+
+def operator_from(submit: Mapping[str, Any], *, task_id: str, log: Any) -> Any:
+    """The operator of ``submit``, built again from its keywords (outside any DAG)."""
+    module, _, name = str(submit["operator"]).rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, BaseOperator)):
+        raise ConfigurationError(f"start_from_trigger: {submit['operator']} is not an operator")
+    keywords = dict(submit["keywords"])
+    if "secrets" in keywords:
+        keywords["secrets"] = [Secret(**secret) for secret in keywords["secrets"] or []]
+    task = cls(**{**keywords, "task_id": task_id, "start_from_trigger": False})
+    task._log = log  # its lines go where the trigger's go: the task log
+    return task
+
+
+class OperatorStartTrigger(KubeTrigger):
+    """Build the operator in the triggerer, let it create the task's work, then wait as its trigger.
+
+    Kwargs: the connection (never credentials), the finish plan, and ``submit``: at least the
+    operator's class path (``operator``) and its keywords as written in the DAG (``keywords``).
+    Subclasses implement ``_create()`` (idempotent) returning the waiting trigger, and may adjust
+    the rebuilt operator in ``_prepared()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        submit: dict[str, Any],
+        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+        finish: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            kubernetes_conn_id=kubernetes_conn_id,
+            config_file=config_file,
+            cluster_context=cluster_context,
+            in_cluster=in_cluster,
+            finish=finish,
+        )
+        self.submit = submit
+        self._task: Any = None  # the operator, built again and rendered here
+        self._context: Any = None
+        self._render_error: str | None = None
+        self._creation: asyncio.Task[KubeTrigger] | None = None
+        self._waiting: KubeTrigger | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return self._classpath(), {**self._connection_kwargs(), "finish": self.finish, "submit": self.submit}
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Build the operator and render its template fields as a worker would (the triggerer calls
+        this before ``run()``); an error fails the task with it."""
+        ti = self.task_instance
+        try:
+            task = self._prepared(
+                operator_from(self.submit, task_id=str(getattr(ti, "task_id", "")), log=self.log)
+            )
+            dag = getattr(self.task, "dag", None)
+            task.render_template_fields(context, jinja_env=jinja_env or template_env(dag))
+        except Exception as exc:  # the task fails with the reason instead of a triggerer traceback
+            self._render_error = f"building the task in the triggerer failed: {type(exc).__name__}: {exc}"
+            return
+        self._task, self._context = task, context
+        for key in self._connection_kwargs():  # config_file, cluster_context are template fields
+            setattr(self, key, getattr(task, key))
+
+    def _prepared(self, task: Any) -> Any:
+        return task
+
+    async def wait(self) -> dict[str, Any]:
+        if self._render_error:
+            raise ConfigurationError(self._render_error)
+        if self._task is None or self.task_instance is None:
+            raise ConfigurationError(
+                "start_from_trigger: the triggerer gave this trigger no task context to build the task with"
+            )
+        if self._creation is None:  # its own task: a cancelled wait does not cut a create in half
+            self._creation = keep_running(asyncio.ensure_future(self._create()))
+        self._waiting = await asyncio.shield(self._creation)
+        return await self._waiting.wait()
+
+    async def _create(self) -> KubeTrigger:
+        raise NotImplementedError
+
+    # -- as the waiting trigger ---------------------------------------------------------------
+    def _event(self, status: str, *, reason: str = "", message: str = "") -> dict[str, Any]:
+        if self._waiting is not None:
+            return self._waiting._event(status, reason=reason, message=message)
+        return {"status": status, "reason": reason, "message": message}
+
+    def _outcome(self, event: dict[str, Any], plan: FinishPlan) -> Outcome:
+        waiting = self._waiting
+        return waiting._outcome(event, plan) if waiting is not None else super()._outcome(event, plan)
+
+    def _finish_intent(self, event: dict[str, Any], plan: FinishPlan) -> str | None:
+        waiting = self._waiting
+        return waiting._finish_intent(event, plan) if waiting is not None else None
+
+    async def _apply_finish_action(self, event: dict[str, Any], plan: FinishPlan) -> None:
+        if self._waiting is not None:
+            await self._waiting._apply_finish_action(event, plan)
+
+    def _keeps_on_kill(self) -> bool:
+        return self._waiting._keeps_on_kill() if self._waiting is not None else False
+
+    async def _kill(self) -> None:
+        """Undo what this start created (the waiting trigger's kill), once the creation is done."""
+        if not await self._claim_kill():
+            return
+        if self._creation is None:
+            return
+        done, _ = await asyncio.wait({self._creation}, timeout=CREATE_WAIT_SECONDS)
+        if not done:
+            self.log.warning(
+                "Task killed while its work was still being created after %gs: not undoing it",
+                CREATE_WAIT_SECONDS,
+            )
+            return
+        if self._creation.cancelled() or self._creation.exception() is not None:
+            return  # a failed creation undid itself, or created nothing
+        # The waiting trigger has no task instance: it acts on the claim made here.
+        await self._creation.result()._kill()
