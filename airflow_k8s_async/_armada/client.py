@@ -48,6 +48,7 @@ class JobRun:
     submitted: float
     cluster: str
     namespace: str
+    client_id: str = ""  # with_spec only: the submission's client_id
 
 
 class ArmadaClient:
@@ -110,8 +111,10 @@ class ArmadaClient:
         )
         return {job_id: state_name(value) for job_id, value in answer.job_states.items()}
 
-    async def job_details(self, job_ids: Sequence[str]) -> dict[str, JobRun]:
-        request = job_pb2.JobDetailsRequest(job_ids=list(job_ids), expand_job_run=True)
+    async def job_details(self, job_ids: Sequence[str], *, with_spec: bool = False) -> dict[str, JobRun]:
+        request = job_pb2.JobDetailsRequest(
+            job_ids=list(job_ids), expand_job_run=True, expand_job_spec=with_spec
+        )
         answer = await self._call(
             "GetJobDetails", lambda: self.jobs_stub.GetJobDetails(request, timeout=CALL_TIMEOUT)
         )
@@ -124,6 +127,7 @@ class ArmadaClient:
                 submitted=details.submitted_ts.seconds + details.submitted_ts.nanos / 1e9,
                 cluster=latest.cluster if latest is not None else "",
                 namespace=details.namespace,
+                client_id=details.job_spec.client_id,
             )
         return runs
 

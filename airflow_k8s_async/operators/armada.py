@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
+from airflow.triggers.base import StartTriggerArgs
 from armada_client.armada.submit_pb2 import JobSubmitRequestItem
 from google.protobuf.json_format import MessageToDict, MessageToJson, ParseDict, ParseError
 
 from airflow_k8s_async._armada.channel import close_channels
-from airflow_k8s_async._armada.client import ArmadaClient, forget_clients, get_armada_client
+from airflow_k8s_async._armada.client import ArmadaClient, JobRun, forget_clients, get_armada_client
 from airflow_k8s_async._armada.hub import close_job_set_hub
 from airflow_k8s_async._armada.states import SUBMITTED, TERMINAL, WITH_ERRORS, as_job_state
 from airflow_k8s_async.armada.auth import TokenRetriever, describe_token_retriever
@@ -29,8 +30,10 @@ from airflow_k8s_async.armada.links import DynamicLink, LookoutLink, link_xcom_k
 from airflow_k8s_async.armada.model import GrpcChannelArgs, RunningJobContext
 from airflow_k8s_async.armada.policies import ReattachPolicy, external_job_uri, policy
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
+from airflow_k8s_async.operators.armadastart import start_trigger_args
 from airflow_k8s_async.operators.shared import KubeOperatorMixin
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
+from airflow_k8s_async.operators.starting import written_keywords
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger, armada_outcome
 from airflow_k8s_async.triggers.finish import FinishPlan
@@ -119,8 +122,10 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         cluster_context: str | None = None,
         in_cluster: bool | None = None,
         wait_before_defer_seconds: float | None = None,
+        start_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        written = written_keywords(ArmadaOperator.__init__, locals())  # for start_from_trigger
         super().__init__(**kwargs)
         if not isinstance(channel_args, GrpcChannelArgs):
             raise ConfigurationError("channel_args must be a GrpcChannelArgs(target='host:port', ...)")
@@ -154,6 +159,13 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         links += [DynamicLink(name=link) for link in self.extra_links]
         self.operator_extra_links = links
         self._job: RunningJobContext | None = None
+        self._written_keywords = written
+        self._init_start_from_trigger(start_from_trigger)
+
+    def _start_trigger_args(self) -> StartTriggerArgs:
+        """``start_from_trigger``: the trigger that submits the job in the triggerer and waits
+        (``operators/armadastart.py``); what needs a worker is refused by name."""
+        return start_trigger_args(self)
 
     # -- rendering -------------------------------------------------------------------------------
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
@@ -207,9 +219,8 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             self.job_acknowledgement_timeout,
             self.retries,
         )
-        for link in self.extra_links:
-            context["ti"].xcom_push(key=link_xcom_key(link), value="")
-        self._render_link_urls(context)
+        for key, value in self._link_xcoms(context).items():
+            context["ti"].xcom_push(key=key, value=value)
         item = self._request_item(context, job_set_id)
         if self.dry_run:  # type: ignore[truthy-function]
             self.log.info(
@@ -235,11 +246,14 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             event = _run(trigger.wait)
         return self.execute_complete(context, event)
 
-    def _render_link_urls(self, context: Context) -> None:
+    def _link_xcoms(self, context: Context) -> dict[str, str]:
+        """The extra links' XComs at the start: URL templates rendered, patterns empty until a
+        log line matches."""
         env = self.get_template_env()
-        for name, url in self.extra_links.items():
-            if isinstance(url, str):
-                context["ti"].xcom_push(key=link_xcom_key(name), value=env.from_string(url).render(**context))
+        return {
+            link_xcom_key(name): env.from_string(url).render(**context) if isinstance(url, str) else ""
+            for name, url in self.extra_links.items()
+        }
 
     def lookout_url(self, job_id: str) -> str | None:
         return self.lookout_url_template.replace("<job_id>", job_id) if self.lookout_url_template else None
@@ -256,10 +270,15 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         return policy(str(name))
 
     async def _reattach_or_submit(
-        self, context: Context, job_set_id: str, item: JobSubmitRequestItem
+        self, context: Context, job_set_id: str, item: JobSubmitRequestItem, *, again: bool = False
     ) -> RunningJobContext:
+        """The earlier try's job (``reattach_policy``), else a new one. ``again`` (a start in the
+        triggerer, ``item.client_id`` derived from the try): first the job this same start
+        submitted before a restart, found by its client_id (Armada also deduplicates on it)."""
         client = get_armada_client(self.channel_args.spec())
-        found = await self._previous_job(client, context, job_set_id)
+        found = await self._submitted_before(client, context, job_set_id, item) if again else None
+        if found is None:
+            found = await self._previous_job(client, context, job_set_id)
         if found is not None:
             return found
         answers = await client.submit(queue=self.armada_queue, job_set_id=job_set_id, items=[item])
@@ -282,6 +301,31 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             job_set_id=job_set_id,
             submit_time=datetime.now(timezone.utc),
             job_state=SUBMITTED,
+        )
+
+    async def _submitted_before(
+        self, client: ArmadaClient, context: Context, job_set_id: str, item: JobSubmitRequestItem
+    ) -> RunningJobContext | None:
+        uri = external_job_uri(context)
+        states = await client.job_status_by_external_uri(
+            queue=self.armada_queue, job_set_id=job_set_id, uri=uri
+        )
+        runs = await client.job_details(list(states), with_spec=True) if states else {}
+        mine = [run for run in runs.values() if run.client_id == item.client_id]
+        if not mine:
+            return None
+        latest = max(mine, key=lambda run: run.submitted)
+        self.log.info("Found Armada job %s of this try (submitted before a restart)", latest.job_id)
+        return self._job_context(job_set_id, latest)
+
+    def _job_context(self, job_set_id: str, run: JobRun) -> RunningJobContext:
+        return RunningJobContext(
+            armada_queue=self.armada_queue,
+            job_id=run.job_id,
+            job_set_id=job_set_id,
+            submit_time=datetime.fromtimestamp(run.submitted, tz=timezone.utc),
+            cluster=run.cluster or None,
+            job_state=run.state,
         )
 
     async def _previous_job(
@@ -312,14 +356,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             )
             return None
         self.log.info("Reattaching to Armada job %s of an earlier try (%s)", latest.job_id, latest.state)
-        return RunningJobContext(
-            armada_queue=self.armada_queue,
-            job_id=latest.job_id,
-            job_set_id=job_set_id,
-            submit_time=datetime.fromtimestamp(latest.submitted, tz=timezone.utc),
-            cluster=latest.cluster or None,
-            job_state=latest.state,
-        )
+        return self._job_context(job_set_id, latest)
 
     def _trigger(
         self,
@@ -329,7 +366,10 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         *,
         log_position: list[int] | None = None,
         finish: dict[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> ArmadaJobTrigger:
+        """The trigger that waits for ``job``; ``deadline`` (absolute) replaces the one from
+        ``execution_timeout`` and the task's start."""
         patterns = {
             name: url.pattern for name, url in self.extra_links.items() if isinstance(url, re.Pattern)
         }
@@ -343,7 +383,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             job_state=job.job_state,
             job_acknowledgement_timeout=float(self.job_acknowledgement_timeout),
             poll_interval=float(self.poll_interval),
-            deadline=self._deadline(context),
+            deadline=deadline if deadline is not None else self._deadline(context),
             container_logs=self.container_logs,
             job_namespace=item.namespace or None,
             k8s_token_retriever=self.k8s_token_retriever_description,

@@ -87,15 +87,12 @@ def portable_keywords(given: Mapping[str, Any], *, skip: frozenset[str] = frozen
     return {name: _portable(name, value) for name, value in given.items() if name not in TASK_KEYWORDS | skip}
 
 
-def operator_from(submit: Mapping[str, Any], *, task_id: str, log: Any) -> Any:
-    """The operator of ``submit``, built again from its keywords (outside any DAG)."""
-    module, _, name = str(submit["operator"]).rpartition(".")
+def operator_from(classpath: str, keywords: Mapping[str, Any], *, task_id: str, log: Any) -> Any:
+    """The operator ``classpath``, built again from its (decoded) keywords, outside any DAG."""
+    module, _, name = classpath.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
     if not (isinstance(cls, type) and issubclass(cls, BaseOperator)):
-        raise ConfigurationError(f"start_from_trigger: {submit['operator']} is not an operator")
-    keywords = dict(submit["keywords"])
-    if "secrets" in keywords:
-        keywords["secrets"] = [Secret(**secret) for secret in keywords["secrets"] or []]
+        raise ConfigurationError(f"start_from_trigger: {classpath} is not an operator")
     task = cls(**{**keywords, "task_id": task_id, "start_from_trigger": False})
     task._log = log  # its lines go where the trigger's go: the task log
     return task
@@ -106,8 +103,8 @@ class OperatorStartTrigger(KubeTrigger):
 
     Kwargs: the connection (never credentials), the finish plan, and ``submit``: at least the
     operator's class path (``operator``) and its keywords as written in the DAG (``keywords``).
-    Subclasses implement ``_create()`` (idempotent) returning the waiting trigger, and may adjust
-    the rebuilt operator in ``_prepared()``.
+    Subclasses implement ``_create()`` (idempotent) returning the waiting trigger, and may decode
+    keywords (``_decoded()``) and adjust the rebuilt operator (``_prepared()``).
     """
 
     def __init__(
@@ -142,8 +139,10 @@ class OperatorStartTrigger(KubeTrigger):
         this before ``run()``); an error fails the task with it."""
         ti = self.task_instance
         try:
+            keywords = self._decoded(dict(self.submit["keywords"]))
+            task_id = str(getattr(ti, "task_id", ""))
             task = self._prepared(
-                operator_from(self.submit, task_id=str(getattr(ti, "task_id", "")), log=self.log)
+                operator_from(str(self.submit["operator"]), keywords, task_id=task_id, log=self.log)
             )
             dag = getattr(self.task, "dag", None)
             task.render_template_fields(context, jinja_env=jinja_env or template_env(dag))
@@ -154,7 +153,14 @@ class OperatorStartTrigger(KubeTrigger):
         for key in self._connection_kwargs():  # config_file, cluster_context are template fields
             setattr(self, key, getattr(task, key))
 
+    def _decoded(self, keywords: dict[str, Any]) -> dict[str, Any]:
+        """The stored keywords as the operator takes them (what ``portable_keywords`` turned)."""
+        if "secrets" in keywords:
+            keywords["secrets"] = [Secret(**secret) for secret in keywords["secrets"] or []]
+        return keywords
+
     def _prepared(self, task: Any) -> Any:
+        """The rebuilt operator, before it is rendered (a subclass sets what did not travel)."""
         return task
 
     async def wait(self) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from armada_client.typings import JobState
 
 from airflow_k8s_async.armada import GrpcChannelArgs
 from airflow_k8s_async.operators.armada import ArmadaJobFailedError, ArmadaOperator
+from airflow_k8s_async.operators.armadastart import client_id_of
+from airflow_k8s_async.operators.sync import run_sync
 from tests.support.armada_server import ArmadaTestServer, JobScript
 
 SCENARIOS = {
@@ -150,3 +152,23 @@ def test_a_reattach_callable_gets_a_job_state_and_the_job_errors_text(server: Ar
     assert server.job_ids() == [job_id]
     assert calls[1] == calls[0] and type(calls[1][0]) is JobState
     assert server.counts().calls["SubmitJobs"] == 1
+
+
+def test_a_start_in_the_triggerer_run_twice_submits_one_job(server: ArmadaTestServer) -> None:
+    """``start_from_trigger``: after a triggerer restart the same try's start runs again; it finds
+    the job by its client_id (and Armada would deduplicate a second submission on it)."""
+    op = operator(server, {"namespace": "default", "labels": {"scenario": "slow"}, "pod_spec": container([])})
+    ctx = context()
+    item = op._request_item(ctx, "it-manual__it")  # type: ignore[arg-type]
+    item.client_id = client_id_of(ctx["ti"])
+    first = run_sync(lambda: op._reattach_or_submit(ctx, "it-manual__it", item, again=True))  # type: ignore[arg-type]
+    again = run_sync(lambda: op._reattach_or_submit(ctx, "it-manual__it", item, again=True))  # type: ignore[arg-type]
+    assert again.job_id == first.job_id and server.counts().calls["SubmitJobs"] == 1
+    # Without the lookup, Armada's own deduplication answers the first job's id.
+    answered = run_sync(lambda: op._reattach_or_submit(ctx, "it-manual__it", item))  # type: ignore[arg-type]
+    assert answered.job_id == first.job_id and len(server.jobs) == 1
+    # The next try has its own client_id: a new job.
+    retry = context(try_number=2)
+    item.client_id = client_id_of(retry["ti"])
+    other = run_sync(lambda: op._reattach_or_submit(retry, "it-manual__it", item, again=True))  # type: ignore[arg-type]
+    assert other.job_id != first.job_id and len(server.jobs) == 2

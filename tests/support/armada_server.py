@@ -485,7 +485,16 @@ class _Submit(submit_pb2_grpc.SubmitServicer):  # type: ignore[misc]
             if not request.queue:
                 items.append(submit_pb2.JobSubmitResponseItem(error="queue is required"))
                 continue
-            job = self.server._add_job(request.queue, request.job_set_id, item)
+            # Armada deduplicates on client_id within a queue: the first job's id is answered again.
+            same = next(
+                (
+                    j
+                    for j in self.server.jobs.values()
+                    if item.client_id and j.queue == request.queue and j.item.client_id == item.client_id
+                ),
+                None,
+            )
+            job = same or self.server._add_job(request.queue, request.job_set_id, item)
             items.append(submit_pb2.JobSubmitResponseItem(job_id=job.job_id))
         return submit_pb2.JobSubmitResponse(job_response_items=items)
 
@@ -552,6 +561,17 @@ class _Jobs(job_pb2_grpc.JobsServicer):  # type: ignore[misc]
                 latest_run_id=runs[0].run_id if runs else "",
                 job_runs=runs,
             )
+            if request.expand_job_spec:
+                details[job_id].job_spec.CopyFrom(
+                    submit_pb2.Job(
+                        id=job.job_id,
+                        client_id=job.item.client_id,
+                        job_set_id=job.job_set_id,
+                        queue=job.queue,
+                        namespace=job.namespace,
+                        annotations=dict(job.item.annotations),
+                    )
+                )
         return job_pb2.JobDetailsResponse(job_details=details)
 
     async def GetJobErrors(self, request: Any, context: Any) -> job_pb2.JobErrorsResponse:

@@ -24,6 +24,7 @@ from airflow_k8s_async.armada import BearerTokenAuth, EnvTokenRetriever, FileTok
 from airflow_k8s_async.armada.auth import token_retriever_from
 from airflow_k8s_async.armada.model import RunningJobContext
 from airflow_k8s_async.operators.armada import ArmadaOperator
+from airflow_k8s_async.operators.armadastart import ArmadaStartTrigger
 from airflow_k8s_async.operators.job import KubernetesJobOperator
 from airflow_k8s_async.operators.jobstart import KubernetesJobStartTrigger
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
@@ -151,12 +152,36 @@ def job_start_trigger() -> KubeTrigger:
     return KubernetesJobStartTrigger(**(args.trigger_kwargs or {}))
 
 
+def armada_start_trigger() -> KubeTrigger:
+    """An Armada task started in the triggerer: the channel's auth and the retriever as descriptions."""
+    operator = ArmadaOperator(
+        task_id="t",
+        name="n",
+        channel_args=GrpcChannelArgs(
+            "armada.example.com:443",
+            auth=BearerTokenAuth(token_retriever=FileTokenRetriever(path=TOKEN_FILE)),
+        ),
+        armada_queue="q",
+        job_request={
+            "namespace": "team-a",
+            "pod_spec": {"containers": [{"name": "main", "image": "busybox"}]},
+        },
+        k8s_token_retriever=EnvTokenRetriever(variable=TOKEN_VARIABLE),
+        kubernetes_conn_id=CONN_ID,
+        start_from_trigger=True,
+    )
+    args = operator.start_trigger_args
+    assert args is not None
+    return ArmadaStartTrigger(**(args.trigger_kwargs or {}))
+
+
 BUILDERS: dict[type, Callable[[], KubeTrigger]] = {
     KubernetesPodTrigger: pod_trigger,
     KubernetesJobTrigger: lambda: resource_trigger("batch/v1", "Job", "jobs"),
     KubernetesResourceTrigger: lambda: resource_trigger("example.io/v1", "Sleeper", "sleepers"),
     KubernetesJobStartTrigger: job_start_trigger,
     ArmadaJobTrigger: armada_trigger,
+    ArmadaStartTrigger: armada_start_trigger,
 }
 
 

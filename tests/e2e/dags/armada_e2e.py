@@ -109,3 +109,16 @@ with DAG("armada_many", schedule=None, start_date=START, catchup=False, max_acti
 
 with DAG("armada_dry_run", schedule=None, start_date=START, catchup=False):
     armada("job", "ok", dry_run=True)
+
+# start_from_trigger=True: the job is submitted from the triggerer; no worker runs the task. The
+# target is fixed when the DAG is parsed: the task's doc says which, so the test can wait for it.
+with DAG("armada_start", schedule=None, start_date=START, catchup=False):
+    armada(
+        "job",
+        "{{ dag_run.conf.get('scenario', 'pod') }}",
+        container_logs="main",
+        job_acknowledgement_timeout=20,
+        extra_links={"docs": "http://docs.invalid/{{ dag.dag_id }}"},
+        start_from_trigger=True,
+        doc_md=f"Armada target {TARGET}",
+    )

@@ -1,0 +1,120 @@
+"""``start_from_trigger`` for the Armada operator (``operators/starting.py`` for the mechanism).
+
+Only a static job request can start in the triggerer (a message or its dict; Jinja renders inside
+it there, as on a worker): a callable ``job_request`` or ``reattach_policy`` needs a worker. The
+channel and the token retriever travel as their descriptions, as they do to ``ArmadaJobTrigger``.
+The submission is made idempotent by a ``client_id`` derived from the task instance and try (unless
+the DAG sets one): the same start run again finds its job by it, and Armada deduplicates on it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airflow.triggers.base import StartTriggerArgs
+from armada_client.armada.submit_pb2 import JobSubmitRequestItem
+from google.protobuf.json_format import MessageToDict
+
+from airflow_k8s_async._kube.podnames import seed_of
+from airflow_k8s_async.armada.auth import token_retriever_from
+from airflow_k8s_async.armada.links import LookoutLink
+from airflow_k8s_async.armada.model import GrpcChannelArgs
+from airflow_k8s_async.errors import ConfigurationError
+from airflow_k8s_async.operators.shared import check_start_from_trigger
+from airflow_k8s_async.operators.starting import OperatorStartTrigger, portable_keywords
+from airflow_k8s_async.triggers.common import KubeTrigger
+
+__all__ = ["ArmadaStartTrigger", "start_trigger_args"]
+
+
+def start_trigger_args(task: Any) -> StartTriggerArgs:
+    """The trigger that starts ``task`` (an ArmadaOperator) in the triggerer, fixed at parse time."""
+    check_start_from_trigger(task)
+    if callable(task.job_request) and not isinstance(task.job_request, JobSubmitRequestItem):
+        raise ConfigurationError(
+            "start_from_trigger: job_request is a callable, which only a worker can run: give the "
+            "request itself (a JobSubmitRequestItem or its dict; Jinja renders inside it)"
+        )
+    if callable(task.reattach_policy):
+        raise ConfigurationError(
+            "start_from_trigger: reattach_policy is a callable, which only a worker can run"
+        )
+    if task.dry_run:
+        raise ConfigurationError("start_from_trigger: dry_run submits nothing; run this task the default way")
+    given = dict(task._written_keywords)
+    if isinstance(given.get("job_request"), JobSubmitRequestItem):
+        given["job_request"] = MessageToDict(given["job_request"], preserving_proto_field_name=True)
+    given["channel_args"] = {"args": task.channel_args.serialize(), "version": GrpcChannelArgs.__version__}
+    if given.get("k8s_token_retriever") is not None:
+        given["k8s_token_retriever"] = task.k8s_token_retriever_description
+    if given.get("extra_links"):
+        given["extra_links"] = {
+            name: url if isinstance(url, str) else {"pattern": url.pattern, "flags": int(url.flags)}
+            for name, url in given["extra_links"].items()
+        }
+    timeout = task.execution_timeout.total_seconds() if task.execution_timeout is not None else None
+    cls = type(task)
+    submit = {
+        "operator": f"{cls.__module__}.{cls.__qualname__}",
+        "keywords": portable_keywords(given),
+        "execution_timeout": timeout,
+        "retries": task.retries,  # reattach_policy applies from the second try, as on a worker
+    }
+    trigger = ArmadaStartTrigger(
+        submit=submit,
+        finish=task._finish_plan(try_number=None),
+        kubernetes_conn_id=task.kubernetes_conn_id,
+        config_file=task.config_file,
+        cluster_context=task.cluster_context,
+        in_cluster=task.in_cluster,
+    )
+    classpath, kwargs = trigger.serialize()
+    return StartTriggerArgs(trigger_cls=classpath, trigger_kwargs=kwargs, next_method="execute_complete")
+
+
+def client_id_of(ti: Any) -> str:
+    """The submission's client_id for this task instance and try: the same in every process."""
+    return f"airflow-{seed_of(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number):016x}"
+
+
+class ArmadaStartTrigger(OperatorStartTrigger):
+    """Submit an ArmadaOperator's job in the triggerer (once per try), then wait for it.
+
+    ``submit``: the operator's class path, its keywords as written in the DAG (unrendered; the
+    channel and token retriever as descriptions), ``execution_timeout`` (counted from the job's
+    submission, so a restart keeps it) and ``retries``.
+    """
+
+    def _decoded(self, keywords: dict[str, Any]) -> dict[str, Any]:
+        channel = keywords["channel_args"]
+        keywords["channel_args"] = GrpcChannelArgs.deserialize(channel["args"], int(channel["version"]))
+        if keywords.get("k8s_token_retriever") is not None:
+            keywords["k8s_token_retriever"] = token_retriever_from(keywords["k8s_token_retriever"])
+        if keywords.get("extra_links"):
+            keywords["extra_links"] = {
+                name: url if isinstance(url, str) else re.compile(url["pattern"], url["flags"])
+                for name, url in keywords["extra_links"].items()
+            }
+        return keywords
+
+    def _prepared(self, task: Any) -> Any:
+        task.retries = int(self.submit.get("retries") or 0)
+        return task
+
+    async def _create(self) -> KubeTrigger:
+        task, context, ti = self._task, self._context, self.task_instance
+        assert ti is not None
+        job_set_id = f"{task.job_set_prefix or ''}{context['run_id']}"
+        item = task._request_item(context, job_set_id)
+        if not item.client_id:
+            item.client_id = client_id_of(ti)
+        job = await task._reattach_or_submit(context, job_set_id, item, again=True)
+        xcoms: dict[str, Any] = {**task._link_xcoms(context), "job_context": job.to_xcom()}
+        if task.lookout_url_template:
+            xcoms[LookoutLink().xcom_key] = task.lookout_url(job.job_id)
+        await self._push_xcoms(xcoms)
+        timeout = self.submit.get("execution_timeout")
+        deadline = job.submit_time.timestamp() + float(timeout) if timeout is not None else None
+        waiting: KubeTrigger = task._trigger(context, job, item, finish=self.finish, deadline=deadline)
+        return waiting
