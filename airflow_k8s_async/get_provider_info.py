@@ -132,9 +132,10 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "start_from_trigger": {
                         "description": (
-                            "KubernetesPodOperator: start tasks in the triggerer (the default of the "
-                            "start_from_trigger keyword): the pod is created and watched there, and "
-                            "the task never runs on a worker. Needs Airflow 3.3 or newer."
+                            "The pod, Job and Armada operators: start tasks in the triggerer (the "
+                            "default of the start_from_trigger keyword): what the task runs is created "
+                            "and watched there, and the task never runs on a worker; a task that cannot "
+                            "start there runs the default way. Needs Airflow 3.3 or newer."
                         ),
                         "version_added": "0.1.0",
                         "type": "boolean",
