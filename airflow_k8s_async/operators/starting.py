@@ -25,7 +25,7 @@ from airflow.sdk import BaseOperator
 from airflow_k8s_async._kube.k8s_objects import Secret, to_api_dict
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.triggers.common import KubeTrigger, keep_running
+from airflow_k8s_async.triggers.common import START_WAIT_SECONDS, KubeTrigger, keep_running
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome
 from airflow_k8s_async.triggers.podstart import secret_to_dict, template_env
 
@@ -33,8 +33,6 @@ __all__ = ["OperatorStartTrigger", "operator_from", "portable_keywords", "writte
 
 # BaseOperator's own keywords shape the task, not what it creates (execution_timeout travels apart).
 TASK_KEYWORDS = frozenset(inspect.signature(BaseOperator.__init__).parameters) | {"start_from_trigger"}
-# A kill while the task's work is being created waits for the creation, then undoes it.
-CREATE_WAIT_SECONDS = 60.0
 _NAMED = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -205,11 +203,11 @@ class OperatorStartTrigger(KubeTrigger):
             return
         if self._creation is None:
             return
-        done, _ = await asyncio.wait({self._creation}, timeout=CREATE_WAIT_SECONDS)
+        done, _ = await asyncio.wait({self._creation}, timeout=START_WAIT_SECONDS)
         if not done:
             self.log.warning(
                 "Task killed while its work was still being created after %gs: not undoing it",
-                CREATE_WAIT_SECONDS,
+                START_WAIT_SECONDS,
             )
             return
         if self._creation.cancelled() or self._creation.exception() is not None:

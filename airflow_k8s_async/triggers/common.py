@@ -30,6 +30,9 @@ SECTION = "kubernetes_async"
 # How long a trigger that ended its task waits for Airflow to store the end before deleting.
 FINISH_WAIT_SECONDS = 30.0
 EVENTS_WAIT_SECONDS = 5.0
+# A kill while a task started in the triggerer is creating its work waits this long for the
+# creation, then deletes what it made.
+START_WAIT_SECONDS = 60.0
 # Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
 AIRFLOW_HAS_TRIGGER_ON_KILL = tuple(int(p) for p in airflow_version.split(".")[:2] if p.isdigit()) >= (3, 3)
 

@@ -25,8 +25,10 @@ from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import (
+    START_WAIT_SECONDS,
     KubeTrigger,
     delete_resources,
+    keep_running,
     log_pod_events,
     shared_hub,
     shared_target,
@@ -118,6 +120,7 @@ class KubernetesPodTrigger(KubeTrigger):
         self.resources = list(resources or [])  # what the task created with the pod (job operator)
         self.submit = submit  # start_from_trigger: the pod to create (see triggers/podstart.py)
         self._render_error: str | None = None
+        self._submitting: asyncio.Task[None] | None = None
         self._streams: LogStreams | None = None
         self._pod: Mapping[str, Any] = {}
 
@@ -167,7 +170,9 @@ class KubernetesPodTrigger(KubeTrigger):
         """Watch the pod to its end; returns the event payload. Also used inline on a worker."""
         client = await self._client()
         if self.submit and not self.pod_uid:
-            await self._submit(client)
+            if self._submitting is None:  # its own task: a kill meanwhile waits for it (_kill)
+                self._submitting = keep_running(asyncio.ensure_future(self._submit(client)))
+            await asyncio.shield(self._submitting)
         self.log.info("Waiting for pod %s/%s (shared watch, no polling)", self.pod_namespace, self.pod_name)
         prefix = self.container_name_log_prefix_enabled
         self._streams = LogStreams(
@@ -387,7 +392,11 @@ class KubernetesPodTrigger(KubeTrigger):
         """
         if not await self._claim_kill():  # ended with this trigger's event, or handled already
             return
-        if not self.pod_name:  # start_from_trigger, killed before the pod was created
+        if self._submitting is not None:  # start_from_trigger: the pod may be being created
+            await asyncio.wait({self._submitting}, timeout=START_WAIT_SECONDS)
+        if not self.pod_uid:  # start_from_trigger: not created (or still not, after the wait)
+            if self._submitting is not None and not self._submitting.done():
+                self.log.warning("Task killed while its pod was still being created: not deleting it")
             return
         if self.on_kill_action != "delete_pod":
             self.log.info(
