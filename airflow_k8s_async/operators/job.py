@@ -43,12 +43,17 @@ from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait
 from airflow_k8s_async.operators.starting import written_keywords
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, delete_resources
-from airflow_k8s_async.triggers.finish import FinishPlan, apply_finish_action, default_xcom_parser, outcome
+from airflow_k8s_async.triggers.finish import (
+    DELETE_POLICIES,
+    FinishPlan,
+    apply_finish_action,
+    default_xcom_parser,
+    outcome,
+)
 from airflow_k8s_async.triggers.job import PROPAGATION_POLICIES, KubernetesJobTrigger
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
 
-DELETE_POLICIES = ("Never", "Always", "IfFailed", "IfSucceeded")
 # The pod operator's on_finish_action, for a Job. The provider's Job operator applies it to the Job's
 # pods once the Job has ended: delete_pod deletes them whatever the outcome, delete_succeeded_pod
 # only succeeded ones, keep_pod and delete_active_pod (no pod is active after the end) none. Here the

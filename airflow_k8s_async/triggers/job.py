@@ -422,11 +422,12 @@ class KubernetesJobTrigger(KubeTrigger):
         policy = self.on_kill_propagation_policy
         await delete_resources(client, self.resources, log=self.log, propagation=policy)
         if self.job_uid and policy != "Orphan":
-            # The garbage collector would remove them too, but later: ask now.
+            # The garbage collector would remove them too, but later: ask now, for this Job's pods
+            # that carry our label only (a collection delete can have no uid precondition).
             await client.request(
                 "DELETE",
                 PODS.path(namespace=self.job_namespace),
-                query={"labelSelector": f"controller-uid={self.job_uid}"},
+                query={"labelSelector": f"controller-uid={self.job_uid},{MANAGED_SELECTOR}"},
                 body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
             )
         self.log.info(
