@@ -28,11 +28,13 @@ from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.discovery import resolve_all
 from airflow_k8s_async._kube.jobspec import job_summary, job_template, reconcile_jobs
 from airflow_k8s_async._kube.kinds import never_finishes, rule_for, rule_from_dict, rule_to_dict
-from airflow_k8s_async._kube.mapping import as_map, as_time
-from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
+from airflow_k8s_async._kube.mapping import as_list, as_map, as_time
+from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE, MANAGED_SELECTOR
 from airflow_k8s_async._kube.podcheck import sanitize_label_value
 from airflow_k8s_async._kube.podnames import add_unique_suffix
 from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, load_template_file, validate_pod
+from airflow_k8s_async._kube.podsubmit import identity_labels
+from airflow_k8s_async._kube.states import object_state
 from airflow_k8s_async._kube.watch import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeConflictError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
@@ -350,16 +352,20 @@ class _CreatesResources(KubeOperatorMixin):
             meta["namespace"] = lower["namespace"]
         return merged
 
-    def _labels(self, context: Context) -> dict[str, str]:
+    def _identity(self, context: Context) -> dict[str, str]:
+        """The labels of every try of this task instance (as the pod operator's)."""
         ti = context["ti"]
-        labels = {
-            **(self.labels or {}),
-            "dag_id": ti.dag_id,
-            "task_id": ti.task_id,
-            "run_id": context["run_id"],
-        }
-        labels = {k: sanitize_label_value(str(v)) for k, v in labels.items()}
-        return {**labels, "try_number": str(ti.try_number), MANAGED_BY_KEY: MANAGED_BY_VALUE}
+        return identity_labels(
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=context["run_id"],
+            map_index=getattr(ti, "map_index", None),
+        )
+
+    def _labels(self, context: Context) -> dict[str, str]:
+        user = {k: sanitize_label_value(str(v)) for k, v in (self.labels or {}).items()}
+        try_number = str(context["ti"].try_number)
+        return {**user, **self._identity(context), "try_number": try_number, MANAGED_BY_KEY: MANAGED_BY_VALUE}
 
     # -- running ---------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
@@ -413,6 +419,8 @@ class _CreatesResources(KubeOperatorMixin):
         this try's labels is the same start run again, and is taken instead of refused."""
         client = await get_client(target.cluster)
         kinds = await resolve_all(client, resources=resources)  # unknown kinds fail before creating
+        if context["ti"].try_number > 1 and self.delete_policy != "Never":
+            await self._clear_earlier_tries(client, kinds, resources, namespace, context)
         labels = self._labels(context)
         owned = bodies.own_resources(
             resources,
@@ -464,6 +472,73 @@ class _CreatesResources(KubeOperatorMixin):
                 self._first_created_at = as_time(answer["metadata"].get("creationTimestamp"))
             self.log.info("Created %s %s", resource["kind"], meta["name"])
         return created
+
+    async def _clear_earlier_tries(
+        self,
+        client: KubeClient,
+        kinds: Mapping[tuple[str, str], Resource],
+        resources: list[dict[str, Any]],
+        namespace: str,
+        context: Context,
+    ) -> None:
+        """Delete what an earlier try left running: its worker died after creating and before the
+        wait was handed over (nothing waits for those objects any more, and this try makes them
+        again). A try whose first object ended is kept, as delete_policy decided at its end.
+        Only Job- or Pod-led bodies: another kind's end is told by a rule this may not know."""
+        first = (str(resources[0]["apiVersion"]), str(resources[0]["kind"]))
+        if first not in (("batch/v1", "Job"), ("v1", "Pod")):
+            return
+        wanted = dict.fromkeys((str(r["apiVersion"]), str(r["kind"])) for r in resources)
+        selector = ",".join(
+            [
+                *(f"{k}={v}" for k, v in self._identity(context).items()),
+                MANAGED_SELECTOR,
+                f"try_number!={context['ti'].try_number}",
+            ]
+        )
+        by_try: dict[str, list[tuple[Resource, dict[str, Any]]]] = {}
+        for version, kind_name in wanted:
+            kind = kinds[version, kind_name]
+            found = await client.request(
+                "GET",
+                kind.path(namespace=namespace if kind.namespaced else None),
+                query={"labelSelector": selector},
+            )
+            for item in as_list(found.get("items")):
+                meta = as_map(item.get("metadata"))
+                if not meta.get("deletionTimestamp"):
+                    by_try.setdefault(str(as_map(meta.get("labels")).get("try_number")), []).append(
+                        (kind, item)
+                    )
+        main = self._base_container_name()
+        for try_number, objects in sorted(by_try.items()):
+            tracked = [
+                {**item, "apiVersion": kind.api_version, "kind": kind.kind}  # a list's items have neither
+                for kind, item in objects
+                if (kind.api_version, kind.kind) == first
+            ]
+            if not tracked or all(object_state(item, main_container=main).terminal for item in tracked):
+                continue
+            left = [
+                {
+                    "kind": kind.kind,
+                    "name": item["metadata"]["name"],
+                    "uid": item["metadata"]["uid"],
+                    "path": kind.path(
+                        namespace=item["metadata"].get("namespace") if kind.namespaced else None,
+                        name=item["metadata"]["name"],
+                    ),
+                }
+                for kind, item in objects
+            ]
+            deleted = await delete_resources(client, left, log=self.log)
+            if deleted:
+                self.log.warning(
+                    "Deleted %s of try %s, left running when that try's worker stopped before "
+                    "handing over the wait",
+                    ", ".join(deleted),
+                    try_number,
+                )
 
     def _finish_plan(self, *, try_number: int | None) -> dict[str, Any]:
         """What the trigger does at the end, and which outcomes it ends without a worker."""

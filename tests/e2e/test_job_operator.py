@@ -312,3 +312,20 @@ def test_provider_dag_failure_reports_the_base_containers_exit_code_and_deletes_
     assert "delete_policy=Always" in log  # on_finish_action=delete_pod: deleted whatever the outcome
     gone = airflow.eventually(lambda: not owned(kube_api, namespace, dag_id)["jobs"], timeout=120)
     assert gone, "on_finish_action=delete_pod deletes the failed Job"
+
+
+def test_a_worker_killed_after_the_create_leaves_no_second_job(
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+) -> None:
+    """Try 1's worker is SIGKILLed between creating its Job (and Service) and deferring; try 2
+    deletes what try 1 left running, makes its own, and succeeds: one Job and one Service left."""
+    dag_id = "job_worker_killed"
+    run_id = run(airflow, dag_id, namespace)
+    assert finish(airflow, dag_id, run_id, timeout=240) == "success"
+    log = airflow.task_log(dag_id, run_id, "run", try_number=2)
+    assert "try 2" in log and "of try 1, left running when that try's worker stopped" in log
+    left = owned(kube_api, namespace, dag_id)
+    assert len(left["jobs"]) == 1 and len(left["services"]) == 1, left
+    batch = client.BatchV1Api(kube_api)
+    [job] = batch.list_namespaced_job(namespace, label_selector=f"dag_id={dag_id}").items
+    assert job.metadata.labels["try_number"] == "2"

@@ -4,11 +4,13 @@ line arrives, nothing is created twice or left behind, and the task log says lit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -27,23 +29,47 @@ OUTAGE_SECONDS = 60
 TICKS = 100
 
 
-@pytest.fixture
-def proxied(airflow: AirflowEnv, tmp_path: Path) -> Iterator[BackgroundProxy]:
-    """The connection ``kube_proxied``: the test's kubeconfig, through a proxy."""
+@contextlib.contextmanager
+def proxied_connection(
+    airflow: AirflowEnv, path: Path, *, token: str | None = None
+) -> Iterator[tuple[BackgroundProxy, dict[str, Any]]]:
+    """The connection ``kube_proxied``: the test's kubeconfig (with ``token`` as its user's, if
+    given) through a proxy, written to ``path``; yields the proxy and the kubeconfig written."""
     config = kube.kubeconfig_dict()
     server = urlparse(config["clusters"][0]["cluster"]["server"])
     with BackgroundProxy(target_host=server.hostname or "127.0.0.1", target_port=server.port or 443) as proxy:
         for entry in config["clusters"]:
             entry["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
-        path = tmp_path / "proxied.kubeconfig"
+        if token is not None:
+            for entry in config["users"]:
+                entry["user"] = {"token": token}
         path.write_text(yaml.safe_dump(config))
         extra = json.dumps({"kube_config_path": str(path)})
         body = {"connection_id": "kube_proxied", "conn_type": "kubernetes", "extra": extra}
         airflow.api("POST", "/api/v2/connections", json=body, expect=(201,))
         try:
-            yield proxy
+            yield proxy, config
         finally:
             airflow.api("DELETE", "/api/v2/connections/kube_proxied", expect=(204,))
+
+
+@pytest.fixture
+def proxied(airflow: AirflowEnv, tmp_path: Path) -> Iterator[BackgroundProxy]:
+    with proxied_connection(airflow, tmp_path / "proxied.kubeconfig") as (proxy, _):
+        yield proxy
+
+
+def assert_complete(airflow: AirflowEnv, run_id: str, task: str) -> str:
+    """The task succeeded and its log holds every tick once; its log."""
+    state = airflow.wait_for_task_state(DAG_ID, run_id, task, {"success", "failed"}, timeout=300)
+    log = airflow.task_log(DAG_ID, run_id, task)
+    assert state == "success", log
+    ticks = [int(n) for n in re.findall(r"\] tick-(\d+)\b", log)]
+    missing = sorted(set(range(1, TICKS + 1)) - set(ticks))
+    assert not missing, f"{task}: log lines lost: {missing}"
+    assert len(ticks) == TICKS, f"{task}: {len(ticks) - TICKS} lines delivered twice"
+    assert "Traceback" not in log
+    return log
 
 
 def test_a_minute_without_the_api_server_loses_nothing(
@@ -59,19 +85,13 @@ def test_a_minute_without_the_api_server_loses_nothing(
     time.sleep(OUTAGE_SECONDS)  # the fault itself: a minute without the API server
     proxied.accept()
     for task in TASKS:
-        state = airflow.wait_for_task_state(DAG_ID, run_id, task, {"success", "failed"}, timeout=300)
-        log = airflow.task_log(DAG_ID, run_id, task)
-        assert state == "success", log
-        ticks = [int(n) for n in re.findall(r"\] tick-(\d+)\b", log)]
-        missing = sorted(set(range(1, TICKS + 1)) - set(ticks))
-        assert not missing, f"{task}: log lines lost in the outage: {missing}"
-        assert len(ticks) == TICKS, f"{task}: {len(ticks) - TICKS} lines delivered twice"
+        log = assert_complete(airflow, run_id, task)
         # Said in the task log once per watch the task waits on (a Job: its own and its pods'),
         # with when it was back; no line per reconnection attempt, no traceback.
         lost = [line for line in log.splitlines() if "Watch of " in line and " lost " in line]
         back = [line for line in log.splitlines() if "Watch of " in line and " is back after " in line]
         assert 1 <= len(lost) <= 2 and len(back) == len(lost), f"{task}:\n" + "\n".join(lost + back)
-        assert "reconnecting in" not in log and "Traceback" not in log
+        assert "reconnecting in" not in log
         # Back soon after the API server is: request retries (~9 s) and one reconnect delay (10 s).
         took = [int(n) for n in re.findall(r" is back after (\d+)s", log)]
         assert max(took) <= OUTAGE_SECONDS + 30, f"{task}: back only after {took} s"

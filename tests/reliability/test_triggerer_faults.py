@@ -6,13 +6,17 @@ See docs/reliability.md for the promises these tests hold the code to.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from kubernetes import client
 
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from tests.e2e.airflow_env import AirflowEnv
 from tests.e2e.test_pod_operator import run
+from tests.support.armada_server import ArmadaTestServer, JobScript
 
-TASKS = ("pod", "job", "body")
+TASKS = ("pod", "job", "body", "armada")
 DONE = {"success", "failed", "skipped", "upstream_failed"}
 KEPT_LINE = "Trigger stopped while its task is still deferred"
 
@@ -28,13 +32,32 @@ def _owned_pods(core: client.CoreV1Api, namespace: str) -> list[client.V1Pod]:
     return list(core.list_namespaced_pod(namespace, label_selector=OWNED).items)
 
 
+@pytest.fixture
+def armada(airflow: AirflowEnv) -> Iterator[ArmadaTestServer]:
+    """The Armada server of the stall DAG's Armada task, once the DAG is parsed with its target."""
+    stall = JobScript(steps=(("QUEUED", 0.2), ("RUNNING", 0.5), ("SUCCEEDED", 75.0)))
+    server = ArmadaTestServer(scenarios={"stall": stall}).start()
+    body = {"key": "armada_e2e_target", "value": server.target}
+    airflow._request("POST", "/api/v2/variables", json=body, expect=(200, 201))
+    airflow.wait_for_dag("reliability_stall", timeout=120)
+
+    def parsed_with_this_server() -> bool:
+        task = airflow.api("GET", "/api/v2/dags/reliability_stall/tasks/armada") or {}
+        return server.target in str(task.get("doc_md") or "")
+
+    assert airflow.eventually(parsed_with_this_server, timeout=120), "the DAG was not parsed again"
+    yield server
+    server.stop()
+
+
 def test_a_stalled_triggerer_that_lost_its_triggers_deletes_nothing_and_a_killed_one_is_replaced(
-    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str, armada: ArmadaTestServer
 ) -> None:
-    """Two triggerers. The one running the triggers of a pod, a Job and a pod-led YAML body task
-    is stopped (SIGSTOP) until the other takes them over, then continues (SIGCONT): Airflow then
-    cancels its copies "by user action" (apache/airflow#73454), and they must delete nothing. Then
-    the second triggerer is SIGKILLed: the first adopts the triggers again. All tasks succeed."""
+    """Two triggerers. The one running the triggers of a pod, a Job, a pod-led YAML body and an
+    Armada task is stopped (SIGSTOP) until the other takes them over, then continues (SIGCONT):
+    Airflow then cancels its copies "by user action" (apache/airflow#73454), and they must delete
+    or cancel nothing. Then the second triggerer is SIGKILLed: the first adopts the triggers again.
+    All tasks succeed."""
     dag_id = "reliability_stall"
     run_id = run(airflow, dag_id, namespace)
     for task in TASKS:
@@ -67,14 +90,18 @@ def test_a_stalled_triggerer_that_lost_its_triggers_deletes_nothing_and_a_killed
         assert all(p.metadata.deletion_timestamp is None for p in pods), "a stalled triggerer deleted pods"
         configs = core.list_namespaced_config_map(namespace, label_selector=OWNED).items
         assert len(configs) == 1 and configs[0].metadata.deletion_timestamp is None  # the body's ConfigMap
+        [job] = [j for j in armada.jobs.values() if j.job_set_id.endswith(run_id)]
+        assert (job.state, job.cancel_reasons) == ("RUNNING", []), "a stalled triggerer cancelled a job"
         # Now the second triggerer dies hard: the first adopts the triggers once its heartbeat lapses.
         airflow.stop_component("triggerer-2", kill=True)
         for task in TASKS:
             state = airflow.wait_for_task_state(dag_id, run_id, task, DONE, timeout=240)
             assert state == "success", airflow.task_log(dag_id, run_id, task)
             log = airflow.task_log(dag_id, run_id, task)
-            assert "tick-75" in log, f"{task}: the log's end is missing"
+            assert task == "armada" or "tick-75" in log, f"{task}: the log's end is missing"
             assert "Task killed" not in log
+        assert (job.state, job.cancel_reasons) == ("SUCCEEDED", [])
+        assert armada.counts().calls.get("CancelJobs", 0) == 0
     finally:
         if "triggerer-2" in airflow.running_components():
             airflow.stop_component("triggerer-2", kill=True)

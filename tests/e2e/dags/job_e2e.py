@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+from datetime import timedelta
+from typing import Any
 
 from airflow.sdk import DAG
 
@@ -326,3 +329,27 @@ data:
             body=job("echo started; sleep 600") + CONFIG,
             start_from_trigger=True,
         )
+
+
+class KilledBeforeDefer(KubernetesJobOperator):
+    """SIGKILLed like a lost worker on its first try, after creating the Job and before deferring."""
+
+    def execute(self, context: Any) -> Any:
+        self._first_try = context["ti"].try_number == 1
+        return super().execute(context)
+
+    def defer(self, **kwargs: Any) -> Any:
+        if self._first_try:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().defer(**kwargs)
+
+
+with DAG(
+    "job_worker_killed", schedule=None, default_args={"retries": 1, "retry_delay": timedelta(seconds=1)}
+):
+    KilledBeforeDefer(
+        task_id="run",
+        namespace=NAMESPACE,
+        body=job("echo try {{ ti.try_number }}; sleep 20") + SERVICE,
+        delete_policy="IfFailed",  # kept at success, so the test sees which Jobs are left
+    )

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Variable
 
+from airflow_k8s_async.armada import GrpcChannelArgs
+from airflow_k8s_async.operators.armada import ArmadaOperator
 from airflow_k8s_async.operators.job import KubernetesJobOperator
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
 
@@ -79,8 +81,25 @@ data:
     )
 
 
+# The test's Armada server, set by the test before it runs the DAG (read when the DAG is parsed:
+# the task's doc says which target it was parsed with, so the test can wait for that).
+ARMADA_TARGET = Variable.get("armada_e2e_target", default="127.0.0.1:1")
+
 with DAG("reliability_stall", schedule=None):
     long_tasks(seconds=75)
+    ArmadaOperator(
+        task_id="armada",
+        name="armada",
+        channel_args=GrpcChannelArgs(ARMADA_TARGET),
+        armada_queue="reliability",
+        job_request={
+            "namespace": "default",
+            "labels": {"scenario": "stall"},
+            "pod_spec": {"containers": [{"name": "main", "image": IMAGE}]},
+        },
+        job_set_prefix="stall-",
+        doc_md=f"Armada target {ARMADA_TARGET}",
+    )
 
 with DAG("reliability_actions", schedule=None):
     long_tasks(seconds=600)  # ended by the test's action (mark, clear, delete the run)
