@@ -1,6 +1,7 @@
 """Suite-wide rules.
 
 - In CI (CI=true) a skipped integration or e2e test is a failure, never a skip.
+- The soak (``--soak-rounds N``, tests marked ``soak``) runs only when asked: not collected else.
 - Airflow reads ``AIRFLOW_HOME`` (and its ``airflow.cfg``, which may configure a secrets backend)
   once, at import: the suite gets an empty home of its own so nothing from ``~/airflow`` leaks in;
   connections are defined per test with ``AIRFLOW_CONN_<ID>`` environment variables.
@@ -33,12 +34,31 @@ def _needs_real_components(item: pytest.Item) -> bool:
     return any(part in _REAL for part in parts)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-rounds",
+        type=int,
+        default=0,
+        help="run the reliability soak (tests marked soak) for this many rounds; 0: leave it out",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "kubernetes_min_version(version): needs a cluster at least this new (e.g. '1.21'); skipped, "
         "also in CI, on an older one: the only skip CI allows",
     )
+    config.addinivalue_line("markers", "soak: a long reliability soak, run with --soak-rounds N")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--soak-rounds"):
+        return
+    soaks = [item for item in items if item.get_closest_marker("soak")]
+    if soaks:  # deselected, not skipped: CI counts a skipped reliability test as a failure
+        config.hook.pytest_deselected(items=soaks)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
 
 
 @pytest.hookimpl(hookwrapper=True)

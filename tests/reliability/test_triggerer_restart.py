@@ -5,6 +5,7 @@ its whole log."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from kubernetes import client
@@ -28,6 +29,25 @@ def _states(airflow: AirflowEnv, run_id: str) -> dict[int, str]:
 def test_a_triggerer_sigkilled_under_50_deferred_tasks_loses_none(
     airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
 ) -> None:
+    restart_round(airflow, core, namespace)
+
+
+@pytest.mark.soak
+def test_soak(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str, request: pytest.FixtureRequest
+) -> None:
+    """The round above, ``--soak-rounds`` times in a row on the same Airflow and cluster (about 5
+    minutes a round): nothing may build up (pods, watches, lost lines) from one round to the next."""
+    rounds = int(request.config.getoption("--soak-rounds"))
+    request.node.add_marker(pytest.mark.timeout(900 * rounds))
+    for number in range(1, rounds + 1):
+        started = time.monotonic()
+        restart_round(airflow, core, namespace)
+        print(f"soak round {number}/{rounds}: {time.monotonic() - started:.0f}s")
+
+
+def restart_round(airflow: AirflowEnv, core: client.CoreV1Api, namespace: str) -> None:
+    """50 mapped pod tasks deferred; the triggerer restarted, then SIGKILLed; every task right."""
     run_id = run(airflow, DAG_ID, namespace)
 
     def all_deferred() -> bool:
