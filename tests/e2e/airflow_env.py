@@ -446,6 +446,27 @@ class AirflowEnv:
             raise AirflowEnvError(f"{method} {path} -> {response.status_code}: {response.text[:2000]}")
         return response
 
+    def set_variable(self, key: str, value: str) -> None:
+        """Create or update the Airflow Variable ``key``."""
+        body = {"key": key, "value": value}
+        created = self._request("POST", "/api/v2/variables", json=body, expect=(200, 201, 409))
+        if created.status_code == 409:
+            self._request("PATCH", f"/api/v2/variables/{key}", json=body, expect=(200,))
+
+    def wait_for_task_doc(self, dag_id: str, task_id: str, needle: str, *, timeout: float = 120) -> None:
+        """Wait until the parsed ``task_id`` documents ``needle`` (``doc_md``): for a value read when
+        the DAG is parsed (e.g. from a Variable) that a task started in the triggerer carries."""
+        self.wait_for_dag(dag_id, timeout=timeout)
+
+        def parsed() -> bool:
+            task = self.api("GET", f"/api/v2/dags/{dag_id}/tasks/{task_id}") or {}
+            return needle in str(task.get("doc_md") or "")
+
+        if not self.eventually(parsed, timeout=timeout):
+            raise AirflowEnvError(
+                f"{dag_id}.{task_id} was not parsed again with {needle!r} within {timeout}s"
+            )
+
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the REST API (``path`` like ``/api/v2/dags``) as an admin; the decoded JSON (None
         for an empty answer, e.g. a 204)."""

@@ -53,8 +53,7 @@ def many(label: str) -> JobScript | None:
 @pytest.fixture(scope="module")
 def armada(airflow: AirflowEnv, core: client.CoreV1Api) -> Iterator[ArmadaTestServer]:
     server = ArmadaTestServer(scenarios=SCENARIOS, kube_core=core, scenario_factory=many).start()
-    body = {"key": "armada_e2e_target", "value": server.target}
-    airflow._request("POST", "/api/v2/variables", json=body, expect=(200, 201))
+    airflow.set_variable("armada_e2e_target", server.target)
     yield server
     server.stop()
 

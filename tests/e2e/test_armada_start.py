@@ -20,15 +20,8 @@ DONE = {"success", "failed"}
 @pytest.fixture(scope="module")
 def armada(airflow: AirflowEnv, core: client.CoreV1Api) -> Iterator[ArmadaTestServer]:
     server = ArmadaTestServer(scenarios=SCENARIOS, kube_core=core, scenario_factory=many).start()
-    body = {"key": "armada_e2e_target", "value": server.target}
-    airflow._request("POST", "/api/v2/variables", json=body, expect=(200, 201))
-    airflow.wait_for_dag(DAG_ID, timeout=120)
-
-    def parsed_with_this_server() -> bool:  # the target travels in the stored trigger kwargs
-        task = airflow.api("GET", f"/api/v2/dags/{DAG_ID}/tasks/job") or {}
-        return server.target in str(task.get("doc_md") or "")
-
-    assert airflow.eventually(parsed_with_this_server, timeout=120), "the DAG was not parsed again"
+    airflow.set_variable("armada_e2e_target", server.target)
+    airflow.wait_for_task_doc(DAG_ID, "job", server.target)  # the target travels in the trigger kwargs
     yield server
     server.stop()
 

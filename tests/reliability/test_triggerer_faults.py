@@ -37,15 +37,8 @@ def armada(airflow: AirflowEnv) -> Iterator[ArmadaTestServer]:
     """The Armada server of the stall DAG's Armada task, once the DAG is parsed with its target."""
     stall = JobScript(steps=(("QUEUED", 0.2), ("RUNNING", 0.5), ("SUCCEEDED", 75.0)))
     server = ArmadaTestServer(scenarios={"stall": stall}).start()
-    body = {"key": "armada_e2e_target", "value": server.target}
-    airflow._request("POST", "/api/v2/variables", json=body, expect=(200, 201))
-    airflow.wait_for_dag("reliability_stall", timeout=120)
-
-    def parsed_with_this_server() -> bool:
-        task = airflow.api("GET", "/api/v2/dags/reliability_stall/tasks/armada") or {}
-        return server.target in str(task.get("doc_md") or "")
-
-    assert airflow.eventually(parsed_with_this_server, timeout=120), "the DAG was not parsed again"
+    airflow.set_variable("armada_e2e_target", server.target)
+    airflow.wait_for_task_doc("reliability_stall", "armada", server.target)
     yield server
     server.stop()
 
