@@ -159,6 +159,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         links += [DynamicLink(name=link) for link in self.extra_links]
         self.operator_extra_links = links
         self._job: RunningJobContext | None = None
+        self._reattached = False  # the last _reattach_or_submit took over an earlier try's job
         self._written_keywords = written
         self._init_start_from_trigger(start_from_trigger)
 
@@ -270,15 +271,24 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         return policy(str(name))
 
     async def _reattach_or_submit(
-        self, context: Context, job_set_id: str, item: JobSubmitRequestItem, *, again: bool = False
+        self,
+        context: Context,
+        job_set_id: str,
+        item: JobSubmitRequestItem,
+        *,
+        again: bool = False,
+        started_here: bool = False,
     ) -> RunningJobContext:
         """The earlier try's job (``reattach_policy``), else a new one. ``again`` (a start in the
         triggerer, ``item.client_id`` derived from the try): first the job this same start
-        submitted before a restart, found by its client_id (Armada also deduplicates on it)."""
+        submitted before a restart, found by its client_id (Armada also deduplicates on it).
+        ``started_here``: in the triggerer, which cannot tell a clear from a retry."""
         client = get_armada_client(self.channel_args.spec())
+        self._reattached = False
         found = await self._submitted_before(client, context, job_set_id, item) if again else None
         if found is None:
-            found = await self._previous_job(client, context, job_set_id)
+            found = await self._previous_job(client, context, job_set_id, started_here=started_here)
+            self._reattached = found is not None
         if found is not None:
             return found
         answers = await client.submit(queue=self.armada_queue, job_set_id=job_set_id, items=[item])
@@ -329,12 +339,14 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         )
 
     async def _previous_job(
-        self, client: ArmadaClient, context: Context, job_set_id: str
+        self, client: ArmadaClient, context: Context, job_set_id: str, *, started_here: bool = False
     ) -> RunningJobContext | None:
         ti = context["ti"]
         chosen = self._policy(context)
-        # The first try of a run (or of a manual clear) never reattaches, as in armada-airflow.
-        if ti.max_tries - ti.try_number + 1 == self.retries:
+        # The first try of a run (or of a manual clear) never reattaches, as in armada-airflow. The
+        # triggerer knows no max_tries: there only the run's first try is told apart.
+        first = ti.try_number == 1 if started_here else ti.max_tries - ti.try_number + 1 == self.retries
+        if first:
             return None
         uri = external_job_uri(context)
         states = await client.job_status_by_external_uri(

@@ -10,6 +10,7 @@ the DAG sets one): the same start run again finds its job by it, and Armada dedu
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from airflow.triggers.base import StartTriggerArgs
@@ -22,7 +23,12 @@ from airflow_k8s_async.armada.links import LookoutLink
 from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators.shared import check_start_from_trigger
-from airflow_k8s_async.operators.starting import OperatorStartTrigger, portable_keywords
+from airflow_k8s_async.operators.starting import (
+    OperatorStartTrigger,
+    deadline_after,
+    given_keywords,
+    start_args,
+)
 from airflow_k8s_async.triggers.common import KubeTrigger
 
 __all__ = ["ArmadaStartTrigger", "start_trigger_args"]
@@ -42,7 +48,7 @@ def start_trigger_args(task: Any) -> StartTriggerArgs:
         )
     if task.dry_run:
         raise ConfigurationError("start_from_trigger: dry_run submits nothing; run this task the default way")
-    given = dict(task._written_keywords)
+    given = given_keywords(task)
     if isinstance(given.get("job_request"), JobSubmitRequestItem):
         given["job_request"] = MessageToDict(given["job_request"], preserving_proto_field_name=True)
     given["channel_args"] = {"args": task.channel_args.serialize(), "version": GrpcChannelArgs.__version__}
@@ -53,24 +59,8 @@ def start_trigger_args(task: Any) -> StartTriggerArgs:
             name: url if isinstance(url, str) else {"pattern": url.pattern, "flags": int(url.flags)}
             for name, url in given["extra_links"].items()
         }
-    timeout = task.execution_timeout.total_seconds() if task.execution_timeout is not None else None
-    cls = type(task)
-    submit = {
-        "operator": f"{cls.__module__}.{cls.__qualname__}",
-        "keywords": portable_keywords(given),
-        "execution_timeout": timeout,
-        "retries": task.retries,  # reattach_policy applies from the second try, as on a worker
-    }
-    trigger = ArmadaStartTrigger(
-        submit=submit,
-        finish=task._finish_plan(try_number=None),
-        kubernetes_conn_id=task.kubernetes_conn_id,
-        config_file=task.config_file,
-        cluster_context=task.cluster_context,
-        in_cluster=task.in_cluster,
-    )
-    classpath, kwargs = trigger.serialize()
-    return StartTriggerArgs(trigger_cls=classpath, trigger_kwargs=kwargs, next_method="execute_complete")
+    # reattach_policy applies from the second try on, as on a worker: it needs the retries
+    return start_args(task, ArmadaStartTrigger, keywords=given, retries=task.retries)
 
 
 def client_id_of(ti: Any) -> str:
@@ -107,14 +97,16 @@ class ArmadaStartTrigger(OperatorStartTrigger):
         assert ti is not None
         job_set_id = f"{task.job_set_prefix or ''}{context['run_id']}"
         item = task._request_item(context, job_set_id)
-        if not item.client_id:
+        ours = not item.client_id  # one the DAG sets is the same for every try: Armada's to use
+        if ours:
             item.client_id = client_id_of(ti)
-        job = await task._reattach_or_submit(context, job_set_id, item, again=True)
+        job = await task._reattach_or_submit(context, job_set_id, item, again=ours, started_here=True)
         xcoms: dict[str, Any] = {**task._link_xcoms(context), "job_context": job.to_xcom()}
         if task.lookout_url_template:
             xcoms[LookoutLink().xcom_key] = task.lookout_url(job.job_id)
-        await self._push_xcoms(xcoms)
-        timeout = self.submit.get("execution_timeout")
-        deadline = job.submit_time.timestamp() + float(timeout) if timeout is not None else None
+        await self._push_start_xcoms(xcoms)
+        # From this try's submission; a job taken over from an earlier try: from now.
+        start = time.time() if task._reattached else job.submit_time.timestamp()
+        deadline = deadline_after(start, self.submit)
         waiting: KubeTrigger = task._trigger(context, job, item, finish=self.finish, deadline=deadline)
         return waiting

@@ -36,7 +36,12 @@ from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, load_templat
 from airflow_k8s_async._kube.podsubmit import identity_labels
 from airflow_k8s_async._kube.states import object_state
 from airflow_k8s_async._kube.watch import Resource
-from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeConflictError
+from airflow_k8s_async.errors import (
+    AirflowK8sAsyncError,
+    ConfigurationError,
+    KubeConflictError,
+    KubeForbiddenError,
+)
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
 from airflow_k8s_async.operators.jobstart import start_trigger_args
 from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value, log_choice
@@ -306,6 +311,13 @@ class _CreatesResources(KubeOperatorMixin):
         # A task started in the triggerer: the files' contents, read when the DAG was parsed.
         self._parse_time_files: dict[str, Any] = {}
 
+    def _pod_template(self) -> dict[str, Any]:
+        """``pod_template_file`` read at parse time (a task started in the triggerer): its content
+        as ``pod_template_dict``, which it wins over, as the file would; else nothing."""
+        if "pod_template_file" not in self._parse_time_files:
+            return {}
+        return {"pod_template_file": None, "pod_template_dict": self._parse_time_files["pod_template_file"]}
+
     def _dag_folder(self) -> str | None:
         return os.path.dirname(self.dag.fileloc) if self.has_dag() else None  # type: ignore[attr-defined]
 
@@ -419,7 +431,8 @@ class _CreatesResources(KubeOperatorMixin):
         this try's labels is the same start run again, and is taken instead of refused."""
         client = await get_client(target.cluster)
         kinds = await resolve_all(client, resources=resources)  # unknown kinds fail before creating
-        if context["ti"].try_number > 1 and self.delete_policy != "Never":
+        # wait_until_job_complete=False: an earlier try's Job runs on by design
+        if context["ti"].try_number > 1 and self.delete_policy != "Never" and self.wait_until_job_complete:
             await self._clear_earlier_tries(client, kinds, resources, namespace, context)
         labels = self._labels(context)
         owned = bodies.own_resources(
@@ -499,11 +512,18 @@ class _CreatesResources(KubeOperatorMixin):
         by_try: dict[str, list[tuple[Resource, dict[str, Any]]]] = {}
         for version, kind_name in wanted:
             kind = kinds[version, kind_name]
-            found = await client.request(
-                "GET",
-                kind.path(namespace=namespace if kind.namespaced else None),
-                query={"labelSelector": selector},
-            )
+            path = kind.path(namespace=namespace if kind.namespaced else None)
+            try:
+                found = await client.request("GET", path, query={"labelSelector": selector})
+            except KubeForbiddenError:
+                if (version, kind_name) == first:
+                    raise
+                # The shipped RBAC lets the worker create and delete a body's other kinds, not list
+                # them: those of a try left running are then not found (the GC has no owner to go by).
+                self.log.info(
+                    "Not looking for %s left by earlier tries: no permission to list them", kind.plural
+                )
+                continue
             for item in as_list(found.get("items")):
                 meta = as_map(item.get("metadata"))
                 if not meta.get("deletionTimestamp"):
@@ -890,7 +910,13 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
             "image_pull_secrets": self.image_pull_secrets,
             "env_vars": self.pod_keywords.get("env_vars") or self.envs,
         }
-        keywords = PodKeywords(**{**self.pod_keywords, **{k: v for k, v in given.items() if v is not None}})
+        keywords = PodKeywords(
+            **{
+                **self.pod_keywords,
+                **{k: v for k, v in given.items() if v is not None},
+                **self._pod_template(),
+            }
+        )
         # The connection's namespace is the fallback, as for bodies (see execute).
         pod = build_pod(keywords=keywords, namespace=namespace or "default", task_id=self.task_id)
         validate_pod(pod)
@@ -1042,7 +1068,7 @@ class KubernetesLegacyJobOperator(_CreatesResources, KubernetesPodOperator):
         self._init_start_from_trigger(start_from_trigger)  # _CreatesResources' trigger, not the pod's
 
     def pod_keywords(self) -> PodKeywords:
-        keywords = super().pod_keywords()
+        keywords = replace(super().pod_keywords(), **self._pod_template())
         if self._body_pod is None:
             return keywords
         # A body whose first resource is a Pod is the pod template (the job-operator merged into it).

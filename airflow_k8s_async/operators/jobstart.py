@@ -18,7 +18,12 @@ from airflow_k8s_async._kube.podnames import stable_suffixes
 from airflow_k8s_async._kube.podspec import load_template_file
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators.shared import check_start_from_trigger, static_path
-from airflow_k8s_async.operators.starting import OperatorStartTrigger, portable_keywords
+from airflow_k8s_async.operators.starting import (
+    OperatorStartTrigger,
+    deadline_after,
+    given_keywords,
+    start_args,
+)
 from airflow_k8s_async.triggers.common import KubeTrigger, shared_target
 from airflow_k8s_async.triggers.finish import default_xcom_parser
 
@@ -42,36 +47,16 @@ def start_trigger_args(task: Any) -> StartTriggerArgs:
     ):
         if custom:
             raise ConfigurationError(f"start_from_trigger: {name} is a callable, which only a worker can run")
-    keywords = portable_keywords(task._written_keywords, skip=_WORKER_CALLABLES)
+    keywords = given_keywords(task)
     files: dict[str, Any] = {}
     for keyword in _FILE_KEYWORDS:
         if path := keywords.get(keyword):
             path = static_path(keyword, path)
             if keyword == "body_filepath":  # text: Jinja renders it in the triggerer, as on a worker
                 files[keyword] = bodies.load_body_file(path, base_dir=task._dag_folder())
-            else:
+            else:  # YAML, never rendered (as on a worker)
                 files[keyword] = load_template_file(path, base_dir=task._dag_folder(), keyword=keyword)
-    if "pod_template_file" in files:  # its content wins over pod_template_dict, as the file would
-        keywords["pod_template_file"] = None
-        keywords["pod_template_dict"] = files.pop("pod_template_file")
-    timeout = task.execution_timeout.total_seconds() if task.execution_timeout is not None else None
-    cls = type(task)
-    submit = {
-        "operator": f"{cls.__module__}.{cls.__qualname__}",
-        "keywords": keywords,
-        "files": files,
-        "execution_timeout": timeout,
-    }
-    trigger = KubernetesJobStartTrigger(
-        submit=submit,
-        finish=task._finish_plan(try_number=None),
-        kubernetes_conn_id=task.kubernetes_conn_id,
-        config_file=task.config_file,
-        cluster_context=task.cluster_context,
-        in_cluster=task.in_cluster,
-    )
-    classpath, kwargs = trigger.serialize()
-    return StartTriggerArgs(trigger_cls=classpath, trigger_kwargs=kwargs, next_method="execute_complete")
+    return start_args(task, KubernetesJobStartTrigger, keywords=keywords, skip=_WORKER_CALLABLES, files=files)
 
 
 class KubernetesJobStartTrigger(OperatorStartTrigger):
@@ -96,10 +81,7 @@ class KubernetesJobStartTrigger(OperatorStartTrigger):
         task._created = await task._create_all(target, resources, namespace, context, adopt=True)
         first = task._created[0]
         if first["kind"] == "Job":  # as the operator pushes them on a worker
-            await self._push_xcoms({"job_name": first["name"], "job_namespace": first["namespace"]})
-        timeout = self.submit.get("execution_timeout")
-        deadline = None
-        if timeout is not None and task._first_created_at is not None:
-            deadline = task._first_created_at + float(timeout)
+            await self._push_start_xcoms({"job_name": first["name"], "job_namespace": first["namespace"]})
+        deadline = deadline_after(task._first_created_at, self.submit)
         waiting: KubeTrigger = task._resource_trigger(context, finish=self.finish, deadline=deadline)
         return waiting

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jinja2
 from airflow.configuration import conf
 from airflow.sdk import Context
 from airflow.triggers.base import StartTriggerArgs
@@ -62,7 +63,13 @@ def check_start_from_trigger(task: Any) -> None:
             "start_from_trigger: wait_before_defer_seconds waits on a worker; set it to 0"
         )
     dag: Any = task.dag if task.has_dag() else None
-    if dag is not None and (custom := [name for name in _DAG_JINJA if getattr(dag, name, None)]):
+    custom = [name for name in _DAG_JINJA if getattr(dag, name, None)] if dag is not None else []
+    if (
+        dag is not None
+        and getattr(dag, "template_undefined", jinja2.StrictUndefined) is not jinja2.StrictUndefined
+    ):
+        custom.append("template_undefined")
+    if custom:
         raise ConfigurationError(
             f"start_from_trigger: the DAG sets {', '.join(custom)}, which the triggerer cannot "
             "render with (it has only the serialized DAG)"
@@ -86,7 +93,7 @@ def static_path(keyword: str, path: Any) -> str:
     return str(path)
 
 
-def _custom_xcom_backend() -> str | None:
+def custom_xcom_backend() -> str | None:
     """The configured XCom backend when it is not Airflow's own (the triggerer writes XComs to the
     database directly, past any backend)."""
     try:
@@ -190,7 +197,7 @@ class KubeOperatorMixin:
             everything.append("outlets are set (asset events are emitted by a worker)")
         if getattr(task, "multiple_outputs", False):
             everything.append("multiple_outputs is set")
-        if xcoms and (backend := _custom_xcom_backend()):
+        if xcoms and (backend := custom_xcom_backend()):
             everything.append(f"XComs go through the custom backend {backend}")
         if xcoms and task.has_dag() and next(task.iter_mapped_dependants(), None) is not None:
             everything.append("a downstream task is mapped over this task's XCom")

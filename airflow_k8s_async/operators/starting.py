@@ -21,15 +21,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.triggers.base import StartTriggerArgs
 
 from airflow_k8s_async._kube.k8s_objects import Secret, to_api_dict
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
+from airflow_k8s_async.operators.shared import custom_xcom_backend
 from airflow_k8s_async.triggers.common import START_WAIT_SECONDS, KubeTrigger, keep_running
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome
 from airflow_k8s_async.triggers.podstart import secret_to_dict, template_env
 
-__all__ = ["OperatorStartTrigger", "operator_from", "portable_keywords", "written_keywords"]
+__all__ = ["OperatorStartTrigger", "operator_from", "start_args", "written_keywords"]
 
 # BaseOperator's own keywords shape the task, not what it creates (execution_timeout travels apart).
 TASK_KEYWORDS = frozenset(inspect.signature(BaseOperator.__init__).parameters) | {"start_from_trigger"}
@@ -80,9 +82,51 @@ def _portable(name: str, value: Any) -> Any:
     return converted
 
 
-def portable_keywords(given: Mapping[str, Any], *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The operator's own keywords of ``given`` (not BaseOperator's, not ``skip``), JSON-safe."""
-    return {name: _portable(name, value) for name, value in given.items() if name not in TASK_KEYWORDS | skip}
+def given_keywords(task: Any) -> dict[str, Any]:
+    """What the DAG gave the operator: its own ``__init__``'s keywords (``_written_keywords``), over
+    those its base classes received (with ``default_args`` applied to their parameters)."""
+    return {**getattr(task, "_BaseOperator__init_kwargs", {}), **task._written_keywords}
+
+
+def start_args(
+    task: Any,
+    trigger_cls: type[OperatorStartTrigger],
+    *,
+    keywords: Mapping[str, Any],
+    skip: frozenset[str] = frozenset(),
+    **submit: Any,
+) -> StartTriggerArgs:
+    """The ``StartTriggerArgs`` of ``task``: a ``trigger_cls`` carrying the operator's class path,
+    its own keywords of ``keywords`` (not BaseOperator's, not ``skip``; JSON-safe or refused by
+    name), ``execution_timeout`` in seconds and ``submit``'s other entries."""
+    if backend := custom_xcom_backend():
+        raise ConfigurationError(
+            f"start_from_trigger: XComs go through the custom backend {backend}, which the triggerer "
+            "does not use: run this task the default way"
+        )
+    cls = type(task)
+    timeout = task.execution_timeout.total_seconds() if task.execution_timeout is not None else None
+    trigger = trigger_cls(
+        submit={
+            "operator": f"{cls.__module__}.{cls.__qualname__}",
+            "keywords": {k: _portable(k, v) for k, v in keywords.items() if k not in TASK_KEYWORDS | skip},
+            "execution_timeout": timeout,
+            **submit,
+        },
+        finish=task._finish_plan(try_number=None),
+        kubernetes_conn_id=task.kubernetes_conn_id,
+        config_file=task.config_file,
+        cluster_context=task.cluster_context,
+        in_cluster=task.in_cluster,
+    )
+    classpath, kwargs = trigger.serialize()
+    return StartTriggerArgs(trigger_cls=classpath, trigger_kwargs=kwargs, next_method="execute_complete")
+
+
+def deadline_after(start: float | None, submit: Mapping[str, Any]) -> float | None:
+    """``execution_timeout`` counted from ``start`` (a creation or submission time), if both are set."""
+    timeout = submit.get("execution_timeout")
+    return None if timeout is None or start is None else start + float(timeout)
 
 
 def operator_from(classpath: str, keywords: Mapping[str, Any], *, task_id: str, log: Any) -> Any:
@@ -176,6 +220,16 @@ class OperatorStartTrigger(KubeTrigger):
     async def _create(self) -> KubeTrigger:
         raise NotImplementedError
 
+    async def _push_start_xcoms(self, xcoms: dict[str, Any]) -> None:
+        """The XComs a worker pushes when it starts the task; best effort: what was created must
+        still be waited for (and deleted on a kill) if the execution API fails this once."""
+        try:
+            await self._push_xcoms(xcoms)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.warning("Could not push the XComs %s from the triggerer: %s", ", ".join(xcoms), exc)
+
     # -- as the waiting trigger ---------------------------------------------------------------
     def _event(self, status: str, *, reason: str = "", message: str = "") -> dict[str, Any]:
         if self._waiting is not None:
@@ -203,14 +257,19 @@ class OperatorStartTrigger(KubeTrigger):
             return
         if self._creation is None:
             return
-        done, _ = await asyncio.wait({self._creation}, timeout=START_WAIT_SECONDS)
-        if not done:
-            self.log.warning(
-                "Task killed while its work was still being created after %gs: not undoing it",
-                START_WAIT_SECONDS,
-            )
-            return
-        if self._creation.cancelled() or self._creation.exception() is not None:
+        creation = self._creation
+        if not creation.done():
+            self.log.info("Task killed while what it runs is being created: deleting it once it is")
+            await asyncio.wait({creation}, timeout=START_WAIT_SECONDS)
+            if not creation.done():  # then when it is (its requests are bounded), not left behind
+                creation.add_done_callback(
+                    lambda _: keep_running(asyncio.ensure_future(self._undo(creation)))
+                )
+                return
+        await self._undo(creation)
+
+    async def _undo(self, creation: asyncio.Task[KubeTrigger]) -> None:
+        if creation.cancelled() or creation.exception() is not None:
             return  # a failed creation undid itself, or created nothing
         # The waiting trigger has no task instance: it acts on the claim made here.
-        await self._creation.result()._kill()
+        await creation.result()._kill()

@@ -392,11 +392,17 @@ class KubernetesPodTrigger(KubeTrigger):
         """
         if not await self._claim_kill():  # ended with this trigger's event, or handled already
             return
-        if self._submitting is not None:  # start_from_trigger: the pod may be being created
-            await asyncio.wait({self._submitting}, timeout=START_WAIT_SECONDS)
-        if not self.pod_uid:  # start_from_trigger: not created (or still not, after the wait)
-            if self._submitting is not None and not self._submitting.done():
-                self.log.warning("Task killed while its pod was still being created: not deleting it")
+        submitting = self._submitting
+        if submitting is not None and not submitting.done():  # start_from_trigger: being created
+            self.log.info("Task killed while its pod is being created: deleting it once it is")
+            await asyncio.wait({submitting}, timeout=START_WAIT_SECONDS)
+            if not submitting.done():  # then when it is (its requests are bounded), not left behind
+                submitting.add_done_callback(lambda _: keep_running(asyncio.ensure_future(self._delete())))
+                return
+        await self._delete()
+
+    async def _delete(self) -> None:
+        if not self.pod_uid:  # start_from_trigger: killed before the pod was created
             return
         if self.on_kill_action != "delete_pod":
             self.log.info(

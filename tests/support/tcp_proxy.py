@@ -2,7 +2,8 @@
 
 TLS passes through untouched (the API server's certificate is valid for 127.0.0.1 on any port).
 ``cut()`` closes every open connection at once; ``refuse()`` makes new connections fail until
-``accept()``; counters say how many connections clients opened.
+``accept()``; ``hold()`` makes new connections wait (accepted, not yet forwarded: a slow API
+server) until ``release()``; counters say how many connections clients opened and how many wait.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ class TcpProxy:
         self.port = 0
         self.connections_opened = 0
         self._refusing = False
+        self._released = asyncio.Event()
+        self._released.set()
+        self.held = 0
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -36,6 +40,12 @@ class TcpProxy:
 
     def accept(self) -> None:
         self._refusing = False
+
+    def hold(self) -> None:
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
 
     def cut(self) -> int:
         """Close every open connection (both sides); returns how many were cut."""
@@ -60,6 +70,10 @@ class TcpProxy:
             writer.transport.abort()
             return
         self.connections_opened += 1
+        if not self._released.is_set():
+            self.held += 1
+            await self._released.wait()
+            self.held -= 1
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -112,8 +126,18 @@ class BackgroundProxy:
     def connections_opened(self) -> int:
         return self._proxy.connections_opened
 
+    @property
+    def held(self) -> int:
+        return self._proxy.held
+
     def refuse(self) -> None:
         self._loop.call_soon_threadsafe(self._proxy.refuse)
+
+    def hold(self) -> None:
+        self._loop.call_soon_threadsafe(self._proxy.hold)
+
+    def release(self) -> None:
+        self._loop.call_soon_threadsafe(self._proxy.release)
 
     def accept(self) -> None:
         self._loop.call_soon_threadsafe(self._proxy.accept)

@@ -128,3 +128,27 @@ with DAG("reliability_restart_many", schedule=None, max_active_tasks=RESTART_TAS
             for i in range(RESTART_TASKS)
         ]
     )
+
+# Started in the triggerer, through the proxy the test holds: killed while the pod and the Job
+# are being created (their requests wait in the proxy).
+with DAG("reliability_start_kill", schedule=None):
+    KubernetesPodOperator(
+        task_id="pod",
+        namespace=NAMESPACE,
+        kubernetes_conn_id="kube_proxied",
+        image=IMAGE,
+        image_pull_policy=PULL,
+        cmds=["sh", "-c", "sleep 600"],
+        termination_grace_period=1,
+        start_from_trigger=True,
+    )
+    KubernetesJobOperator(
+        task_id="job",
+        namespace=NAMESPACE,
+        kubernetes_conn_id="kube_proxied",
+        image=IMAGE,
+        image_pull_policy=PULL,
+        cmds=["sh", "-c"],
+        arguments=["sleep 600"],
+        start_from_trigger=True,
+    )
