@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import jinja2
 import pytest
 from airflow.sdk import DAG
 
@@ -105,8 +106,9 @@ def test_the_trigger_carries_the_unrendered_keywords_and_builds_as_a_worker() ->
 
 def test_files_are_read_at_parse_time(tmp_path: Path) -> None:
     (tmp_path / "body.yaml").write_text(BODY)
-    (tmp_path / "pod.yaml").write_text(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  labels: {team: a}\nspec:\n  containers: [{name: base}]\n"
+    (tmp_path / "pod.yaml").write_text(  # never rendered, as on a worker: the braces stay
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  labels: {team: a}\n  annotations: {raw: '{{ kept }}'}\n"
+        "spec:\n  containers: [{name: base}]\n"
     )
     by_body = _in_dag(KubernetesJobOperator, tmp_path, body_filepath="body.yaml")
     legacy = _in_dag(KubernetesLegacyJobOperator, tmp_path, image="busybox", pod_template_file="pod.yaml")
@@ -118,6 +120,25 @@ def test_files_are_read_at_parse_time(tmp_path: Path) -> None:
     legacy_job = _built(_started(legacy, context), context)[0]
     assert legacy_job["kind"] == "Job"
     assert legacy_job["spec"]["template"]["metadata"]["labels"]["team"] == "a"
+    assert legacy_job["spec"]["template"]["metadata"]["annotations"]["raw"] == "{{ kept }}"
+
+
+def test_default_args_reach_the_triggerer_through_the_base_classes() -> None:
+    """KubernetesLegacyJobOperator takes the pod keywords through **kwargs: Airflow fills them from
+    default_args in the pod operator's __init__, and they must travel all the same."""
+    default_args = {"kubernetes_conn_id": "prod_k8s", "namespace": "team-a", "image": "busybox:local"}
+    dag = DAG(
+        dag_id="start_defaults", schedule=None, start_date=datetime(2026, 1, 1), default_args=default_args
+    )
+    with dag:
+        op = KubernetesLegacyJobOperator(task_id="t", cmds=["true"], start_from_trigger=True)
+    keywords = op.start_trigger_args.trigger_kwargs["submit"]["keywords"]  # type: ignore[union-attr]
+    assert {k: keywords.get(k) for k in default_args} == default_args
+    context = _context()
+    trigger = _started(op, context)
+    assert trigger.kubernetes_conn_id == "prod_k8s" and trigger._task.namespace == "team-a"
+    job = _built(trigger, context)[0]
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:local"
 
 
 def test_a_provider_style_job_from_an_image() -> None:
@@ -167,3 +188,14 @@ def test_what_needs_a_worker_is_refused_naming_the_keyword(kwargs: dict[str, Any
 def test_the_legacy_operator_refuses_the_same() -> None:
     with pytest.raises(ConfigurationError, match="on_kube_api_event"):
         _in_dag(KubernetesLegacyJobOperator, image="busybox", on_kube_api_event=lambda event, context: None)
+
+
+def test_a_dag_with_its_own_undefined_is_refused() -> None:
+    dag = DAG(
+        dag_id="start_undefined",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        template_undefined=jinja2.Undefined,
+    )
+    with dag, pytest.raises(ConfigurationError, match="template_undefined"):
+        KubernetesJobOperator(task_id="t", image="busybox", start_from_trigger=True)
