@@ -554,8 +554,8 @@ class _CreatesResources(KubeOperatorMixin):
             deleted = await delete_resources(client, left, log=self.log)
             if deleted:
                 self.log.warning(
-                    "Deleted %s of try %s, left running when that try's worker stopped before "
-                    "handing over the wait",
+                    "Deleted %s of try %s, still running with that try over (e.g. its worker was "
+                    "lost before deferring): this try runs it anew",
                     ", ".join(deleted),
                     try_number,
                 )

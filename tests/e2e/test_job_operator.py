@@ -323,7 +323,7 @@ def test_a_worker_killed_after_the_create_leaves_no_second_job(
     run_id = run(airflow, dag_id, namespace)
     assert finish(airflow, dag_id, run_id, timeout=240) == "success"
     log = airflow.task_log(dag_id, run_id, "run", try_number=2)
-    assert "try 2" in log and "of try 1, left running when that try's worker stopped" in log
+    assert "try 2" in log and "of try 1, still running with that try over" in log
     left = owned(kube_api, namespace, dag_id)
     assert len(left["jobs"]) == 1 and len(left["services"]) == 1, left
     batch = client.BatchV1Api(kube_api)
