@@ -12,7 +12,9 @@ Failure rules (the reason this module exists):
 - 410 Gone (the version fell out of the server's window): LIST again and diff against the cache,
   so every subscriber sees the current state of its objects, including deletions it missed;
 - 401 after one credential reload, 403, 404, bad configuration: permanent; subscribers get the
-  error from their next read and the watch ends.
+  error from their next read and the watch ends. Except a 401/403 of a watch that worked, within
+  ``DENIED_GRACE_SECONDS`` of the first: an API server just started (a restart, an upgrade)
+  answers so until its RBAC and token caches have synced; such a watch reconnects as after a 5xx.
 The last subscriber leaving closes the watch after ``linger`` seconds.
 """
 
@@ -36,10 +38,12 @@ from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.retry import backoff_delays
 from airflow_k8s_async.errors import (
     KubeConnectionError,
+    KubeForbiddenError,
     KubeGoneError,
     KubeNotFoundError,
     KubeServerError,
     KubeTooManyRequestsError,
+    KubeUnauthorizedError,
     api_error,
 )
 
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 # task learns of its end (after a minute-long outage, ends are seen within ~10 s of its end).
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 OUTAGE_NOTE_SECONDS = 5.0  # an outage this long is said in each waiting task's log
+# How long a watch that worked takes 401/403 for a starting API server's unsynced caches.
+DENIED_GRACE_SECONDS = 30.0
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 # Silence tolerated beyond the server-side timeout before the connection counts as dead.
@@ -267,6 +273,8 @@ class _SharedWatch:
         )
         self._down_since: float | None = None  # the current outage's start (loop time)
         self._noted = False  # the waiting tasks' logs were told of it
+        self._worked = False  # listed once: a later 401/403 may be a restarting API server's
+        self._denied_since: float | None = None
 
     # -- subscribers -------------------------------------------------------------------------
     def _index(self, sub: Subscription) -> set[Subscription]:
@@ -378,6 +386,7 @@ class _SharedWatch:
                     if need_list:
                         await self._list(client)
                         need_list = False
+                        self._worked, self._denied_since = True, None
                         self._back()
                     await self._watch(client)
                     delays = None  # ended by the server-side timeout: a healthy connection
@@ -385,7 +394,16 @@ class _SharedWatch:
                     self.stats.relists_after_gone += 1
                     need_list = True
                     log.info("watch %s: resourceVersion expired (410); listing again", self._label())
-                except (KubeConnectionError, KubeServerError, KubeTooManyRequestsError) as exc:
+                except (
+                    KubeConnectionError,
+                    KubeServerError,
+                    KubeTooManyRequestsError,
+                    KubeForbiddenError,
+                    KubeUnauthorizedError,
+                ) as exc:
+                    denied = isinstance(exc, (KubeForbiddenError, KubeUnauthorizedError))
+                    if denied and not self._denied_briefly():
+                        raise
                     self.stats.reconnects += 1
                     if self._progress or delays is None:
                         delays = backoff_delays(delays=RECONNECT_DELAYS)
@@ -418,8 +436,19 @@ class _SharedWatch:
             self._fail(exc)
             self.hub._forget(self)
 
+    def _denied_briefly(self) -> bool:
+        """A 401/403 to take for a starting API server's: the watch worked, and the first denial
+        came less than DENIED_GRACE_SECONDS ago."""
+        if not self._worked:
+            return False  # never allowed: missing RBAC or a wrong token, say so at once
+        now = asyncio.get_running_loop().time()
+        if self._denied_since is None:
+            self._denied_since = now
+        return now - self._denied_since < DENIED_GRACE_SECONDS
+
     def _back(self) -> None:
         """The watch works again (listed, or its stream opened) after an outage: say so once."""
+        self._denied_since = None
         if self._down_since is not None:
             took = asyncio.get_running_loop().time() - self._down_since
             self._down_since = None

@@ -15,6 +15,7 @@ import kmock
 import pytest
 import yaml
 
+from airflow_k8s_async._kube import watch
 from airflow_k8s_async._kube.client import KubeClient, close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.watch import DELETED, PODS, WatchEvent, WatchHub
@@ -161,6 +162,32 @@ async def test_403_reaches_subscribers_and_ends_the_watch(
         assert "grant the missing permission" in str(info.value)
         await asyncio.sleep(0)
         assert not hub.watches  # a new subscriber would start afresh
+
+
+async def test_a_watch_that_worked_rides_out_a_starting_api_servers_403(
+    api: FakeApi, cluster: ClusterConfig, hub: WatchHub
+) -> None:
+    """An API server that has just started answers 403 (and 401) until its RBAC and token caches
+    have synced (seen on the local cluster: about a second): a watch that worked goes on."""
+    denied = status(403, "Forbidden", 'pods is forbidden: User "u" cannot watch resource "pods"')
+    api.lists.append(pod_list(10, pod("a", 5)))
+    succeeded = {"type": "MODIFIED", "object": pod("a", 12, "Succeeded")}
+    api.watches.extend([[status(500, "InternalError")], [denied], [denied], [succeeded, HANG]])
+    async with hub.subscribe(cluster=cluster, resource=PODS, namespace="ns", name="a") as sub:
+        await sub.wait_for(lambda e: e.object["status"]["phase"] == "Succeeded", timeout=30)
+
+
+async def test_a_403_that_lasts_past_the_grace_ends_the_watch(
+    api: FakeApi, cluster: ClusterConfig, hub: WatchHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "DENIED_GRACE_SECONDS", 1.0)
+    denied = status(403, "Forbidden", 'pods is forbidden: User "u" cannot watch resource "pods"')
+    api.lists.append(pod_list(10, pod("a", 5)))
+    api.watches.extend([[denied]] * 50)
+    async with hub.subscribe(cluster=cluster, resource=PODS, namespace="ns", name="a") as sub:
+        await next_event(sub)
+        with pytest.raises(KubeForbiddenError, match="cannot watch resource"):
+            await sub.wait_for(lambda e: False, timeout=30)
 
 
 async def test_missing_object_gets_one_get_then_deleted(
