@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import signal
 import subprocess
 import time
@@ -15,18 +16,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client
+from kubernetes import client, config
 
 from tests.e2e.airflow_env import AirflowEnv
 from tests.e2e.test_pod_operator import run
-from tests.reliability.test_api_outage import DAG_ID, TASKS, assert_complete, proxied, proxied_connection
+from tests.reliability.conftest import proxied_connection
+from tests.reliability.test_api_outage import DAG_ID, TASKS, assert_complete
 from tests.reliability.test_user_actions import assert_nothing_left, deferred_and_watched_in
 from tests.support import kube
 from tests.support.tcp_proxy import BackgroundProxy
 
-__all__ = ["proxied"]  # a fixture of this module too
-
 ACCOUNT = "rotator"
+ROTATION_DAG = "reliability_rotation"
 # The local cluster of ../shared/k8s-local: its scripts restart a stopped API server.
 K8S_LOCAL = Path(
     os.environ.get("K8S_LOCAL_DIR", Path(__file__).resolve().parents[3] / "shared" / "k8s-local")
@@ -35,11 +36,26 @@ K8S_LOCAL_HOME = Path(os.environ.get("K8S_LOCAL_HOME", "/var/cache/k8s-local"))
 API_SERVER_PID = K8S_LOCAL_HOME / "run" / "kube-apiserver.pid"
 
 
-def _watched(airflow: AirflowEnv, run_id: str) -> None:
+def _watched(airflow: AirflowEnv, dag_id: str, run_id: str) -> None:
     """Every task deferred, its trigger running, and its object seen running through the watch."""
-    deferred_and_watched_in(airflow, DAG_ID, run_id, TASKS)
+    deferred_and_watched_in(airflow, dag_id, run_id, TASKS)
     for task in TASKS:
-        airflow.eventually(lambda t=task: " is running" in airflow.task_log(DAG_ID, run_id, t), timeout=60)
+        airflow.eventually(lambda t=task: " is running" in airflow.task_log(dag_id, run_id, t), timeout=60)
+
+
+def _refused(token: str, namespace: str) -> bool:
+    """Whether the API server answers ``token`` with 401."""
+    configuration = client.Configuration()
+    kubeconfig = kube.kubeconfig_dict()
+    for entry in kubeconfig["users"]:
+        entry["user"] = {"token": token}
+    config.load_kube_config_from_dict(kubeconfig, client_configuration=configuration)
+    with client.ApiClient(configuration) as api:
+        try:
+            client.CoreV1Api(api).list_namespaced_pod(namespace, limit=1)
+        except client.ApiException as exc:
+            return exc.status == 401
+    return False
 
 
 def _token_of(core: client.CoreV1Api, namespace: str, secret: str) -> str:
@@ -60,7 +76,8 @@ def _token_of(core: client.CoreV1Api, namespace: str, secret: str) -> str:
 def rotating(
     airflow: AirflowEnv, kube_api: client.ApiClient, core: client.CoreV1Api, namespace: str, tmp_path: Path
 ) -> Iterator[tuple[BackgroundProxy, Path, dict[str, object]]]:
-    """``kube_proxied`` authenticated as a service account that administers the namespace."""
+    """``kube_rotating`` (the rotation DAG's) through a proxy, authenticated as a service account
+    that administers the namespace."""
     core.create_namespaced_service_account(namespace, {"metadata": {"name": ACCOUNT}})
     binding = {
         "metadata": {"name": ACCOUNT},
@@ -69,8 +86,9 @@ def rotating(
     }
     client.RbacAuthorizationV1Api(kube_api).create_namespaced_role_binding(namespace, binding)
     path = tmp_path / "rotating.kubeconfig"
-    with proxied_connection(airflow, path, token=_token_of(core, namespace, "token-a")) as (proxy, config):
-        yield proxy, path, config
+    token = _token_of(core, namespace, "token-a")
+    with proxied_connection(airflow, "kube_rotating", path, token=token) as (proxy, written):
+        yield proxy, path, written
 
 
 def test_a_rotated_token_is_read_again_and_nothing_is_lost(
@@ -83,18 +101,22 @@ def test_a_rotated_token_is_read_again_and_nothing_is_lost(
     """The kubeconfig's token is replaced and the old one revoked while the tasks are deferred;
     their connections are then cut, so the next requests meet a 401: the triggerer reads the
     kubeconfig again (once) and carries on with the new token."""
-    proxy, path, config = rotating
-    run_id = run(airflow, DAG_ID, namespace)
-    _watched(airflow, run_id)
+    proxy, path, written = rotating
+    old_token = written["users"][0]["user"]["token"]  # type: ignore[index]
+    run_id = run(airflow, ROTATION_DAG, namespace)
+    _watched(airflow, ROTATION_DAG, run_id)
     new_token = _token_of(core, namespace, "token-b")
-    for entry in config["users"]:  # type: ignore[attr-defined]
+    for entry in written["users"]:  # type: ignore[attr-defined]
         entry["user"] = {"token": new_token}
-    path.write_text(yaml.safe_dump(config))
-    core.delete_namespaced_secret("token-a", namespace)  # the old token is refused from now on
+    path.write_text(yaml.safe_dump(written))
+    core.delete_namespaced_secret("token-a", namespace)
+    # The API server refuses the old token once its token cache has seen the deletion (~10 s).
+    assert kube.eventually(lambda: _refused(old_token, namespace), timeout=60)
     assert proxy.cut() >= 1, "the triggerer held no connection through the proxy"
     for task in TASKS:
-        log = assert_complete(airflow, run_id, task)
-        assert "401" not in log and "Unauthorized" not in log, f"{task}: the rotation shows in the task log"
+        log = assert_complete(airflow, run_id, task, dag_id=ROTATION_DAG)
+        shown = re.search(r"HTTP 401|Unauthorized", log)
+        assert not shown, f"{task}: the rotation shows in the task log: {shown}"
     assert "reloaded Kubernetes credentials" in airflow.logs_tail("triggerer", 2000)
     assert_nothing_left(airflow, kube_api, namespace)
 
@@ -120,7 +142,7 @@ def test_an_api_server_restart_loses_nothing(
     if not (API_SERVER_PID.exists() and (K8S_LOCAL / "up.sh").exists()):
         pytest.skip(f"needs the local cluster of {K8S_LOCAL} (its API server is restarted)")
     run_id = run(airflow, DAG_ID, namespace)
-    _watched(airflow, run_id)
+    _watched(airflow, DAG_ID, run_id)
     took = _restart_api_server()
     assert took < 120, f"the API server took {took:.0f}s to come back"
     for task in TASKS:

@@ -4,23 +4,14 @@ line arrives, nothing is created twice or left behind, and the task log says lit
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
-import pytest
-import yaml
 from kubernetes import client
 
 from tests.e2e.airflow_env import AirflowEnv
 from tests.e2e.test_pod_operator import run
 from tests.reliability.test_user_actions import assert_nothing_left, deferred_and_watched_in
-from tests.support import kube
 from tests.support.tcp_proxy import BackgroundProxy
 
 DAG_ID = "reliability_api_outage"
@@ -29,40 +20,10 @@ OUTAGE_SECONDS = 60
 TICKS = 100
 
 
-@contextlib.contextmanager
-def proxied_connection(
-    airflow: AirflowEnv, path: Path, *, token: str | None = None
-) -> Iterator[tuple[BackgroundProxy, dict[str, Any]]]:
-    """The connection ``kube_proxied``: the test's kubeconfig (with ``token`` as its user's, if
-    given) through a proxy, written to ``path``; yields the proxy and the kubeconfig written."""
-    config = kube.kubeconfig_dict()
-    server = urlparse(config["clusters"][0]["cluster"]["server"])
-    with BackgroundProxy(target_host=server.hostname or "127.0.0.1", target_port=server.port or 443) as proxy:
-        for entry in config["clusters"]:
-            entry["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
-        if token is not None:
-            for entry in config["users"]:
-                entry["user"] = {"token": token}
-        path.write_text(yaml.safe_dump(config))
-        extra = json.dumps({"kube_config_path": str(path)})
-        body = {"connection_id": "kube_proxied", "conn_type": "kubernetes", "extra": extra}
-        airflow.api("POST", "/api/v2/connections", json=body, expect=(201,))
-        try:
-            yield proxy, config
-        finally:
-            airflow.api("DELETE", "/api/v2/connections/kube_proxied", expect=(204,))
-
-
-@pytest.fixture
-def proxied(airflow: AirflowEnv, tmp_path: Path) -> Iterator[BackgroundProxy]:
-    with proxied_connection(airflow, tmp_path / "proxied.kubeconfig") as (proxy, _):
-        yield proxy
-
-
-def assert_complete(airflow: AirflowEnv, run_id: str, task: str) -> str:
+def assert_complete(airflow: AirflowEnv, run_id: str, task: str, *, dag_id: str = DAG_ID) -> str:
     """The task succeeded and its log holds every tick once; its log."""
-    state = airflow.wait_for_task_state(DAG_ID, run_id, task, {"success", "failed"}, timeout=300)
-    log = airflow.task_log(DAG_ID, run_id, task)
+    state = airflow.wait_for_task_state(dag_id, run_id, task, {"success", "failed"}, timeout=300)
+    log = airflow.task_log(dag_id, run_id, task)
     assert state == "success", log
     ticks = [int(n) for n in re.findall(r"\] tick-(\d+)\b", log)]
     missing = sorted(set(range(1, TICKS + 1)) - set(ticks))

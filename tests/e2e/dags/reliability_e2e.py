@@ -108,6 +108,10 @@ with DAG("reliability_api_outage", schedule=None):
     # Through a proxy the test breaks: its connection is created by the test (kube_proxied).
     long_tasks(seconds=100, conn_id="kube_proxied")
 
+with DAG("reliability_rotation", schedule=None):
+    # Through a proxy, as a service account whose token the test rotates (kube_rotating).
+    long_tasks(seconds=100, conn_id="kube_rotating")
+
 RESTART_TASKS = 50
 RESTART_SECONDS = 150  # long enough for all 50 to defer (a worker start each) before the first ends
 
