@@ -20,6 +20,7 @@ def test_a_kill_during_the_create_deletes_what_is_created(
     airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str, proxied: BackgroundProxy
 ) -> None:
     proxied.hold()  # the API server answers nothing until release(): a slow create
+    proxied.cut()  # (pooled connections of earlier tests would pass: only new ones are held)
     try:
         run_id = run(airflow, DAG_ID, namespace)
         for task in TASKS:
@@ -36,8 +37,13 @@ def test_a_kill_during_the_create_deletes_what_is_created(
     finally:
         proxied.release()
     assert_nothing_left(airflow, kube_api, namespace)
-    for task in TASKS:  # (the log is served as the triggerer writes it: it may lag a little)
-        said = airflow.eventually(
-            lambda t=task: "Task killed; deleted" in airflow.task_log(DAG_ID, run_id, t), timeout=60
-        )
-        assert said, f"{task}: the log does not say what was deleted"
+    # Created after the kill (the proof that the kill had to wait), and gone (above).
+    made = {"pod": "Creating pod", "job": "Created Job"}
+
+    def made_log(task: str) -> str | None:
+        log = airflow.task_log(DAG_ID, run_id, task)
+        return log if made[task] in log else None
+
+    for task in TASKS:
+        log = airflow.eventually(lambda t=task: made_log(t), timeout=60)
+        assert log.index(made[task]) > log.index(WAITING), f"{task}: created before the kill"
