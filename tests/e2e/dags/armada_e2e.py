@@ -12,6 +12,7 @@ from armada_client.typings import JobState
 
 from airflow_k8s_async.armada import GrpcChannelArgs
 from airflow_k8s_async.operators.armada import ArmadaOperator
+from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
 
 TARGET = Variable.get("armada_e2e_target", default="127.0.0.1:1")
 START = datetime(2024, 1, 1)
@@ -112,13 +113,14 @@ with DAG("armada_dry_run", schedule=None, start_date=START, catchup=False):
 
 # start_from_trigger=True: the job is submitted from the triggerer; no worker runs the task. The
 # target is fixed when the DAG is parsed: the task's doc says which, so the test can wait for it.
-with DAG("armada_start", schedule=None, start_date=START, catchup=False):
-    armada(
-        "job",
-        "{{ dag_run.conf.get('scenario', 'pod') }}",
-        container_logs="main",
-        job_acknowledgement_timeout=20,
-        extra_links={"docs": "http://docs.invalid/{{ dag.dag_id }}"},
-        start_from_trigger=True,
-        doc_md=f"Armada target {TARGET}",
-    )
+if AIRFLOW_HAS_TRIGGER_ON_KILL:  # Airflow 3.3+: tasks start in the triggerer
+    with DAG("armada_start", schedule=None, start_date=START, catchup=False):
+        armada(
+            "job",
+            "{{ dag_run.conf.get('scenario', 'pod') }}",
+            container_logs="main",
+            job_acknowledgement_timeout=20,
+            extra_links={"docs": "http://docs.invalid/{{ dag.dag_id }}"},
+            start_from_trigger=True,
+            doc_md=f"Armada target {TARGET}",
+        )

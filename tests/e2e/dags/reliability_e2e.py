@@ -12,6 +12,7 @@ from airflow_k8s_async.armada import GrpcChannelArgs
 from airflow_k8s_async.operators.armada import ArmadaOperator
 from airflow_k8s_async.operators.job import KubernetesJobOperator
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
 
 IMAGE = os.environ.get("E2E_IMAGE", "busybox:local")
 PULL = "Never" if IMAGE.endswith(":local") else "IfNotPresent"
@@ -135,24 +136,25 @@ with DAG("reliability_restart_many", schedule=None, max_active_tasks=RESTART_TAS
 
 # Started in the triggerer, through the proxy the test holds: killed while the pod and the Job
 # are being created (their requests wait in the proxy).
-with DAG("reliability_start_kill", schedule=None):
-    KubernetesPodOperator(
-        task_id="pod",
-        namespace=NAMESPACE,
-        kubernetes_conn_id="kube_proxied",
-        image=IMAGE,
-        image_pull_policy=PULL,
-        cmds=["sh", "-c", "sleep 600"],
-        termination_grace_period=1,
-        start_from_trigger=True,
-    )
-    KubernetesJobOperator(
-        task_id="job",
-        namespace=NAMESPACE,
-        kubernetes_conn_id="kube_proxied",
-        image=IMAGE,
-        image_pull_policy=PULL,
-        cmds=["sh", "-c"],
-        arguments=["sleep 600"],
-        start_from_trigger=True,
-    )
+if AIRFLOW_HAS_TRIGGER_ON_KILL:  # Airflow 3.3+: tasks start in the triggerer
+    with DAG("reliability_start_kill", schedule=None):
+        KubernetesPodOperator(
+            task_id="pod",
+            namespace=NAMESPACE,
+            kubernetes_conn_id="kube_proxied",
+            image=IMAGE,
+            image_pull_policy=PULL,
+            cmds=["sh", "-c", "sleep 600"],
+            termination_grace_period=1,
+            start_from_trigger=True,
+        )
+        KubernetesJobOperator(
+            task_id="job",
+            namespace=NAMESPACE,
+            kubernetes_conn_id="kube_proxied",
+            image=IMAGE,
+            image_pull_policy=PULL,
+            cmds=["sh", "-c"],
+            arguments=["sleep 600"],
+            start_from_trigger=True,
+        )
