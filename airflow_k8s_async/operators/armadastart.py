@@ -30,6 +30,7 @@ from airflow_k8s_async.operators.starting import (
     start_args,
 )
 from airflow_k8s_async.triggers.common import KubeTrigger
+from airflow_k8s_async.triggers.podstart import this_try
 
 __all__ = ["ArmadaStartTrigger", "start_trigger_args"]
 
@@ -65,7 +66,7 @@ def start_trigger_args(task: Any) -> StartTriggerArgs:
 
 def client_id_of(ti: Any) -> str:
     """The submission's client_id for this task instance and try: the same in every process."""
-    return f"airflow-{seed_of(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number):016x}"
+    return f"airflow-{seed_of(*this_try(ti)):016x}"
 
 
 class ArmadaStartTrigger(OperatorStartTrigger):

@@ -560,9 +560,9 @@ class _CreatesResources(KubeOperatorMixin):
                     try_number,
                 )
 
-    def _finish_plan(self, *, try_number: int | None) -> dict[str, Any]:
-        """What the trigger does at the end, and which outcomes it ends without a worker."""
-        worker_only = [
+    def _worker_callables(self) -> list[str]:
+        """The keywords set to callables of the DAG's, which only a worker can run."""
+        return [
             name
             for name, custom in (
                 ("on_kube_api_event", self.on_kube_api_event is not None),
@@ -570,6 +570,10 @@ class _CreatesResources(KubeOperatorMixin):
             )
             if custom
         ]
+
+    def _finish_plan(self, *, try_number: int | None) -> dict[str, Any]:
+        """What the trigger does at the end, and which outcomes it ends without a worker."""
+        worker_only = self._worker_callables()
         ends, why = self._triggerer_ends(try_number=try_number, xcoms=True, worker_only=worker_only)
         return FinishPlan(ends=ends, why=why, action=self.delete_policy).to_dict()
 

@@ -25,12 +25,12 @@ from airflow_k8s_async.operators.starting import (
     start_args,
 )
 from airflow_k8s_async.triggers.common import KubeTrigger, shared_target
-from airflow_k8s_async.triggers.finish import default_xcom_parser
+from airflow_k8s_async.triggers.podstart import this_try
 
 __all__ = ["KubernetesJobStartTrigger", "start_trigger_args"]
 
 _FILE_KEYWORDS = ("body_filepath", "job_template_file", "pod_template_file")
-_WORKER_CALLABLES = frozenset({"on_kube_api_event", "parse_xcom_event"})
+_WORKER_CALLABLES = frozenset({"on_kube_api_event", "parse_xcom_event"})  # refused unless default
 
 
 def start_trigger_args(task: Any) -> StartTriggerArgs:
@@ -41,12 +41,8 @@ def start_trigger_args(task: Any) -> StartTriggerArgs:
             "start_from_trigger: wait_until_job_complete=False has nothing to wait for; "
             "run this task the default way"
         )
-    for name, custom in (
-        ("on_kube_api_event", task.on_kube_api_event is not None),
-        ("parse_xcom_event", task.parse_xcom_event is not default_xcom_parser),
-    ):
-        if custom:
-            raise ConfigurationError(f"start_from_trigger: {name} is a callable, which only a worker can run")
+    for name in task._worker_callables():
+        raise ConfigurationError(f"start_from_trigger: {name} is a callable, which only a worker can run")
     keywords = given_keywords(task)
     files: dict[str, Any] = {}
     for keyword in _FILE_KEYWORDS:
@@ -75,7 +71,7 @@ class KubernetesJobStartTrigger(OperatorStartTrigger):
         task, context, ti = self._task, self._context, self.task_instance
         assert ti is not None
         target = await shared_target(**self._connection_kwargs())
-        with stable_suffixes(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number):
+        with stable_suffixes(*this_try(ti)):
             resources = task.build_resources(context, target=target)
         namespace = task.namespace or target.namespace or "default"
         task._created = await task._create_all(target, resources, namespace, context, adopt=True)

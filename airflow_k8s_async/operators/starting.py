@@ -196,7 +196,7 @@ class OperatorStartTrigger(KubeTrigger):
             setattr(self, key, getattr(task, key))
 
     def _decoded(self, keywords: dict[str, Any]) -> dict[str, Any]:
-        """The stored keywords as the operator takes them (what ``portable_keywords`` turned)."""
+        """The stored keywords as the operator takes them (what ``start_args`` turned)."""
         if "secrets" in keywords:
             keywords["secrets"] = [Secret(**secret) for secret in keywords["secrets"] or []]
         return keywords

@@ -24,7 +24,7 @@ from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
 from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, ownership_labels, stable_name
 from airflow_k8s_async.errors import ConfigurationError
 
-__all__ = ["render_submission", "secret_to_dict", "start_pod", "submission", "template_env"]
+__all__ = ["render_submission", "secret_to_dict", "start_pod", "submission", "template_env", "this_try"]
 
 _POD_FIELDS = frozenset(f.name for f in fields(PodKeywords))
 
@@ -70,6 +70,11 @@ def submission(
         "reattach_on_restart": reattach_on_restart,
         "execution_timeout": execution_timeout,
     }
+
+
+def this_try(ti: Any) -> tuple[Any, ...]:
+    """What names a task instance's try in every process: what a start derives its names from."""
+    return (ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
 
 
 def template_env(dag: Any) -> Any:
@@ -127,9 +132,7 @@ async def start_pod(
     )
     if keywords.random_name_suffix:
         meta = pod["metadata"]
-        meta["name"] = stable_name(
-            meta["name"], ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number
-        )
+        meta["name"] = stable_name(meta["name"], *this_try(ti))
     validate_pod(pod)
     identity = identity_labels(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index)
     return await create_or_adopt(
