@@ -27,7 +27,7 @@ from airflow_k8s_async._kube.k8s_objects import Secret, to_api_dict
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.operators.shared import custom_xcom_backend
-from airflow_k8s_async.triggers.common import START_WAIT_SECONDS, KubeTrigger, keep_running
+from airflow_k8s_async.triggers.common import KubeTrigger, keep_running, once_created
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome
 from airflow_k8s_async.triggers.podstart import secret_to_dict, template_env
 
@@ -258,15 +258,7 @@ class OperatorStartTrigger(KubeTrigger):
         if self._creation is None:
             return
         creation = self._creation
-        if not creation.done():
-            self.log.info("Task killed while what it runs is being created: deleting it once it is")
-            await asyncio.wait({creation}, timeout=START_WAIT_SECONDS)
-            if not creation.done():  # then when it is (its requests are bounded), not left behind
-                creation.add_done_callback(
-                    lambda _: keep_running(asyncio.ensure_future(self._undo(creation)))
-                )
-                return
-        await self._undo(creation)
+        await once_created(creation, lambda: self._undo(creation), log=self.log, what="what it runs")
 
     async def _undo(self, creation: asyncio.Task[KubeTrigger]) -> None:
         if creation.cancelled() or creation.exception() is not None:

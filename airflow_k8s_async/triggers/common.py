@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import time
 import weakref
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from airflow.configuration import conf
@@ -372,6 +372,21 @@ def keep_running(task: asyncio.Task[_T]) -> asyncio.Task[_T]:
 async def run_shielded(work: Coroutine[Any, Any, None]) -> None:
     """Run ``work`` to its end even if the caller is cancelled meanwhile (the caller's wait is)."""
     await asyncio.shield(keep_running(asyncio.ensure_future(work)))
+
+
+async def once_created(
+    creation: asyncio.Task[Any], then: Callable[[], Coroutine[Any, Any, None]], *, log: Any, what: str
+) -> None:
+    """Run ``then`` (a kill's delete) once ``creation`` (a start's create, still under way when the
+    kill came) has ended: at once if it has; else after waiting up to START_WAIT_SECONDS, or when
+    it ends (its requests are bounded), so that what it makes is never left behind."""
+    if not creation.done():
+        log.info("Task killed while %s is being created: deleting it once it is", what)
+        await asyncio.wait({creation}, timeout=START_WAIT_SECONDS)
+        if not creation.done():
+            creation.add_done_callback(lambda _: keep_running(asyncio.ensure_future(then())))
+            return
+    await then()
 
 
 _UNKNOWN = object()

@@ -25,11 +25,11 @@ from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import (
-    START_WAIT_SECONDS,
     KubeTrigger,
     delete_resources,
     keep_running,
     log_pod_events,
+    once_created,
     shared_hub,
     shared_target,
 )
@@ -392,14 +392,10 @@ class KubernetesPodTrigger(KubeTrigger):
         """
         if not await self._claim_kill():  # ended with this trigger's event, or handled already
             return
-        submitting = self._submitting
-        if submitting is not None and not submitting.done():  # start_from_trigger: being created
-            self.log.info("Task killed while its pod is being created: deleting it once it is")
-            await asyncio.wait({submitting}, timeout=START_WAIT_SECONDS)
-            if not submitting.done():  # then when it is (its requests are bounded), not left behind
-                submitting.add_done_callback(lambda _: keep_running(asyncio.ensure_future(self._delete())))
-                return
-        await self._delete()
+        if self._submitting is not None:  # start_from_trigger: the pod may be being created
+            await once_created(self._submitting, self._delete, log=self.log, what="its pod")
+        else:
+            await self._delete()
 
     async def _delete(self) -> None:
         if not self.pod_uid:  # start_from_trigger: killed before the pod was created
