@@ -42,7 +42,7 @@ from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, shared_target
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, failure_message
-from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS, LAST_LINES
+from airflow_k8s_async.triggers.logstream import LAST_LINES, drain_followers, unread_note
 
 _PHASES = {SUCCEEDED: Phase.SUCCEEDED, RUNNING: Phase.RUNNING}
 
@@ -139,6 +139,7 @@ class ArmadaJobTrigger(KubeTrigger):
             self._cursor = LogCursor(last=LogTime(seconds, nanos), same=same)
         self._follower: asyncio.Task[None] | None = None
         self._last: deque[str] = deque(maxlen=LAST_LINES)
+        self._lines = 0  # passed on so far (the drain's measure of progress)
         self._links: dict[str, str] = {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -257,7 +258,12 @@ class ArmadaJobTrigger(KubeTrigger):
     async def _finish(self, client: ArmadaClient) -> dict[str, Any]:
         state = self._update.state
         if self._follower is not None:
-            await asyncio.wait([self._follower], timeout=DRAIN_SECONDS)
+            if await drain_followers([self._follower], lines=lambda: self._lines):
+                namespace, pod = self._log_source(self._update)
+                note = unread_note(
+                    namespace=namespace, pod=pod, container=str(self.container_logs), cursor=self._cursor
+                )
+                self.log.warning("%s", note)
         if state == SUCCEEDED:
             return self._event("success", reason=state)
         message = self._update.reason
@@ -277,9 +283,15 @@ class ArmadaJobTrigger(KubeTrigger):
             return
         self._follower = asyncio.create_task(self._follow_logs(update), name=f"log armada-{self.job_id}")
 
+    def _log_source(self, update: JobUpdate) -> tuple[str, str]:
+        """The (namespace, pod) whose log is followed."""
+        return (
+            update.namespace or self.job_namespace or "default",
+            update.pod_name or f"armada-{self.job_id}-0",
+        )
+
     async def _follow_logs(self, update: JobUpdate) -> None:
-        namespace = update.namespace or self.job_namespace or "default"
-        pod = update.pod_name or f"armada-{self.job_id}-0"
+        namespace, pod = self._log_source(update)
         assert self.container_logs is not None
         try:
             kube = await self._log_client(update.cluster)
@@ -310,6 +322,7 @@ class ArmadaJobTrigger(KubeTrigger):
         return await get_client(cluster)
 
     def _line(self, line: str) -> None:
+        self._lines += 1
         self._last.append(f"[{self.container_logs}] {line}")
         self.log.info("[%s] %s", self.container_logs, line)
         for name, pattern in self.link_patterns.items():

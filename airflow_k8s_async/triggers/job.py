@@ -30,7 +30,6 @@ from airflow_k8s_async._kube.watch import ADDED, DELETED, JOBS, PODS, Subscripti
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, log_pod_events, shared_hub
 from airflow_k8s_async.triggers.logstream import (
-    DRAIN_SECONDS,
     LogChoice,
     LogStreams,
     container_states,
@@ -41,8 +40,10 @@ MAX_KUBE_API_EVENTS = 1000  # they travel in the trigger event (a database row)
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 
 
-# How long to wait for pod events after the Job's end when none of its pods was seen: watch events
-# lag by milliseconds on a healthy API server.
+# How long to wait for the last pod events after the Job's end: a pod that started and ended within
+# a second may not be known yet...
+LATE_POD_SECONDS = 10.0
+# ... and when none of its pods was seen: watch events lag by milliseconds on a healthy API server.
 NO_POD_SEEN_SECONDS = 1.0
 # How long a startup timeout waits for the pods' first LIST (the Job's may come first).
 POD_LIST_WAIT_SECONDS = 30.0
@@ -273,7 +274,7 @@ class KubernetesJobTrigger(KubeTrigger):
         status = self._job.get("status") or {}
         ended = int(status.get("succeeded") or 0) + int(status.get("failed") or 0)
         loop = asyncio.get_running_loop()
-        until = loop.time() + (DRAIN_SECONDS if self._pods else NO_POD_SEEN_SECONDS)
+        until = loop.time() + (LATE_POD_SECONDS if self._pods else NO_POD_SEEN_SECONDS)
         while (
             sum(pod_state(p, main_container=self.base_container_name).terminal for p in self._pods.values())
             < ended

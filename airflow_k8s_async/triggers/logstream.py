@@ -11,14 +11,48 @@ import asyncio
 import functools
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
 
 LAST_LINES = 20
-DRAIN_SECONDS = 10.0  # after the end, how long streams may take to deliver their last lines
+# After the end, ended containers' streams deliver their last lines while they make progress: a
+# burst at exit can take minutes to pass on. Given up after this long without a line...
+DRAIN_IDLE_SECONDS = 10.0
+# ... and after this long in all, however fast lines come (a bound on every wait).
+DRAIN_MAX_SECONDS = 600.0
+
+
+async def drain_followers(
+    followers: Collection[asyncio.Task[None]], *, lines: Callable[[], int]
+) -> set[asyncio.Task[None]]:
+    """Wait for ``followers`` to end while ``lines()`` (lines passed on so far) grows; those still
+    running when it stops growing for DRAIN_IDLE_SECONDS, or after DRAIN_MAX_SECONDS."""
+    loop = asyncio.get_running_loop()
+    pending = set(followers)
+    give_up = loop.time() + DRAIN_MAX_SECONDS
+    seen, quiet_since = lines(), loop.time()
+    while pending:
+        now = loop.time()
+        if lines() != seen:
+            seen, quiet_since = lines(), now
+        until = min(give_up, quiet_since + DRAIN_IDLE_SECONDS)
+        if now >= until:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(1.0, until - now))
+    return pending
+
+
+def unread_note(*, namespace: str, pod: str, container: str, cursor: LogCursor) -> str:
+    """What the task log says of a container log not read to its end, and how to read the rest."""
+    since = cursor.since_time()
+    where = f"kubectl logs -n {namespace} {pod} -c {container}" + (f" --since-time={since}" if since else "")
+    return (
+        f"The log of {pod}[{container}] was not read to its end (no new line for "
+        f"{DRAIN_IDLE_SECONDS:g}s after the container ended); the rest: {where}"
+    )
 
 
 def container_states(pod: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -82,6 +116,7 @@ class LogStreams:
             pod, _, container = key.partition("/")
             self._cursors[(pod, container)] = LogCursor(last=LogTime(seconds, nanos), same=same)
         self._last: deque[str] = deque(maxlen=LAST_LINES)
+        self.lines = 0  # passed on so far (the drain's measure of progress)
 
     def positions(self) -> dict[str, list[int]]:
         """How far each container's log was passed on, JSON-safe (see ``positions=``)."""
@@ -126,6 +161,7 @@ class LogStreams:
     def _line(self, pod: str, container: str, line: str) -> None:
         tag = self.tag(pod, container)
         shown = f"[{tag}] {line}" if tag else line
+        self.lines += 1
         self._last.append(f"[{tag or container}] {line}")
         self.log.info("%s", shown)
         if self.on_line is not None:
@@ -135,10 +171,16 @@ class LogStreams:
         return list(self._last)
 
     async def drain(self) -> None:
-        """Let the streams of ended containers deliver their last lines (bounded)."""
-        ending = [task for (pod, container), task in self._followers.items() if self.finished(pod, container)]
-        if ending:
-            await asyncio.wait(ending, timeout=DRAIN_SECONDS)
+        """Let the streams of ended containers deliver their last lines while they make progress
+        (bounded); the task log says which were not read to their end, and how to read the rest."""
+        ending = {key: task for key, task in self._followers.items() if self.finished(*key)}
+        unread = await drain_followers(ending.values(), lines=lambda: self.lines)
+        for (pod, container), task in ending.items():
+            if task in unread:
+                cursor = self._cursors[(pod, container)]
+                self.log.warning(
+                    "%s", unread_note(namespace=self.namespace, pod=pod, container=container, cursor=cursor)
+                )
 
     async def close(self) -> None:
         for task in self._followers.values():

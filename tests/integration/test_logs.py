@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.logs import LogCursor, follow_container_log, parse_log_time
+from airflow_k8s_async.triggers.logstream import DRAIN_IDLE_SECONDS, LogStreams
 from tests.integration.test_watch_hub import proxied
 from tests.support import kube
 
@@ -69,3 +71,51 @@ async def test_cut_log_streams_resume_without_duplicates_or_gaps(
     expected = [x for i in range(1, 61) for x in (f"line-{i}", f"burst-{i}-a", f"burst-{i}-b")]
     assert cuts >= 3, "the test must really have broken the stream"
     assert lines == expected
+
+
+class _SlowLog:
+    """A task log that takes ``per_line`` seconds to write a line (a busy triggerer's, or a slow
+    log handler's): the event loop is blocked meanwhile, as it would be."""
+
+    def __init__(self, per_line: float) -> None:
+        self.per_line = per_line
+        self.lines: list[str] = []
+        self.warnings: list[str] = []
+
+    def info(self, fmt: str, *args: object) -> None:
+        until = time.perf_counter() + self.per_line
+        self.lines.append(fmt % args)
+        while time.perf_counter() < until:
+            pass
+
+    def warning(self, fmt: str, *args: object) -> None:
+        self.warnings.append(fmt % args)
+
+
+async def test_a_burst_at_exit_reaches_a_slow_task_log_whole(core: client.CoreV1Api, namespace: str) -> None:
+    """60 000 lines written as the container exits, into a task log that takes 15 s to write them:
+    the drain waits while lines come (a fixed bound of DRAIN_IDLE_SECONDS would have lost the end)."""
+    count, seconds = 60_000, 15.0
+    body = kube.running_pod("burst", f"sleep 3; seq 1 {count}; echo last-line")
+    await asyncio.to_thread(core.create_namespaced_pod, namespace, body)
+    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    sink = _SlowLog(per_line=seconds / count)
+    streams = LogStreams(client=kube_client, namespace=namespace, log=sink, tag=lambda pod, container: None)
+    try:
+        while True:  # as the trigger does on each pod event
+            pod = await asyncio.to_thread(core.read_namespaced_pod, "burst", namespace)
+            streams.update(core.api_client.sanitize_for_serialization(pod), ["base"])
+            if pod.status.phase in ("Succeeded", "Failed"):
+                break
+            await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await streams.drain()
+        took = time.monotonic() - started
+    finally:
+        await streams.close()
+        await close_clients()
+    assert took > DRAIN_IDLE_SECONDS, f"the burst took {took:.1f}s: too fast to prove the drain"
+    assert sink.lines == [str(n) for n in range(1, count + 1)] + ["last-line"], (
+        f"{len(sink.lines)} lines, the last {sink.lines[-1:]}"
+    )
+    assert sink.warnings == []

@@ -17,8 +17,8 @@ from airflow_k8s_async._kube.client import close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.states import job_state
 from airflow_k8s_async._kube.watch import PODS, WatchEvent, WatchHub
-from airflow_k8s_async.triggers.job import KubernetesJobTrigger, _pump
-from airflow_k8s_async.triggers.logstream import DRAIN_SECONDS, LogStreams
+from airflow_k8s_async.triggers.job import LATE_POD_SECONDS, KubernetesJobTrigger, _pump
+from airflow_k8s_async.triggers.logstream import LogStreams
 from tests.unit.fake_api import ok, pod_list
 from tests.unit.test_watch_faults import kubeconfig
 
@@ -125,11 +125,11 @@ async def test_pods_that_ended_before_the_job_event_are_still_taken_in() -> None
 
 
 async def test_pods_never_seen_are_not_waited_for_long() -> None:
-    """Pods deleted before the trigger started never arrive: the wait is short, not DRAIN_SECONDS."""
+    """Pods deleted before the trigger started never arrive: the wait is short, not LATE_POD_SECONDS."""
     trig = trigger()
     trig._job = indexed_job({"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]})
     queue: asyncio.Queue[tuple[str, WatchEvent]] = asyncio.Queue()
-    assert DRAIN_SECONDS > 5
+    assert LATE_POD_SECONDS > 5
     await asyncio.wait_for(trig._catch_up_pods(queue), 5)
     assert trig._pods == {}
 
