@@ -112,6 +112,7 @@ class WatchStats:
     watch_requests: int = 0
     watch_streams: int = 0  # watch requests the server answered (the stream was open)
     reconnects: int = 0
+    empty_streams: int = 0  # ended at once with nothing in them (waited a backoff step after)
     events: int = 0
     bookmarks: int = 0
     initial_gets: int = 0
@@ -388,8 +389,18 @@ class _SharedWatch:
                         need_list = False
                         self._worked, self._denied_since = True, None
                         self._back()
+                    opened = asyncio.get_running_loop().time()
                     await self._watch(client)
-                    delays = None  # ended by the server-side timeout: a healthy connection
+                    lasted = asyncio.get_running_loop().time() - opened
+                    if self._progress or lasted >= self.hub.timeout_seconds / 2:
+                        delays = None  # ended by the server-side timeout: a healthy connection
+                    else:
+                        # Ended at once with nothing in it (a proxy, or a server answering 200
+                        # and no body): not a reason to ask again at once.
+                        self.stats.empty_streams += 1
+                        delays = delays or backoff_delays(delays=RECONNECT_DELAYS)
+                        await asyncio.sleep(next(delays))
+                    self._progress = False
                 except KubeGoneError:
                     self.stats.relists_after_gone += 1
                     need_list = True

@@ -120,6 +120,21 @@ async def test_server_timeout_rewatches_from_last_version_without_listing(
     assert stats.lists == 1 and stats.bookmarks == 1 and stats.reconnects == 0
 
 
+async def test_a_watch_answered_at_once_with_nothing_is_asked_again_after_a_backoff(
+    api: FakeApi, cluster: ClusterConfig, hub: WatchHub
+) -> None:
+    """A proxy or server that ends each watch at once with a 200 and no body: no busy loop."""
+    api.lists.append(pod_list(10, pod("a", 5)))
+    api.watches.extend([[] for _ in range(1000)])
+    async with hub.subscribe(cluster=cluster, resource=PODS, namespace="ns", name="a") as sub:
+        await next_event(sub)
+        await asyncio.sleep(2.0)  # the measure: how many watch requests in two seconds
+        (stats,) = hub.watches.values()
+        asked = len(api.watch_queries)
+    assert 2 <= asked <= 8, f"{asked} watch requests in 2 s"
+    assert stats.empty_streams >= asked - 1 and stats.lists == 1
+
+
 async def test_429_honours_retry_after(api: FakeApi, cluster: ClusterConfig, hub: WatchHub) -> None:
     throttled = kmock.Response(
         status=429, headers={"Retry-After": "1"}, payload={"kind": "Status", "code": 429}
