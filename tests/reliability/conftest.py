@@ -1,4 +1,5 @@
-"""Fixtures of the reliability tests: connections to the API server through a loopback proxy."""
+"""Fixtures of the reliability tests: connections to the API server through a loopback proxy (TCP,
+or HTTP with faults on cue)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import yaml
 
 from tests.e2e.airflow_env import AirflowEnv
 from tests.support import kube
+from tests.support.armada_server import ArmadaTestServer, JobScript
+from tests.support.http_faults import BackgroundHttpFaultProxy
 from tests.support.tcp_proxy import BackgroundProxy
 
 
@@ -31,14 +34,50 @@ def proxied_connection(
         if token is not None:
             for entry in config["users"]:
                 entry["user"] = {"token": token}
-        path.write_text(yaml.safe_dump(config))
-        extra = json.dumps({"kube_config_path": str(path)})
-        body = {"connection_id": conn_id, "conn_type": "kubernetes", "extra": extra}
-        airflow.api("POST", "/api/v2/connections", json=body, expect=(201,))
-        try:
+        with kubeconfig_connection(airflow, conn_id, path, config):
             yield proxy, config
-        finally:
-            airflow.api("DELETE", f"/api/v2/connections/{conn_id}", expect=(204,))
+
+
+@contextlib.contextmanager
+def kubeconfig_connection(
+    airflow: AirflowEnv, conn_id: str, path: Path, config: dict[str, Any]
+) -> Iterator[None]:
+    """The Kubernetes connection ``conn_id`` of ``config``, written to ``path``, while in the block."""
+    path.write_text(yaml.safe_dump(config))
+    extra = json.dumps({"kube_config_path": str(path)})
+    body = {"connection_id": conn_id, "conn_type": "kubernetes", "extra": extra}
+    airflow.api("POST", "/api/v2/connections", json=body, expect=(201,))
+    try:
+        yield
+    finally:
+        airflow.api("DELETE", f"/api/v2/connections/{conn_id}", expect=(204,))
+
+
+@pytest.fixture
+def faulty(airflow: AirflowEnv, tmp_path: Path) -> Iterator[BackgroundHttpFaultProxy]:
+    """The connection ``kube_faulty``: through an HTTP proxy that answers 429/5xx bursts on cue."""
+    config = kube.kubeconfig_dict()
+    with BackgroundHttpFaultProxy(kubeconfig=config) as proxy:
+        with kubeconfig_connection(
+            airflow, "kube_faulty", tmp_path / "faulty.kubeconfig", proxy.kubeconfig(config)
+        ):
+            yield proxy
+
+
+@pytest.fixture(scope="session")
+def armada(airflow: AirflowEnv) -> Iterator[ArmadaTestServer]:
+    """The Armada server of the reliability DAGs' Armada tasks, once they are parsed with its target:
+    a job of scenario ``stall`` succeeds after 75 s, one of ``actions`` runs until cancelled."""
+    scenarios = {
+        "stall": JobScript(steps=(("QUEUED", 0.2), ("RUNNING", 0.5), ("SUCCEEDED", 75.0))),
+        "actions": JobScript(steps=(("QUEUED", 0.2), ("RUNNING", 0.5), ("SUCCEEDED", 3600.0))),
+    }
+    server = ArmadaTestServer(scenarios=scenarios).start()
+    airflow.set_variable("armada_e2e_target", server.target)
+    for dag_id in ("reliability_stall", "reliability_actions"):
+        airflow.wait_for_task_doc(dag_id, "armada", server.target)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

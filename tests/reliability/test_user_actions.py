@@ -1,6 +1,6 @@
-"""A user marks, clears or deletes deferred tasks (real Airflow, real cluster): what the tasks
-created goes (or, on a clear, the new try carries on with exactly one of each), nothing is
-orphaned, and each task's log says what happened once."""
+"""A user marks, clears or deletes deferred tasks (real Airflow, real cluster, the test's Armada
+server): what the tasks created goes (or, on a clear, the new try carries on with exactly one of
+each), nothing is orphaned, and each task's log says what happened once."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from tests.e2e.airflow_env import AirflowEnv
 from tests.e2e.test_pod_operator import run
 from tests.support import kube
+from tests.support.armada_server import ArmadaTestServer
 
 DAG_ID = "reliability_actions"
-TASKS = ("pod", "job", "body")
+KUBE_TASKS = ("pod", "job", "body")
+TASKS = (*KUBE_TASKS, "armada")
+# What each task's log says its kill did.
+SAID = {**{task: "Task killed; deleted" for task in KUBE_TASKS}, "armada": "Cancelled Armada job"}
 OWNED = f"{MANAGED_BY_KEY}={MANAGED_BY_VALUE}"
 
 
@@ -26,6 +30,22 @@ def owned(kube_api: client.ApiClient, namespace: str) -> dict[str, list[str]]:
 
 def deferred_and_watched(airflow: AirflowEnv, run_id: str) -> None:
     deferred_and_watched_in(airflow, DAG_ID, run_id, TASKS)
+
+
+def armada_jobs(armada: ArmadaTestServer, run_id: str) -> dict[str, tuple[str, list[str]]]:
+    """The run's Armada jobs, in submission order: job id -> (state, cancel reasons)."""
+    jobs = sorted(
+        (j for j in armada.jobs.values() if j.job_set_id.endswith(run_id)), key=lambda j: j.submitted
+    )
+    return {job.job_id: (job.state, list(job.cancel_reasons)) for job in jobs}
+
+
+def assert_cancelled_once_by_the_kill(airflow: AirflowEnv, armada: ArmadaTestServer, job_id: str) -> None:
+    airflow.eventually(lambda: armada.jobs[job_id].state != "RUNNING", timeout=60)
+    assert (armada.jobs[job_id].state, armada.jobs[job_id].cancel_reasons) == (
+        "CANCELLED",
+        ["the Airflow task was killed"],
+    )
 
 
 def deferred_and_watched_in(airflow: AirflowEnv, dag_id: str, run_id: str, tasks: tuple[str, ...]) -> None:
@@ -70,27 +90,30 @@ ACTIONS = {
 
 @pytest.mark.parametrize("action", sorted(ACTIONS))
 def test_marking_or_deleting_the_run_while_deferred_deletes_what_the_tasks_created(
-    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str, action: str
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str, armada: ArmadaTestServer, action: str
 ) -> None:
     run_id = run(airflow, DAG_ID, namespace)
     deferred_and_watched(airflow, run_id)
     before = owned(kube_api, namespace)
     assert (len(before["pods"]), len(before["jobs"]), len(before["configmaps"])) == (3, 1, 1), before
+    [job_id] = armada_jobs(armada, run_id)
     ACTIONS[action](airflow, run_id)
     assert_nothing_left(airflow, kube_api, namespace)
+    assert_cancelled_once_by_the_kill(airflow, armada, job_id)
     if action != "fail_and_delete_run":  # a deleted run has no task log left to read
         for task in TASKS:
             log = airflow.task_log(DAG_ID, run_id, task)
-            assert log.count("Task killed; deleted") >= 1, f"{task}: the log does not say what was deleted"
+            assert log.count(SAID[task]) >= 1, f"{task}: the log does not say what the kill did"
             assert "Trigger stopped while its task is still deferred" not in log
 
 
 def test_clearing_deferred_tasks_runs_them_again_with_one_pod_each(
-    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str
+    airflow: AirflowEnv, kube_api: client.ApiClient, namespace: str, armada: ArmadaTestServer
 ) -> None:
     run_id = run(airflow, DAG_ID, namespace)
     deferred_and_watched(airflow, run_id)
     first = owned(kube_api, namespace)
+    [first_job] = armada_jobs(armada, run_id)
     for task in TASKS:
         airflow.clear_task(DAG_ID, run_id, task)
     for task in TASKS:  # the second try runs and defers again
@@ -110,5 +133,10 @@ def test_clearing_deferred_tasks_runs_them_again_with_one_pod_each(
     # kill deleted it, never both; the Job and the body were deleted by the kill and made anew.
     again = airflow.eventually(settled, timeout=90)
     assert again["jobs"] != first["jobs"] and again["configmaps"] != first["configmaps"]
+    # The Armada task: the old try's job cancelled by its kill, one job of the new try running.
+    assert_cancelled_once_by_the_kill(airflow, armada, first_job)
+    jobs = armada_jobs(armada, run_id)
+    assert [state for state, _ in jobs.values()] == ["CANCELLED", "RUNNING"], jobs
     mark("failed")(airflow, run_id)
     assert_nothing_left(airflow, kube_api, namespace)
+    assert_cancelled_once_by_the_kill(airflow, armada, list(jobs)[-1])

@@ -34,17 +34,21 @@ def spec(script: str, *, indent: str) -> str:
     return "\n".join(indent + line for line in lines)
 
 
-def long_tasks(*, seconds: int, conn_id: str = "kubernetes_default") -> None:
-    """A pod task, a Job task and a YAML body led by a pod (with a ConfigMap), each ``seconds`` long."""
+def long_tasks(*, seconds: int, conn_id: str = "kubernetes_default", xcom: bool = False) -> None:
+    """A pod task, a Job task and a YAML body led by a pod (with a ConfigMap), each ``seconds`` long;
+    with ``xcom``, the pod task returns ``{"ticks": seconds}`` through the sidecar."""
     script = TICKS.format(n=seconds)
     common = {"namespace": NAMESPACE, "kubernetes_conn_id": conn_id}
+    returns = f"; echo '{{\"ticks\": {seconds}}}' > /airflow/xcom/return.json" if xcom else ""
     KubernetesPodOperator(
         task_id="pod",
         **common,
         image=IMAGE,
         image_pull_policy=PULL,
-        cmds=["sh", "-c", script],
+        cmds=["sh", "-c", script + returns],
         termination_grace_period=1,
+        do_xcom_push=xcom,
+        xcom_sidecar_image=IMAGE,
     )
     KubernetesJobOperator(
         task_id="job",
@@ -86,8 +90,9 @@ data:
 # the task's doc says which target it was parsed with, so the test can wait for that).
 ARMADA_TARGET = Variable.get("armada_e2e_target", default="127.0.0.1:1")
 
-with DAG("reliability_stall", schedule=None):
-    long_tasks(seconds=75)
+
+def armada_task(*, scenario: str) -> None:
+    """An Armada task whose job does what the test server's ``scenario`` says."""
     ArmadaOperator(
         task_id="armada",
         name="armada",
@@ -95,26 +100,38 @@ with DAG("reliability_stall", schedule=None):
         armada_queue="reliability",
         job_request={
             "namespace": "default",
-            "labels": {"scenario": "stall"},
+            "labels": {"scenario": scenario},
             "pod_spec": {"containers": [{"name": "main", "image": IMAGE}]},
         },
-        job_set_prefix="stall-",
+        job_set_prefix=f"{scenario}-",
         doc_md=f"Armada target {ARMADA_TARGET}",
     )
 
+
+with DAG("reliability_stall", schedule=None):
+    long_tasks(seconds=75)
+    armada_task(scenario="stall")
+
 with DAG("reliability_actions", schedule=None):
     long_tasks(seconds=600)  # ended by the test's action (mark, clear, delete the run)
+    armada_task(scenario="actions")
 
 with DAG("reliability_api_outage", schedule=None):
     # Through a proxy the test breaks: its connection is created by the test (kube_proxied).
     long_tasks(seconds=100, conn_id="kube_proxied")
+
+with DAG("reliability_http_faults", schedule=None):
+    # Through a proxy that answers bursts of 429/500/503 on cue (kube_faulty, made by the test).
+    long_tasks(seconds=100, conn_id="kube_faulty", xcom=True)
 
 with DAG("reliability_rotation", schedule=None):
     # Through a proxy, as a service account whose token the test rotates (kube_rotating).
     long_tasks(seconds=100, conn_id="kube_rotating")
 
 RESTART_TASKS = 50
-RESTART_SECONDS = 150  # long enough for all 50 to defer (a worker start each) before the first ends
+# Long enough for all 50 to defer (a worker start each) and the triggerer to restart twice before
+# the first ends.
+RESTART_SECONDS = 240
 
 with DAG("reliability_restart_many", schedule=None, max_active_tasks=RESTART_TASKS):
     # Each pod logs a tick a second, then returns its index as its XCom.
