@@ -19,7 +19,6 @@ import itertools
 import json
 import ssl
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,6 +30,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.background import BackgroundLoop
 
 # Not forwarded either way: they describe one hop, not the message.
 _HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "te"}
@@ -244,21 +245,17 @@ class BackgroundHttpFaultProxy:
 
     def __init__(self, *, kubeconfig: dict[str, Any]) -> None:
         cluster = kubeconfig["clusters"][0]["cluster"]
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="http-faults", daemon=True)
+        self._loop = BackgroundLoop(name="http-faults")
         self._proxy = HttpFaultProxy(
             upstream=cluster["server"], upstream_ca=base64.b64decode(cluster["certificate-authority-data"])
         )
 
     def __enter__(self) -> BackgroundHttpFaultProxy:
-        self._thread.start()
-        self._call(self._proxy.start())
+        self._loop.start(self._proxy.start())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._call(self._proxy.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self._loop.stop(self._proxy.close())
 
     def kubeconfig(self, kubeconfig: dict[str, Any]) -> dict[str, Any]:
         """``kubeconfig`` pointed at this proxy (and trusting its certificate)."""
@@ -280,10 +277,7 @@ class BackgroundHttpFaultProxy:
         async def burst() -> int:
             return self._proxy.burst(statuses, retry_after=retry_after)
 
-        return self._call(burst())  # type: ignore[no-any-return]
+        return self._loop.call(burst())  # type: ignore[no-any-return]
 
     def heal(self) -> None:
-        self._loop.call_soon_threadsafe(self._proxy.heal)
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+        self._loop.soon(self._proxy.heal)

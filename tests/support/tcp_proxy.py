@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+
+from tests.support.background import BackgroundLoop
 
 
 class TcpProxy:
@@ -102,21 +103,15 @@ class BackgroundProxy:
     Airflow reaching the API server through it). Use as a context manager."""
 
     def __init__(self, *, target_host: str, target_port: int) -> None:
-        import threading
-
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
+        self._loop = BackgroundLoop(name="tcp-proxy")
         self._proxy = TcpProxy(target_host=target_host, target_port=target_port)
 
     def __enter__(self) -> BackgroundProxy:
-        self._thread.start()
-        self._call(self._proxy.start())
+        self._loop.start(self._proxy.start())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._call(self._proxy.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self._loop.stop(self._proxy.close())
 
     @property
     def port(self) -> int:
@@ -131,22 +126,19 @@ class BackgroundProxy:
         return self._proxy.held
 
     def refuse(self) -> None:
-        self._loop.call_soon_threadsafe(self._proxy.refuse)
+        self._loop.soon(self._proxy.refuse)
 
     def hold(self) -> None:
-        self._loop.call_soon_threadsafe(self._proxy.hold)
+        self._loop.soon(self._proxy.hold)
 
     def release(self) -> None:
-        self._loop.call_soon_threadsafe(self._proxy.release)
+        self._loop.soon(self._proxy.release)
 
     def accept(self) -> None:
-        self._loop.call_soon_threadsafe(self._proxy.accept)
+        self._loop.soon(self._proxy.accept)
 
     def cut(self) -> int:
         async def cut() -> int:
             return self._proxy.cut()
 
-        return self._call(cut())
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+        return self._loop.call(cut())  # type: ignore[no-any-return]
