@@ -35,9 +35,9 @@ async def drain_followers(
     give_up = loop.time() + DRAIN_MAX_SECONDS
     seen, quiet_since = lines(), loop.time()
     while pending:
-        now = loop.time()
-        if lines() != seen:
-            seen, quiet_since = lines(), now
+        now, passed = loop.time(), lines()
+        if passed != seen:
+            seen, quiet_since = passed, now
         until = min(give_up, quiet_since + DRAIN_IDLE_SECONDS)
         if now >= until:
             break
@@ -50,8 +50,8 @@ def unread_note(*, namespace: str, pod: str, container: str, cursor: LogCursor) 
     since = cursor.since_time()
     where = f"kubectl logs -n {namespace} {pod} -c {container}" + (f" --since-time={since}" if since else "")
     return (
-        f"The log of {pod}[{container}] was not read to its end (no new line for "
-        f"{DRAIN_IDLE_SECONDS:g}s after the container ended); the rest: {where}"
+        f"The log of {pod}[{container}] was not read to its end after the container ended (no "
+        f"new line for {DRAIN_IDLE_SECONDS:g}s, or {DRAIN_MAX_SECONDS:g}s in all); the rest: {where}"
     )
 
 
