@@ -74,10 +74,28 @@ def channel_options(options: Sequence[Sequence[Any]] | None) -> tuple[tuple[str,
     return tuple((str(key), value) for key, value in options or ())
 
 
+# HTTP/2 pings while a call is open, so a half-open connection (a lost node, a load balancer's idle
+# timeout) fails the event stream within ~80 s and it resumes from its last message, instead of
+# waiting forever. A server whose enforcement policy allows fewer pings (grpc-go's default: one per
+# 5 min) answers GOAWAY "too_many_pings": the stream resumes and gRPC doubles its ping interval.
+# The user's channel options win.
+KEEPALIVE_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.http2.ping_timeout_ms", 20_000),  # gRPC core waits this (default 60 s) for the ack
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+
+def channel_options_with_keepalive(options: tuple[tuple[str, Any], ...]) -> list[tuple[str, Any]]:
+    return list({**dict(KEEPALIVE_OPTIONS), **dict(options)}.items())
+
+
 def open_channel(spec: ChannelSpec) -> grpc.aio.Channel:
     """A new channel; insecure without auth (as armada-airflow), else TLS plus the auth plugin."""
     compression = None if spec.compression is None else grpc.Compression(spec.compression)
-    options = list(spec.options) or None
+    options = channel_options_with_keepalive(spec.options)
     if spec.auth is None:
         return grpc.aio.insecure_channel(spec.target, options=options, compression=compression)
     plugin = build_object(spec.auth[0], json.loads(spec.auth[1]))

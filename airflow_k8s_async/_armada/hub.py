@@ -43,6 +43,9 @@ class HubSettings:
     fallback_after: int = 5  # stream attempts in a row that brought nothing
     poll_interval: float = 30.0  # GetJobStatus period while the stream fails
     reconnect_delays: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+    # A stream silent this long is opened again from its last message: a proxy that lost its
+    # upstream can keep ours open (and answer its pings) while nothing comes through, ever.
+    idle_reopen: float = 300.0
 
 
 class Subscription:
@@ -179,20 +182,33 @@ class JobSetStream:
                 await asyncio.sleep(next(delays))
 
     async def _stream_once(self) -> bool:
-        """One GetJobSetEvents call from the last message id; whether it brought any message."""
+        """One GetJobSetEvents call from the last message id; whether it worked: brought a message,
+        or stayed open and silent for ``idle_reopen``."""
         got = False
         self.opened += 1
         call = self.client.job_set_events(
             queue=self.queue, job_set_id=self.job_set_id, from_message_id=self.last_message_id
         )
+        messages = aiter(call)
         try:
-            async for message in call:
+            while True:
+                try:
+                    message = await asyncio.wait_for(anext(messages), self.settings.idle_reopen)
+                except StopAsyncIteration:
+                    log.debug("Armada event stream of %s ended; resuming", self.describe())
+                    break
+                except asyncio.TimeoutError:
+                    log.debug(
+                        "Armada event stream of %s silent for %gs; opening it again",
+                        self.describe(),
+                        self.settings.idle_reopen,
+                    )
+                    return True
                 got = True
                 self.last_message_id = message.id
                 update = event_update(message)
                 if update is not None:
                     self._publish(update)
-            log.debug("Armada event stream of %s ended; resuming", self.describe())
         except grpc.aio.AioRpcError as exc:
             if exc.code() in PERMANENT_CODES:
                 raise armada_error(exc, "GetJobSetEvents") from exc

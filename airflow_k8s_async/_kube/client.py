@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
@@ -54,6 +55,25 @@ MERGE_PATCH = "application/merge-patch+json"
 # Unary requests in flight per client: bounds bursts (1000 triggers starting at once) without
 # limiting long-lived streams (watches, log follows), which must never wait for a slot.
 _MAX_UNARY_IN_FLIGHT = 64
+# Long-lived streams find a dead peer in about KEEPALIVE_IDLE + INTERVAL * PROBES = 60 s.
+KEEPALIVE_IDLE = 30
+KEEPALIVE_INTERVAL = 10
+KEEPALIVE_PROBES = 3
+
+
+def keep_alive(sock: socket.socket | None) -> None:
+    """TCP keepalive probes after KEEPALIVE_IDLE seconds of silence, KEEPALIVE_INTERVAL apart;
+    KEEPALIVE_PROBES unanswered ones close the connection (Linux names; elsewhere the system's)."""
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+        ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+        ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+    ):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def _default_kubeconfig_paths() -> str:
@@ -318,9 +338,12 @@ class KubeClient:
         query: Mapping[str, Any] | None = None,
         read_timeout: float | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """A long-lived GET (watch, log follow); ``read_timeout`` bounds silence on the socket."""
+        """A long-lived GET (watch, log follow); ``read_timeout`` bounds silence on the socket, and
+        TCP keepalive finds a peer that went away without a word (a lost node, a dropped NAT entry)."""
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=read_timeout)
         async with self._open("GET", path, query=query, timeout=timeout) as resp:
+            if resp.connection is not None and resp.connection.transport is not None:
+                keep_alive(resp.connection.transport.get_extra_info("socket"))
             yield resp
 
     @contextlib.asynccontextmanager

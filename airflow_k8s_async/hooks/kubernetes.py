@@ -88,8 +88,8 @@ def target_from_extras(
     ``in_cluster``, ``kube_config_path``, ``kube_config`` (kubeconfig content as a JSON or YAML
     string, or a dict), ``namespace``, ``cluster_context``, ``disable_verify_ssl``, and
     ``disable_tcp_keepalive``, which is accepted and has no effect (in the cncf provider it
-    tunes the sockets of the sync urllib3 client; ours is aiohttp, and watches are bounded by a
-    server-side timeout instead). At most one of ``in_cluster``, ``kube_config_path``,
+    turns off TCP keepalive on the sync urllib3 client; ours always sets it on long-lived streams,
+    which also have inactivity bounds). At most one of ``in_cluster``, ``kube_config_path``,
     ``kube_config`` may be set. ``cluster_context`` applies to kubeconfigs only; it is dropped
     for in-cluster configs so equal configs share a client.
 

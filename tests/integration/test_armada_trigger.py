@@ -17,14 +17,20 @@ import pytest
 import yaml
 from kubernetes import client
 
-from airflow_k8s_async._armada.channel import close_channels
-from airflow_k8s_async._armada.client import forget_clients
-from airflow_k8s_async._armada.hub import close_job_set_hub
+from airflow_k8s_async._armada.channel import (
+    KEEPALIVE_OPTIONS,
+    channel_options_with_keepalive,
+    close_channels,
+)
+from airflow_k8s_async._armada.client import forget_clients, get_armada_client
+from airflow_k8s_async._armada.hub import HubSettings, JobSetHub, close_job_set_hub
 from airflow_k8s_async.armada.auth import FileTokenRetriever, describe_token_retriever
 from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
+from tests.integration.test_watch_hub import until
 from tests.support import kube
 from tests.support.armada_server import ArmadaTestServer, JobScript
+from tests.support.tcp_proxy import TcpProxy
 
 SLOW = JobScript(steps=(("QUEUED", 0.2), ("RUNNING", 0.5), ("SUCCEEDED", 3.0)))
 # The events carry only the first line of each error; GetJobErrors returns all of it.
@@ -398,3 +404,61 @@ async def test_without_a_pod_name_in_the_events_the_pod_is_armada_job_id_0(
     running = [m.message.running for m in server.job_set("q", "js").messages if m.message.HasField("running")]
     assert [(event.pod_name, event.pod_namespace) for event in running] == [("", "default")]
     assert server.jobs[job_id].pod == f"armada-{job_id}-0"
+
+
+async def test_a_half_open_event_stream_is_found_by_keepalive_and_resumed(server: ArmadaTestServer) -> None:
+    """The connection to Armada goes silent and stays open (a lost node, a load balancer's idle
+    timeout): HTTP/2 pings find it dead, the stream resumes from its last message on a new one.
+    The pings here are every second (the user's channel options win over the 60 s default)."""
+    proxy = await TcpProxy(target_host="127.0.0.1", target_port=server.port).start()
+    try:
+        [job_id] = submit(
+            server, script=JobScript(steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("SUCCEEDED", 6.0)))
+        )
+        options = [(name, 1000) for name, _ in KEEPALIVE_OPTIONS if name.endswith("_ms")]
+        trig = ArmadaJobTrigger(
+            job_id=job_id,
+            job_set_id="js",
+            armada_queue="q",
+            channel_args=GrpcChannelArgs(f"127.0.0.1:{proxy.port}", options=options).serialize(),
+            submit_time=time.time(),
+        )
+        waiting = asyncio.create_task(event_of(trig, timeout=30))
+        await until(lambda: server.jobs[job_id].state == "RUNNING" and proxy.open_connections > 0)
+        assert proxy.freeze() >= 1
+        event = await waiting
+        assert (event["status"], event["state"]) == ("success", "SUCCEEDED")
+        assert proxy.connections_opened >= 2, "the stream must have resumed on a new connection"
+        assert len(server.stream_requests) >= 2 and server.stream_requests[-1][1] != ""
+    finally:
+        await proxy.close()
+
+
+def test_channels_ping_by_default_and_the_users_options_win() -> None:
+    default = dict(channel_options_with_keepalive(()))
+    assert default["grpc.keepalive_time_ms"] == 60_000 and default["grpc.http2.ping_timeout_ms"] == 20_000
+    mine = dict(channel_options_with_keepalive((("grpc.keepalive_time_ms", 300_000), ("x", 1))))
+    assert mine["grpc.keepalive_time_ms"] == 300_000 and mine["x"] == 1
+
+
+async def test_a_silent_event_stream_is_opened_again_from_its_last_message(server: ArmadaTestServer) -> None:
+    """A job set with nothing to say for ``idle_reopen`` gets a fresh stream from its last message
+    (a proxy may hold ours open while its upstream is gone); that is no failure, no fallback."""
+    [job_id] = submit(server, script=JobScript(steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("SUCCEEDED", 4.0))))
+    settings = HubSettings(idle_reopen=1.0, fallback_after=2)
+    client = get_armada_client(GrpcChannelArgs(server.target).spec())
+    hub = JobSetHub(settings)
+    try:
+        async with hub.subscribe(client=client, queue="q", job_set_id="js", job_id=job_id) as sub:
+            states = []
+            async for update in sub:
+                states.append(update.state)
+                if update.terminal:
+                    break
+        [stream] = hub.streams.values()
+        assert states[-1] == "SUCCEEDED" and states.count("RUNNING") == 1
+        assert stream.opened >= 3, "the silent stream must have been opened again"
+        assert not stream.degraded and "GetJobStatus" not in server.counts().calls
+        assert all(since != "" for _, since in server.stream_requests[1:]), "resumed from the last message"
+    finally:
+        await hub.close()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+from collections.abc import Awaitable, Callable
 
 from kubernetes import client
 
-from airflow_k8s_async._kube.client import close_clients, get_client
+from airflow_k8s_async._kube.client import KEEPALIVE_IDLE, KEEPALIVE_PROBES, close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.logs import LogCursor, follow_container_log, parse_log_time
 from airflow_k8s_async.triggers.logstream import DRAIN_IDLE_SECONDS, LogStreams
-from tests.integration.test_watch_hub import proxied
+from tests.integration.test_watch_hub import proxied, until
 from tests.support import kube
 
 
@@ -119,3 +121,112 @@ async def test_a_burst_at_exit_reaches_a_slow_task_log_whole(core: client.CoreV1
         f"{len(sink.lines)} lines, the last {sink.lines[-1:]}"
     )
     assert sink.warnings == []
+
+
+async def _follow_until_done(
+    core: client.CoreV1Api,
+    namespace: str,
+    pod: str,
+    kubeconfig: dict[str, object],
+    *,
+    during: Callable[[list[str]], Awaitable[None]],
+    read_timeout: float = 300.0,
+) -> list[str]:
+    """The lines a follower through ``kubeconfig`` passes on until the pod succeeded; ``during``
+    acts on the connection meanwhile (it gets the lines seen so far)."""
+    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kubeconfig))
+    lines: list[str] = []
+    done = False
+
+    def succeeded() -> bool:
+        return core.read_namespaced_pod(pod, namespace).status.phase == "Succeeded"
+
+    follower = asyncio.create_task(
+        follow_container_log(
+            kube_client,
+            namespace=namespace,
+            pod=pod,
+            container="base",
+            cursor=LogCursor(),
+            on_line=lines.append,
+            finished=lambda: done,
+            read_timeout=read_timeout,
+        )
+    )
+    try:
+        await during(lines)
+        await asyncio.to_thread(kube.eventually, succeeded, timeout=120)
+        done = True
+        await asyncio.wait_for(follower, 60)
+    finally:
+        follower.cancel()
+        await close_clients()
+    return lines
+
+
+async def test_a_half_open_log_stream_is_opened_again_after_its_silence(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """The connection goes silent mid-log and stays open (a lost node, a dropped NAT entry): the
+    follower opens it again after ``read_timeout`` and passes every line on once."""
+    body = kube.running_pod("quiet", "for i in $(seq 1 80); do echo line-$i; sleep 0.05; done")
+    await asyncio.to_thread(core.create_namespaced_pod, namespace, body)
+    frozen = 0
+
+    async with proxied(kube.kubeconfig_dict()) as (proxy, kubeconfig):
+
+        async def freeze_after_ten(lines: list[str]) -> None:
+            nonlocal frozen
+            await until(lambda: len(lines) >= 10, timeout=60)
+            frozen = proxy.freeze()
+
+        lines = await _follow_until_done(
+            core, namespace, "quiet", kubeconfig, during=freeze_after_ten, read_timeout=2.0
+        )
+        opened = proxy.connections_opened
+    assert frozen >= 1, "the test must really have frozen the stream's connection"
+    assert opened >= 2, "the follower must have opened a new connection"
+    assert lines == [f"line-{i}" for i in range(1, 81)]
+
+
+async def test_lines_of_100_kib_arrive_whole_and_once_across_cut_streams(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """Long lines (JSON documents, base64 blobs) are passed on whole, and a reconnect in the
+    middle of the log neither repeats nor loses one (their pieces carry no timestamp)."""
+    count, size = 40, 100 * 1024
+    script = (
+        f"pad=$(head -c {size} /dev/zero | tr '\\0' x); "
+        f'for i in $(seq 1 {count}); do echo "$i-$pad"; sleep 0.1; done'
+    )
+    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("wide", script))
+    cuts = 0
+
+    async with proxied(kube.kubeconfig_dict()) as (proxy, kubeconfig):
+
+        async def cut_a_few_times(lines: list[str]) -> None:
+            nonlocal cuts
+            for seen in (5, 15, 25):
+                await until(lambda n=seen: len(lines) >= n and proxy.open_connections > 0, timeout=60)
+                cuts += proxy.cut()
+
+        lines = await _follow_until_done(core, namespace, "wide", kubeconfig, during=cut_a_few_times)
+    assert cuts >= 3, "the test must really have broken the stream"
+    assert [line.partition("-")[0] for line in lines] == [str(i) for i in range(1, count + 1)]
+    assert lines == [f"{i}-{'x' * size}" for i in range(1, count + 1)], "lines cut or changed"
+
+
+async def test_streams_probe_a_silent_peer_with_tcp_keepalive(namespace: str) -> None:
+    """Log follows and watches carry TCP keepalive: a peer that went away without a word (a lost
+    node, a dropped NAT entry) is found in about a minute, not after the system's two hours."""
+    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    try:
+        path = f"/api/v1/namespaces/{namespace}/pods"
+        async with kube_client.stream(path, query={"watch": "true", "timeoutSeconds": "2"}) as resp:
+            assert resp.connection is not None and resp.connection.transport is not None
+            sock = resp.connection.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == KEEPALIVE_PROBES
+    finally:
+        await close_clients()

@@ -165,7 +165,13 @@ class ArmadaTestServer:
         return self
 
     async def _serve(self) -> None:
-        server = grpc.aio.server()
+        # Pings as often as tests ask (the keepalive tests ping every second).
+        server = grpc.aio.server(
+            options=[
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 500),
+                ("grpc.http2.max_ping_strikes", 0),
+            ]
+        )
         submit_pb2_grpc.add_SubmitServicer_to_server(_Submit(self), server)
         job_pb2_grpc.add_JobsServicer_to_server(_Jobs(self), server)
         event_pb2_grpc.add_EventServicer_to_server(_Event(self), server)

@@ -3,7 +3,9 @@
 TLS passes through untouched (the API server's certificate is valid for 127.0.0.1 on any port).
 ``cut()`` closes every open connection at once; ``refuse()`` makes new connections fail until
 ``accept()``; ``hold()`` makes new connections wait (accepted, not yet forwarded: a slow API
-server) until ``release()``; counters say how many connections clients opened and how many wait.
+server) until ``release()``; ``freeze()`` makes the connections open now go silent both ways and
+stay open (half-open: a lost node, a load balancer that dropped them), new ones are not affected;
+counters say how many connections clients opened and how many wait.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
+        self._flowing: set[asyncio.Event] = set()  # one per open connection, cleared to freeze it
+        self._frozen: list[asyncio.Event] = []
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -48,6 +52,15 @@ class TcpProxy:
     def release(self) -> None:
         self._released.set()
 
+    def freeze(self) -> int:
+        """Stop forwarding on every open connection, leaving it open; returns how many."""
+        count = len(self._flowing)
+        for flowing in self._flowing:
+            flowing.clear()
+        self._frozen.extend(self._flowing)
+        self._flowing.clear()
+        return count
+
     def cut(self) -> int:
         """Close every open connection (both sides); returns how many were cut."""
         count = self.open_connections
@@ -60,6 +73,8 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
         self.cut()
+        for flowing in self._frozen:
+            flowing.set()  # into aborted transports: the pipes end
         await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -81,14 +96,21 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._open.update((writer, up_writer))
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        flowing = asyncio.Event()
+        flowing.set()
+        self._flowing.add(flowing)
+        await asyncio.gather(self._pipe(reader, up_writer, flowing), self._pipe(up_reader, writer, flowing))
+        self._flowing.discard(flowing)
         self._open.discard(writer)
         self._open.discard(up_writer)
 
     @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                await flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -136,6 +158,15 @@ class BackgroundProxy:
 
     def accept(self) -> None:
         self._loop.soon(self._proxy.accept)
+
+    def freeze(self) -> int:
+        """Stop forwarding on every open connection, leaving it open; returns how many."""
+        count = len(self._flowing)
+        for flowing in self._flowing:
+            flowing.clear()
+        self._frozen.extend(self._flowing)
+        self._flowing.clear()
+        return count
 
     def cut(self) -> int:
         async def cut() -> int:
