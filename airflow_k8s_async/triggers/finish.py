@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from airflow_k8s_async._kube.client import MERGE_PATCH, KubeClient
+from airflow_k8s_async._kube.exec import exec_in_container
 from airflow_k8s_async._kube.mapping import as_list, as_map
 from airflow_k8s_async._kube.ownership import CHECKED_KEY
+from airflow_k8s_async._kube.podspec import XCOM_SIDECAR_NAME
 from airflow_k8s_async._kube.states import job_state
 from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
@@ -134,6 +136,10 @@ def outcome(
     return Outcome("failed", failure_message(event), timeout=status == "timeout", xcoms=xcoms)
 
 
+# In a pod event: the pod has an XCom sidecar that is still to be stopped (by the finish action).
+XCOM_SIDECAR_KEY = "xcom_sidecar"
+
+
 def deletes_at_end(action: str, event: Mapping[str, Any]) -> bool:
     """Whether ``action`` (an ``on_finish_action`` or a ``delete_policy``) deletes at this end."""
     status = event.get("status")
@@ -196,6 +202,10 @@ async def apply_finish_action(client: KubeClient, event: Mapping[str, Any], *, a
         return
     targets = _targets(event)
     delete = deletes_at_end(action, event)
+    if event.get(XCOM_SIDECAR_KEY) and not delete:
+        await stop_xcom_sidecar(
+            client, namespace=str(event.get("namespace")), pod=str(event["name"]), log=log
+        )
     for target in reversed(targets):
         path, what = str(target["path"]), f"{target.get('kind')} {target.get('name')}"
         try:
@@ -211,6 +221,22 @@ async def apply_finish_action(client: KubeClient, event: Mapping[str, Any], *, a
             pass
         except AirflowK8sAsyncError as exc:
             log.warning("Could not finish %s: %s", what, exc)
+
+
+async def stop_xcom_sidecar(client: KubeClient, *, namespace: str, pod: str, log: Any) -> None:
+    """Let a kept pod end: its XCom sidecar waits for SIGINT. Stopped only here, after the value is
+    safe (deleting the pod stops it too)."""
+    try:
+        await exec_in_container(
+            client,
+            namespace=namespace,
+            pod=pod,
+            container=XCOM_SIDECAR_NAME,
+            command=["sh", "-c", "kill -2 1"],
+            timeout=30,
+        )
+    except AirflowK8sAsyncError as exc:  # already stopped (a repeated finish), or the pod is ending
+        log.warning("Could not stop the XCom sidecar of %s: %s", pod, exc)
 
 
 def _named(action: str) -> str:

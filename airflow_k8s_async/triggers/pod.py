@@ -19,6 +19,7 @@ from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.exec import exec_in_container
 from airflow_k8s_async._kube.mapping import as_list, as_map, as_time
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
+from airflow_k8s_async._kube.podspec import XCOM_SIDECAR_NAME
 from airflow_k8s_async._kube.podsubmit import delete_unless_adopted
 from airflow_k8s_async._kube.states import ObjectState, Phase, main_container_name, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
@@ -33,10 +34,10 @@ from airflow_k8s_async.triggers.common import (
     shared_hub,
     shared_target,
 )
+from airflow_k8s_async.triggers.finish import XCOM_SIDECAR_KEY
 from airflow_k8s_async.triggers.logstream import LogChoice, LogStreams, container_states, wanted_containers
 from airflow_k8s_async.triggers.podstart import render_submission, start_pod
 
-XCOM_SIDECAR = "airflow-xcom-sidecar"
 _EMPTY_XCOM = "__airflow_xcom_result_empty__"
 _READ_XCOM = (
     f"if [ -s /airflow/xcom/return.json ]; then cat /airflow/xcom/return.json; else echo {_EMPTY_XCOM}; fi"
@@ -301,15 +302,20 @@ class KubernetesPodTrigger(KubeTrigger):
             await self._streams.drain()
         extra: dict[str, Any] = {"exit_code": state.exit_code, "container": state.container}
         has_sidecar = any(
-            c.get("name") == XCOM_SIDECAR for c in (self._pod.get("spec") or {}).get("containers") or []
+            c.get("name") == XCOM_SIDECAR_NAME for c in (self._pod.get("spec") or {}).get("containers") or []
         )
         if has_sidecar:
+            # The sidecar is stopped by the finish action, once the value is safe: until then a
+            # repeated finish (a triggerer restart, the end of a worker's pre-defer wait) reads it
+            # again. The phase is the pod's once the sidecar (exit 0 on SIGINT) has stopped.
+            extra[XCOM_SIDECAR_KEY] = True
+            if (self._pod.get("status") or {}).get("phase") in ("Pending", "Running"):
+                extra["phase"] = "Succeeded" if state.phase == Phase.SUCCEEDED else "Failed"
             if state.phase == Phase.SUCCEEDED and self.do_xcom_push:
                 try:
                     extra["xcom"] = await self._read_xcom(client)
                 except AirflowK8sAsyncError as exc:
                     return self._event("failed", reason="XComError", message=str(exc), **extra)
-            await self._stop_sidecar(client)
         if state.phase == Phase.SUCCEEDED:
             return self._event("success", reason=state.reason, message=state.message, **extra)
         if self.log_events_on_failure or not self._any_container_started():
@@ -326,7 +332,7 @@ class KubernetesPodTrigger(KubeTrigger):
             client,
             namespace=self.pod_namespace,
             pod=self.pod_name,
-            container=XCOM_SIDECAR,
+            container=XCOM_SIDECAR_NAME,
             command=["sh", "-c", _READ_XCOM],
         )
         text = result.stdout.strip()
@@ -343,19 +349,6 @@ class KubernetesPodTrigger(KubeTrigger):
             return json.loads(text)
         except ValueError as exc:
             raise AirflowK8sAsyncError(f"/airflow/xcom/return.json is not valid JSON: {exc}") from exc
-
-    async def _stop_sidecar(self, client: KubeClient) -> None:
-        try:
-            await exec_in_container(
-                client,
-                namespace=self.pod_namespace,
-                pod=self.pod_name,
-                container=XCOM_SIDECAR,
-                command=["sh", "-c", "kill -2 1"],
-                timeout=30,
-            )
-        except AirflowK8sAsyncError as exc:  # the pod may already be ending; it is not fatal
-            self.log.warning("Could not stop the XCom sidecar of %s: %s", self.pod_name, exc)
 
     async def _log_events(self, client: KubeClient) -> None:
         uid = (self._pod.get("metadata") or {}).get("uid")

@@ -16,11 +16,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from airflow_k8s_async._kube.client import close_clients
+from airflow_k8s_async._kube.client import close_clients, get_client
+from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
+from airflow_k8s_async._kube.podspec import XCOM_SIDECAR_NAME as XCOM_SIDECAR
 from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.triggers.common import KubeTrigger
-from airflow_k8s_async.triggers.pod import XCOM_SIDECAR, KubernetesPodTrigger
+from airflow_k8s_async.triggers.finish import apply_finish_action
+from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from tests.support import kube
 
 IMAGE = {"image": kube.IMAGE, "imagePullPolicy": kube.PULL_POLICY}
@@ -88,6 +91,18 @@ async def first_event(trig: KubeTrigger, timeout: float = 120) -> dict[str, Any]
         raise AssertionError("the trigger ended without an event")
 
     return await asyncio.wait_for(first(), timeout)
+
+
+class Said:
+    """A log that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, fmt: str, *args: object) -> None:
+        self.lines.append(fmt % args)
+
+    warning = info
 
 
 class Output:
@@ -208,11 +223,32 @@ async def test_xcom_is_read_from_the_sidecar_and_the_pod_ends(core: client.CoreV
     event = await first_event(trigger(namespace, "xcom", uid, do_xcom_push=True))
     assert event["status"] == "success"
     assert event["xcom"] == {"answer": 42, "items": [1, 2]}
+    # The sidecar runs on until the finish action (below) stops it; the event says how it ends.
+    assert (event["xcom_sidecar"], event["phase"]) == (True, "Succeeded")
 
-    def finished() -> bool:  # the sidecar was told to stop, so the whole pod ends
-        return core.read_namespaced_pod("xcom", namespace).status.phase == "Succeeded"
+
+async def test_an_interrupted_finish_reads_the_xcom_again_and_the_kept_pod_ends(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """The wait is repeated after it had read the value (a triggerer restart, the end of a
+    worker's pre-defer wait): the sidecar still runs, so the value is read again; only the finish
+    action, once the value is safe, stops it, and a kept pod then ends as Succeeded."""
+    script = "echo '{\"answer\": 42}' > /airflow/xcom/return.json"
+    uid = create(core, namespace, pod_body("again", script, sidecar=True))
+    first = await trigger(namespace, "again", uid, do_xcom_push=True).wait()
+    again = await trigger(namespace, "again", uid, do_xcom_push=True).wait()
+    assert first["xcom"] == again["xcom"] == {"answer": 42}
+    assert (again["status"], again["phase"]) == ("success", "Succeeded")
+    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    log = Said()
+    await apply_finish_action(kube_client, again, action="keep_pod", log=log)
+    await apply_finish_action(kube_client, again, action="keep_pod", log=log)  # repeated: harmless
+
+    def finished() -> bool:
+        return core.read_namespaced_pod("again", namespace).status.phase == "Succeeded"
 
     await asyncio.to_thread(kube.eventually, finished, timeout=60)
+    assert log.lines.count("Kept Pod again (on_finish_action=keep_pod)") == 2
 
 
 async def test_deleted_pod_ends_the_wait(core: client.CoreV1Api, namespace: str) -> None:
