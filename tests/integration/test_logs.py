@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
 from kubernetes import client
 
 from airflow_k8s_async._kube.client import KEEPALIVE_IDLE, KEEPALIVE_PROBES, close_clients, get_client
@@ -230,3 +231,38 @@ async def test_streams_probe_a_silent_peer_with_tcp_keepalive(namespace: str) ->
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == KEEPALIVE_PROBES
     finally:
         await close_clients()
+
+
+@pytest.mark.parametrize("run", range(5))
+async def test_a_burst_of_20000_lines_at_exit_arrives_whole_and_once(
+    core: client.CoreV1Api, namespace: str, run: int
+) -> None:
+    """The end of a log is what users read first: a burst as the container exits, with the log
+    stream cut once in the middle of it, passes every line on once and in order (five runs)."""
+    count = 20_000
+    body = kube.running_pod("burst", f"sleep 2; seq 1 {count}; echo last-line-{run}")
+    await asyncio.to_thread(core.create_namespaced_pod, namespace, body)
+    sink = _SlowLog(per_line=0.0)
+    async with proxied(kube.kubeconfig_dict()) as (proxy, kubeconfig):
+        kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kubeconfig))
+        streams = LogStreams(
+            client=kube_client, namespace=namespace, log=sink, tag=lambda pod, container: None
+        )
+        cuts = 0
+        try:
+            while True:  # as the trigger does on each pod event
+                pod = await asyncio.to_thread(core.read_namespaced_pod, "burst", namespace)
+                streams.update(core.api_client.sanitize_for_serialization(pod), ["base"])
+                if not cuts and len(sink.lines) >= count // 4:
+                    cuts = proxy.cut()  # mid-burst
+                if pod.status.phase in ("Succeeded", "Failed"):
+                    break
+                await asyncio.sleep(0.05)
+            await streams.drain()
+        finally:
+            await streams.close()
+            await close_clients()
+    assert sink.lines == [str(n) for n in range(1, count + 1)] + [f"last-line-{run}"], (
+        f"{len(sink.lines)} lines, the last {sink.lines[-1:]}, {len(set(sink.lines))} distinct"
+    )
+    assert sink.warnings == []
