@@ -138,6 +138,9 @@ class ArmadaJobTrigger(KubeTrigger):
             seconds, nanos, same = log_position
             self._cursor = LogCursor(last=LogTime(seconds, nanos), same=same)
         self._follower: asyncio.Task[None] | None = None
+        self._retired: list[asyncio.Task[None]] = []  # followers of earlier runs, cancelled
+        self._runs = 0  # runs seen: a job whose lease was returned runs again
+        self._run_followed = -1
         self._last: deque[str] = deque(maxlen=LAST_LINES)
         self._lines = 0  # passed on so far (the drain's measure of progress)
         self._links: dict[str, str] = {}
@@ -206,6 +209,8 @@ class ArmadaJobTrigger(KubeTrigger):
                 update = None
             now = time.time()
             if update is not None:
+                if update.state == RUNNING and self._update.state != RUNNING:
+                    self._runs += 1
                 self._update = update
                 self._show_progress(
                     f"Armada job {self.job_id}", ObjectState(_phase(update.state), update.state)
@@ -276,11 +281,23 @@ class ArmadaJobTrigger(KubeTrigger):
 
     # -- logs ----------------------------------------------------------------------------------
     def _start_logs(self) -> None:
+        """Follow the log once the job runs; again when it runs again (its lease was returned and
+        its first pod deleted). A later run's
+        lines are shown with a cursor of their own."""
         update = self._update
-        if not self.container_logs or self._follower is not None or not update.cluster:
+        if not self.container_logs or not update.cluster:
             return
         if update.state != RUNNING and not update.terminal:
             return
+        if self._follower is not None:
+            if update.state != RUNNING or self._run_followed == self._runs:
+                return
+            # A new run (a returned lease): its pod may overlap the old one's end, so its log
+            # has a cursor of its own; the old run's follower would now read the new pod.
+            self._follower.cancel()
+            self._retired.append(self._follower)
+            self._cursor = LogCursor()
+        self._run_followed = self._runs
         self._follower = asyncio.create_task(self._follow_logs(update), name=f"log armada-{self.job_id}")
 
     def _log_source(self, update: JobUpdate) -> tuple[str, str]:
@@ -334,9 +351,10 @@ class ArmadaJobTrigger(KubeTrigger):
         return None if cursor.last is None else [cursor.last.seconds, cursor.last.nanos, cursor.same]
 
     async def _stop_logs(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            await asyncio.gather(self._follower, return_exceptions=True)
+        followers = [*self._retired, *([self._follower] if self._follower is not None else [])]
+        for follower in followers:
+            follower.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
 
     # -- events --------------------------------------------------------------------------------
     def _event(self, status: str, *, reason: str = "", message: str = "", **extra: Any) -> dict[str, Any]:

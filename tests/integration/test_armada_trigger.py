@@ -462,3 +462,17 @@ async def test_a_silent_event_stream_is_opened_again_from_its_last_message(serve
         assert all(since != "" for _, since in server.stream_requests[1:]), "resumed from the last message"
     finally:
         await hub.close()
+
+
+@pytest.mark.cluster
+async def test_the_log_of_a_second_run_is_followed_too(
+    core: client.CoreV1Api, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The first run's lease is returned (its pod deleted mid-log) and the job runs again in a new
+    pod of the same name: the second run's lines are in the task log too, each line once."""
+    script = JobScript(
+        pod_command='echo "start-$ARMADA_RUN"; sleep 4; echo "end-$ARMADA_RUN"', lease_returned_after=2.0
+    )
+    _, _, out = await log_lines_of_one_job(core, capfd, script=script)
+    for line in ("start-1", "start-2", "end-2"):
+        assert out.count(f"[main] {line}") == 1, f"{line}: {out[-3000:]}"

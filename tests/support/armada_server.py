@@ -33,6 +33,7 @@ import grpc
 import grpc.aio
 from armada_client.armada import event_pb2, event_pb2_grpc, job_pb2, job_pb2_grpc, submit_pb2, submit_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from kubernetes.client.rest import ApiException
 
 from tests.support.kube import IMAGE, PULL_POLICY
 
@@ -51,13 +52,17 @@ class JobScript:
     test can tell which of the two a client shows. With ``pod_command`` the job runs a real
     pod from the RUNNING step on, and ends as the pod does (steps after RUNNING are ignored).
     ``cluster`` is the cluster id the events name; ``pod_name_in_events=False`` leaves the pod's
-    name out of them (clients then fall back to ``armada-<jobId>-0``)."""
+    name out of them (clients then fall back to ``armada-<jobId>-0``); ``lease_returned_after``
+    runs the job twice."""
 
     steps: tuple[tuple[str, float], ...] = DEFAULT_STEPS
     error: str = ""
     pod_command: str | None = None
     cluster: str = "k8s-local"
     pod_name_in_events: bool = True
+    # The first run's lease is returned this many seconds after it started running: its pod is
+    # deleted and the job runs again, in a new pod of the same name (env ARMADA_RUN says which).
+    lease_returned_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -373,13 +378,16 @@ class ArmadaTestServer:
                 continue
             await asyncio.sleep(delay)
             if state == "RUNNING" and job.script.pod_command is not None:
-                await self._run_pod(job)
+                if job.script.lease_returned_after is not None:
+                    await self._run_pod(job, run=1, returned_after=job.script.lease_returned_after)
+                    self._transition(job, "LEASED")
+                await self._run_pod(job, run=2 if job.script.lease_returned_after is not None else 1)
                 return
             self._transition(job, state)
             if state in TERMINAL:
                 return
 
-    async def _run_pod(self, job: Job) -> None:
+    async def _run_pod(self, job: Job, *, run: int = 1, returned_after: float | None = None) -> None:
         core = self.kube_core
         assert core is not None, "a script with pod_command needs ArmadaTestServer(kube_core=...)"
         container = job.item.pod_spec.containers[0].name if job.item.pod_spec.containers else "main"
@@ -397,6 +405,7 @@ class ArmadaTestServer:
                         "image": IMAGE,
                         "imagePullPolicy": PULL_POLICY,
                         "command": ["sh", "-c", job.script.pod_command],
+                        "env": [{"name": "ARMADA_RUN", "value": str(run)}],
                     }
                 ],
             },
@@ -410,6 +419,17 @@ class ArmadaTestServer:
             if phase in ("Running", "Succeeded", "Failed") and not running:
                 running = True
                 self._transition(job, "RUNNING")
+                if returned_after is not None:  # the lease is returned: the pod goes, the job waits
+                    await asyncio.sleep(returned_after)
+                    await asyncio.to_thread(
+                        core.delete_namespaced_pod, name, job.namespace, grace_period_seconds=0
+                    )
+                    await self._gone(name, job.namespace)
+                    job.state = "QUEUED"
+                    self._emit(
+                        job, "lease_returned", event_pb2.JobLeaseReturnedEvent, cluster_id=job.script.cluster
+                    )
+                    return
             if phase == "Succeeded":
                 self._transition(job, "SUCCEEDED")
                 return
@@ -424,6 +444,17 @@ class ArmadaTestServer:
                 )
                 return
             await asyncio.sleep(0.5)
+
+    async def _gone(self, name: str, namespace: str) -> None:
+        core = self.kube_core
+        while True:
+            try:
+                await asyncio.to_thread(core.read_namespaced_pod, name, namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                raise
+            await asyncio.sleep(0.2)
 
     async def _cancel(self, job: Job, reason: str) -> bool:
         job.cancel_reasons.append(reason)
