@@ -160,13 +160,10 @@ class BackgroundProxy:
         self._loop.soon(self._proxy.accept)
 
     def freeze(self) -> int:
-        """Stop forwarding on every open connection, leaving it open; returns how many."""
-        count = len(self._flowing)
-        for flowing in self._flowing:
-            flowing.clear()
-        self._frozen.extend(self._flowing)
-        self._flowing.clear()
-        return count
+        async def freeze() -> int:
+            return self._proxy.freeze()
+
+        return self._loop.call(freeze())  # type: ignore[no-any-return]
 
     def cut(self) -> int:
         async def cut() -> int:
