@@ -26,6 +26,7 @@ from airflow_k8s_async._armada.kubeauth import with_token
 from airflow_k8s_async._armada.states import (
     CANCELLED,
     FAILED,
+    QUEUED,
     RUNNING,
     SUBMITTED,
     SUCCEEDED,
@@ -45,6 +46,10 @@ from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, failure_messa
 from airflow_k8s_async.triggers.logstream import LAST_LINES, drain_followers, unread_note
 
 _PHASES = {SUCCEEDED: Phase.SUCCEEDED, RUNNING: Phase.RUNNING}
+
+
+# A job back in the queue after it ran (its lease returned or expired), or on its way to a new run.
+_BACK_IN_QUEUE = frozenset({QUEUED, "LEASED", "PENDING"})
 
 
 def _phase(state: str) -> Phase:
@@ -139,8 +144,6 @@ class ArmadaJobTrigger(KubeTrigger):
             self._cursor = LogCursor(last=LogTime(seconds, nanos), same=same)
         self._follower: asyncio.Task[None] | None = None
         self._retired: list[asyncio.Task[None]] = []  # followers of earlier runs, cancelled
-        self._runs = 0  # runs seen: a job whose lease was returned runs again
-        self._run_followed = -1
         self._last: deque[str] = deque(maxlen=LAST_LINES)
         self._lines = 0  # passed on so far (the drain's measure of progress)
         self._links: dict[str, str] = {}
@@ -209,8 +212,6 @@ class ArmadaJobTrigger(KubeTrigger):
                 update = None
             now = time.time()
             if update is not None:
-                if update.state == RUNNING and self._update.state != RUNNING:
-                    self._runs += 1
                 self._update = update
                 self._show_progress(
                     f"Armada job {self.job_id}", ObjectState(_phase(update.state), update.state)
@@ -282,22 +283,19 @@ class ArmadaJobTrigger(KubeTrigger):
     # -- logs ----------------------------------------------------------------------------------
     def _start_logs(self) -> None:
         """Follow the log once the job runs; again when it runs again (its lease was returned and
-        its first pod deleted). A later run's
-        lines are shown with a cursor of their own."""
+        its first pod deleted). The old run's lines after the return are not shown."""
         update = self._update
-        if not self.container_logs or not update.cluster:
+        if self._follower is not None and update.state in _BACK_IN_QUEUE:
+            # The lease was returned: stop before the next run's pod (of the same name) starts,
+            # or its first lines would be read twice. That pod's log may begin before the old
+            # one's end (they can overlap), so it gets a cursor of its own.
+            self._follower.cancel()
+            self._retired.append(self._follower)
+            self._follower, self._cursor = None, LogCursor()
+        if not self.container_logs or not update.cluster or self._follower is not None:
             return
         if update.state != RUNNING and not update.terminal:
             return
-        if self._follower is not None:
-            if update.state != RUNNING or self._run_followed == self._runs:
-                return
-            # A new run (a returned lease): its pod may overlap the old one's end, so its log
-            # has a cursor of its own; the old run's follower would now read the new pod.
-            self._follower.cancel()
-            self._retired.append(self._follower)
-            self._cursor = LogCursor()
-        self._run_followed = self._runs
         self._follower = asyncio.create_task(self._follow_logs(update), name=f"log armada-{self.job_id}")
 
     def _log_source(self, update: JobUpdate) -> tuple[str, str]:
