@@ -142,6 +142,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "True",
                         "default": "False",
                     },
+                    "max_log_bytes": {
+                        "description": (
+                            "A task's log budget in bytes (the default of the max_log_bytes keyword): "
+                            "past it, one line in the task log says so and the containers' logs are "
+                            "not shown further; the task goes on. 0: no budget."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "10485760",
+                        "default": "104857600",
+                    },
                     "wait_before_defer_seconds": {
                         "description": (
                             "How long an operator waits on the worker after submitting before it "

@@ -32,6 +32,7 @@ from airflow_k8s_async.armada.policies import ReattachPolicy, external_job_uri, 
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.operators.armadastart import start_trigger_args
 from airflow_k8s_async.operators.shared import KubeOperatorMixin
+from airflow_k8s_async.operators.shared import max_log_bytes as max_log_bytes_keyword
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.starting import written_keywords
 from airflow_k8s_async.operators.sync import run_sync
@@ -80,6 +81,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
     :param lookout_url_template: ``<job_id>`` is replaced by the job id; shown as the Lookout link.
     :param poll_interval: GetJobStatus period, used only while the event stream keeps failing.
     :param container_logs: a container of the job's pod whose log streams into the task log.
+    :param max_log_bytes: the task's log budget in bytes (as the pod operator's).
     :param k8s_token_retriever: a :class:`TokenRetriever` with ``serialize()`` for reading that log.
     :param deferrable: default True; False waits the same way inline, holding the worker slot.
     :param job_acknowledgement_timeout: seconds Armada may take to move the job past SUBMITTED;
@@ -121,6 +123,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         config_file: str | None = None,
         cluster_context: str | None = None,
         in_cluster: bool | None = None,
+        max_log_bytes: int | None = None,
         wait_before_defer_seconds: float | None = None,
         start_from_trigger: bool | None = None,
         **kwargs: Any,
@@ -143,6 +146,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         self.lookout_url_template = lookout_url_template
         self.poll_interval = poll_interval
         self.container_logs = container_logs
+        self.max_log_bytes = max_log_bytes_keyword(max_log_bytes)
         self.k8s_token_retriever = k8s_token_retriever
         self.deferrable = deferrable
         self.job_acknowledgement_timeout = job_acknowledgement_timeout
@@ -397,6 +401,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             poll_interval=float(self.poll_interval),
             deadline=deadline if deadline is not None else self._deadline(context),
             container_logs=self.container_logs,
+            max_log_bytes=self.max_log_bytes,
             job_namespace=item.namespace or None,
             k8s_token_retriever=self.k8s_token_retriever_description,
             kubernetes_conn_id=self.kubernetes_conn_id,

@@ -46,6 +46,7 @@ from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
 from airflow_k8s_async.operators.jobstart import start_trigger_args
 from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value, log_choice
 from airflow_k8s_async.operators.shared import KubeOperatorMixin
+from airflow_k8s_async.operators.shared import max_log_bytes as max_log_bytes_keyword
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.starting import written_keywords
 from airflow_k8s_async.operators.sync import run_sync
@@ -234,6 +235,7 @@ class _CreatesResources(KubeOperatorMixin):
     container_logs: bool | str | list[str] | None
     init_container_logs: bool | str | list[str] | None
     log_events_on_failure: bool
+    max_log_bytes: int | None
     startup_timeout_seconds: Any
     status_rule: dict[str, Any] | None
     deferrable: bool
@@ -600,6 +602,7 @@ class _CreatesResources(KubeOperatorMixin):
                 get_logs=self.get_logs,
                 container_logs=self.container_logs,
                 init_container_logs=self.init_container_logs,
+                max_log_bytes=self.max_log_bytes,
                 log_events_on_failure=self.log_events_on_failure,
                 startup_timeout=self.startup_timeout_seconds,
                 deadline=deadline,
@@ -617,6 +620,7 @@ class _CreatesResources(KubeOperatorMixin):
                 get_logs=self.get_logs,
                 container_logs=self.container_logs,
                 init_container_logs=self.init_container_logs,
+                max_log_bytes=self.max_log_bytes,
                 log_events_on_failure=self.log_events_on_failure,
                 startup_timeout=self.startup_timeout_seconds,
                 deadline=deadline,
@@ -767,6 +771,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         config_file: str | None = None,
         cluster_context: str | None = None,
         get_logs: bool = True,
+        max_log_bytes: int | None = None,
         startup_timeout_seconds: float | None = None,
         validate_body_on_init: bool | None = None,
         enable_jinja: bool = True,
@@ -832,6 +837,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         self.config_file = config_file
         self.cluster_context = cluster_context
         self.get_logs = get_logs
+        self.max_log_bytes = max_log_bytes_keyword(max_log_bytes)
         self.startup_timeout_seconds = (
             startup_timeout_seconds
             if startup_timeout_seconds is not None

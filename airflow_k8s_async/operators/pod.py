@@ -28,6 +28,7 @@ from airflow_k8s_async._kube.states import pod_state
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, check_start_from_trigger, static_path
+from airflow_k8s_async.operators.shared import max_log_bytes as max_log_bytes_keyword
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.finish import POD_FINISH_ACTIONS as FINISH_ACTIONS
@@ -90,6 +91,9 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
     :param get_logs / container_logs / init_container_logs: containers whose logs stream into the
         task log while it runs (True: the base container / all init containers).
     :param container_name_log_prefix_enabled: prefix log lines with ``[container]`` (default True).
+    :param max_log_bytes: the task's log budget in bytes: past it, one line says so and the log is
+        not shown further (the task goes on); 0: none (default ``[kubernetes_async] max_log_bytes``,
+        100 MiB).
     :param startup_timeout_seconds: from scheduling to a started container (default 120).
     :param schedule_timeout_seconds: from creation to scheduling (default: startup timeout).
         Image and configuration errors (ErrImageNeverPull, InvalidImageName, ImagePullBackOff,
@@ -202,6 +206,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         container_logs: Iterable[str] | str | Literal[True] | None = True,
         init_container_logs: Iterable[str] | str | Literal[True] | None = None,
         container_name_log_prefix_enabled: bool = True,
+        max_log_bytes: int | None = None,
         startup_timeout_seconds: int = 120,
         schedule_timeout_seconds: int | None = None,
         reattach_on_restart: bool | None = True,
@@ -251,6 +256,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         self.container_logs = log_choice(container_logs)
         self.init_container_logs = log_choice(init_container_logs)
         self.container_name_log_prefix_enabled = container_name_log_prefix_enabled
+        self.max_log_bytes = max_log_bytes_keyword(max_log_bytes)
         self.startup_timeout_seconds = startup_timeout_seconds
         self.schedule_timeout_seconds = schedule_timeout_seconds
         self.reattach_on_restart = reattach_on_restart is not False
@@ -377,6 +383,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
             container_logs=self.container_logs,
             init_container_logs=self.init_container_logs,
             container_name_log_prefix_enabled=self.container_name_log_prefix_enabled,
+            max_log_bytes=self.max_log_bytes,
             do_xcom_push=bool(self.do_xcom_push),
             startup_timeout=self.startup_timeout_seconds,
             schedule_timeout=self.schedule_timeout_seconds,

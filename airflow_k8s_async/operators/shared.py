@@ -29,6 +29,17 @@ def start_from_trigger_default(value: bool | None) -> bool:
     return value if value is not None else conf.getboolean(SECTION, "start_from_trigger", fallback=False)
 
 
+def max_log_bytes(value: Any) -> int | None:
+    """The ``max_log_bytes`` keyword, checked at parse time (None: the ``[kubernetes_async]``
+    setting, read where the log streams)."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise ConfigurationError(
+        f"max_log_bytes={value!r}: use a number of bytes (e.g. 50 * 1024 * 1024), 0 for no budget, "
+        f"or None for [{SECTION}] max_log_bytes"
+    )
+
+
 def pulls_xcom(value: Any) -> bool:
     """Whether a template field reads an XCom: ``xcom_pull`` in a string, or an XComArg."""
     if isinstance(value, str):

@@ -43,7 +43,14 @@ from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, shared_target
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, failure_message
-from airflow_k8s_async.triggers.logstream import LAST_LINES, drain_followers, unread_note
+from airflow_k8s_async.triggers.logstream import (
+    LAST_LINES,
+    LogBudget,
+    budget_note,
+    drain_followers,
+    log_budget,
+    unread_note,
+)
 
 _PHASES = {SUCCEEDED: Phase.SUCCEEDED, RUNNING: Phase.RUNNING}
 
@@ -103,6 +110,7 @@ class ArmadaJobTrigger(KubeTrigger):
         poll_interval: float = 30,
         deadline: float | None = None,
         container_logs: str | None = None,
+        max_log_bytes: int | None = None,
         job_namespace: str | None = None,
         k8s_token_retriever: list[Any] | None = None,
         kubernetes_conn_id: str | None = None,
@@ -132,6 +140,7 @@ class ArmadaJobTrigger(KubeTrigger):
         self.poll_interval = poll_interval
         self.deadline = deadline
         self.container_logs = container_logs
+        self.max_log_bytes = max_log_bytes
         self.job_namespace = job_namespace
         self.k8s_token_retriever = k8s_token_retriever
         self.lookout_url = lookout_url
@@ -146,6 +155,8 @@ class ArmadaJobTrigger(KubeTrigger):
         self._retired: list[asyncio.Task[None]] = []  # followers of earlier runs, cancelled
         self._last: deque[str] = deque(maxlen=LAST_LINES)
         self._lines = 0  # passed on so far (the drain's measure of progress)
+        self._budget: LogBudget | None = None  # once the wait starts (the triggerer's setting)
+        self._budget_told = False
         self._links: dict[str, str] = {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -161,6 +172,7 @@ class ArmadaJobTrigger(KubeTrigger):
             "poll_interval": self.poll_interval,
             "deadline": self.deadline,
             "container_logs": self.container_logs,
+            "max_log_bytes": self.max_log_bytes,
             "job_namespace": self.job_namespace,
             "k8s_token_retriever": self.k8s_token_retriever,
             **self._connection_kwargs(),
@@ -190,6 +202,7 @@ class ArmadaJobTrigger(KubeTrigger):
             poll_interval=float(self.poll_interval),
         )
         hub = get_job_set_hub(settings)
+        self._budget = LogBudget(limit=log_budget(self.max_log_bytes))
         try:
             async with hub.subscribe(
                 client=client,
@@ -294,6 +307,8 @@ class ArmadaJobTrigger(KubeTrigger):
             self._follower, self._cursor = None, LogCursor()
         if not self.container_logs or not update.cluster or self._follower is not None:
             return
+        if self._budget is not None and self._budget.spent:
+            return
         if update.state != RUNNING and not update.terminal:
             return
         self._follower = asyncio.create_task(self._follow_logs(update), name=f"log armada-{self.job_id}")
@@ -337,6 +352,21 @@ class ArmadaJobTrigger(KubeTrigger):
         return await get_client(cluster)
 
     def _line(self, line: str) -> None:
+        if self._budget is not None and self._budget.take(line) is None:
+            if self._follower is not None and not self._budget_told:
+                self._budget_told = True
+                namespace, pod = self._log_source(self._update)
+                note = budget_note(
+                    limit=self._budget.limit,
+                    lines=self._lines,
+                    namespace=namespace,
+                    pod=pod,
+                    container=str(self.container_logs),
+                    cursor=self._cursor,
+                )
+                self.log.warning("%s", note)
+                self._follower.cancel()  # the current task: it stops at its next await
+            return
         self._lines += 1
         self._last.append(f"[{self.container_logs}] {line}")
         self.log.info("[%s] %s", self.container_logs, line)

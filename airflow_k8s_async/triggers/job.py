@@ -33,6 +33,7 @@ from airflow_k8s_async.triggers.logstream import (
     LogChoice,
     LogStreams,
     container_states,
+    log_budget,
     wanted_containers,
 )
 
@@ -81,6 +82,7 @@ class KubernetesJobTrigger(KubeTrigger):
         get_logs: bool = True,
         container_logs: LogChoice = True,
         init_container_logs: LogChoice = None,
+        max_log_bytes: int | None = None,
         log_events_on_failure: bool = False,
         parse_kube_api_events: bool = True,
         startup_timeout: float = 120,
@@ -109,6 +111,7 @@ class KubernetesJobTrigger(KubeTrigger):
         self.get_logs = get_logs
         self.container_logs = container_logs
         self.init_container_logs = init_container_logs
+        self.max_log_bytes = max_log_bytes
         self.log_events_on_failure = log_events_on_failure
         self.parse_kube_api_events = parse_kube_api_events
         self.startup_timeout = startup_timeout
@@ -133,6 +136,7 @@ class KubernetesJobTrigger(KubeTrigger):
             "get_logs": self.get_logs,
             "container_logs": self.container_logs,
             "init_container_logs": self.init_container_logs,
+            "max_log_bytes": self.max_log_bytes,
             "log_events_on_failure": self.log_events_on_failure,
             "parse_kube_api_events": self.parse_kube_api_events,
             "startup_timeout": self.startup_timeout,
@@ -153,6 +157,7 @@ class KubernetesJobTrigger(KubeTrigger):
             log=self.log,
             tag=self._tag,
             on_line=self._on_line if self.parse_kube_api_events else None,
+            max_bytes=log_budget(self.max_log_bytes),
         )
         hub = shared_hub()
         pod_labels = {"controller-uid": self.job_uid} if self.job_uid else {"job-name": self.job_name}

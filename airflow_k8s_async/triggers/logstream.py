@@ -3,21 +3,41 @@
 One follower per (pod, container), started once the container runs; each resumes after broken
 streams without duplicates (``_kube.logs``). The last lines are kept for failure messages, and
 every line can also be handed to a callback (``::kube_api:`` lines).
+
+Where each log was passed on to is saved on its pod (annotation CURSOR_ANNOTATION, every
+CHECKPOINT_SECONDS while lines come, and when the streams close), so a trigger that runs again
+after a triggerer restart resumes there instead of from the start. The annotation also carries the
+bytes shown so far, so a task's log budget (``max_log_bytes``) holds across restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from airflow_k8s_async._kube.client import KubeClient
+from airflow.configuration import conf
+
+from airflow_k8s_async._kube.client import MERGE_PATCH, KubeClient
 from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
+from airflow_k8s_async._kube.watch import PODS
+from airflow_k8s_async.errors import KubeApiError, KubeConnectionError, KubeForbiddenError, KubeNotFoundError
+from airflow_k8s_async.triggers.common import SECTION
 
 LAST_LINES = 20
+# A task's log budget: past it one line says so and streaming stops (the task goes on). Per task
+# with the max_log_bytes keyword, else [kubernetes_async] max_log_bytes; 0: no budget.
+DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024
+CURSOR_ANNOTATION = "airflow-k8s-async/log-cursor"
+# At most this often a pod's cursor is saved while lines come; a triggerer SIGKILLed in between
+# shows the lines since the last save again (and the task log says so).
+CHECKPOINT_SECONDS = 10.0
+CHECKPOINT_CLOSE_SECONDS = 5.0  # the last save, as the streams close: bounded
 # After the end, ended containers' streams deliver their last lines while they make progress: a
 # burst at exit can take minutes to pass on. Given up after this long without a line...
 DRAIN_IDLE_SECONDS = 10.0
@@ -43,6 +63,68 @@ async def drain_followers(
             break
         _, pending = await asyncio.wait(pending, timeout=min(1.0, until - now))
     return pending
+
+
+def log_budget(value: int | None) -> int:
+    """The log budget in bytes (0: none): ``value``, else the ``[kubernetes_async]`` setting."""
+    if value is not None:
+        return value
+    return conf.getint(SECTION, "max_log_bytes", fallback=DEFAULT_MAX_LOG_BYTES)
+
+
+def budget_note(
+    *, limit: int, lines: int, namespace: str, pod: str, container: str, cursor: LogCursor
+) -> str:
+    """What the task log says once the task's log budget is spent."""
+    since = cursor.since_time()
+    where = f"kubectl logs -n {namespace} {pod} -c {container}" + (f" --since-time={since}" if since else "")
+    return (
+        f"This task's log reached its budget of {limit} bytes (max_log_bytes) after {lines} lines: "
+        f"the containers' logs are not shown any further; the task goes on. The rest: {where} "
+        "(and the other containers' with their own -c)"
+    )
+
+
+class LogBudget:
+    """Bytes of log lines a task may show; ``take(line)`` is None from the first line past it on."""
+
+    def __init__(self, *, limit: int, shown: int = 0) -> None:
+        self.limit = limit
+        self.shown = shown
+        self.spent = bool(limit) and shown >= limit
+
+    def take(self, line: str) -> int | None:
+        """The line's size in bytes if it may be shown (and is counted), else None."""
+        if self.spent:
+            return None
+        size = len(line.encode("utf-8", errors="replace")) + 1  # the newline
+        if self.limit and self.shown + size > self.limit:
+            self.spent = True
+            return None
+        self.shown += size
+        return size
+
+
+def _later(one: LogCursor, other: LogCursor) -> bool:
+    """Whether ``one`` is past ``other`` (a cursor with no line is before any)."""
+    if one.last is None:
+        return False
+    return other.last is None or (one.last, one.same) > (other.last, other.same)
+
+
+def saved_cursors(pod: Mapping[str, Any]) -> tuple[dict[str, LogCursor], dict[str, Any]]:
+    """The cursors saved on ``pod`` (container -> cursor) and the rest of what was saved with them
+    (``shown``, ``final``, ``spent``); empty when none was saved or the value is not ours."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    try:
+        saved = json.loads(annotations.get(CURSOR_ANNOTATION) or "{}")
+        cursors = {
+            str(container): LogCursor(last=LogTime(int(s), int(n)), same=int(same))
+            for container, (s, n, same) in (saved.get("c") or {}).items()
+        }
+    except (ValueError, TypeError, AttributeError):
+        return {}, {}
+    return cursors, saved
 
 
 def unread_note(*, namespace: str, pod: str, container: str, cursor: LogCursor) -> str:
@@ -98,11 +180,15 @@ class LogStreams:
         tag: Callable[[str, str], str | None],
         on_line: Callable[[str, str, str], None] | None = None,
         positions: Mapping[str, list[int]] | None = None,
+        max_bytes: int = 0,
+        checkpoints: bool = True,
     ) -> None:
         """``tag(pod, container)`` gives the prefix shown in the task log (None: no prefix).
 
         ``positions`` (``"pod/container" -> [seconds, nanos, same]``, from :meth:`positions` of an
-        earlier follower, e.g. the worker's before it deferred) resumes where that one stopped.
+        earlier follower, e.g. the worker's before it deferred) resumes where that one stopped; so
+        does a cursor saved on the pod, whichever is further. ``max_bytes``: the task's log budget
+        (0: none). ``checkpoints``: save the cursors on the pods (see the module's docstring).
         """
         self.client = client
         self.namespace = namespace
@@ -117,6 +203,12 @@ class LogStreams:
             self._cursors[(pod, container)] = LogCursor(last=LogTime(seconds, nanos), same=same)
         self._last: deque[str] = deque(maxlen=LAST_LINES)
         self.lines = 0  # passed on so far (the drain's measure of progress)
+        self._budget = LogBudget(limit=max_bytes)
+        self._shown: dict[str, int] = {}  # pod -> bytes of its lines shown, by every trigger so far
+        self._checkpoints = checkpoints
+        self._saved: dict[str, str] = {}  # pod -> the annotation value it has (as far as we know)
+        self._saver: asyncio.Task[None] | None = None
+        self._spent_told = False
 
     def positions(self) -> dict[str, list[int]]:
         """How far each container's log was passed on, JSON-safe (see ``positions=``)."""
@@ -129,7 +221,11 @@ class LogStreams:
     def update(self, pod: Mapping[str, Any], containers: list[str]) -> None:
         """Record the pod's latest state; start following those of ``containers`` that have run."""
         name = str((pod.get("metadata") or {}).get("name"))
+        if name not in self._pods:
+            self._resume(name, pod)
         self._pods[name] = pod
+        if self._budget.spent and self.on_line is None:
+            return
         states = container_states(pod)
         for container in containers:
             key = (name, container)
@@ -149,6 +245,34 @@ class LogStreams:
                 ),
                 name=f"log {name}[{container}]",
             )
+        if self._checkpoints and self._followers and self._saver is None:
+            self._saver = asyncio.create_task(self._save_every(), name=f"log cursors {name}")
+
+    def _resume(self, name: str, pod: Mapping[str, Any]) -> None:
+        """A pod seen for the first time: take over what an earlier trigger saved on it."""
+        cursors, saved = saved_cursors(pod)
+        if not saved:
+            return
+        self._saved[name] = (pod.get("metadata") or {}).get("annotations", {}).get(CURSOR_ANNOTATION, "")
+        for container, cursor in cursors.items():
+            current = self._cursors.get((name, container))
+            if current is None or _later(cursor, current):
+                self._cursors[(name, container)] = cursor
+        self._shown[name] = int(saved.get("shown") or 0)
+        self._budget.shown += self._shown[name]
+        if saved.get("spent") or (self._budget.limit and self._budget.shown >= self._budget.limit):
+            if not self._budget.spent:
+                self.log.warning("This task's log budget (max_log_bytes) was spent before: not streaming")
+            self._budget.spent = self._spent_told = True
+        elif not saved.get("final") and cursors:
+            since = max(cursor.last for cursor in cursors.values() if cursor.last is not None)
+            self.log.warning(
+                "Resuming the log of pod %s where the previous trigger last saved its place: that "
+                "trigger stopped without saving again (a triggerer killed?), so lines written from "
+                "%s on may be shown twice",
+                name,
+                since.since_time(),
+            )
 
     def finished(self, pod: str, container: str) -> bool:
         obj = self._pods.get(pod) or {}
@@ -159,6 +283,14 @@ class LogStreams:
         )
 
     def _line(self, pod: str, container: str, line: str) -> None:
+        size = self._budget.take(line)
+        if size is None:
+            if not self._spent_told:
+                self._spend(pod, container)
+            if self.on_line is not None:  # (``::kube_api:`` results are read to the end)
+                self.on_line(pod, container, line)
+            return
+        self._shown[pod] = self._shown.get(pod, 0) + size
         tag = self.tag(pod, container)
         shown = f"[{tag}] {line}" if tag else line
         self.lines += 1
@@ -166,6 +298,23 @@ class LogStreams:
         self.log.info("%s", shown)
         if self.on_line is not None:
             self.on_line(pod, container, line)
+
+    def _spend(self, pod: str, container: str) -> None:
+        """The budget ran out on a line of ``pod[container]``: say so once; stop every stream
+        (unless ``on_line`` still reads them)."""
+        self._spent_told = True
+        note = budget_note(
+            limit=self._budget.limit,
+            lines=self.lines,
+            namespace=self.namespace,
+            pod=pod,
+            container=container,
+            cursor=self._cursors[(pod, container)],
+        )
+        self.log.warning("%s", note)
+        if self.on_line is None:  # nothing else reads the lines: stop every stream
+            for task in self._followers.values():
+                task.cancel()  # the current one too: it stops at its next await
 
     def last_lines(self) -> list[str]:
         return list(self._last)
@@ -183,6 +332,64 @@ class LogStreams:
                 )
 
     async def close(self) -> None:
-        for task in self._followers.values():
+        """Stop every stream, then save where each stopped (bounded; a repeated cancel cannot
+        interrupt the save, only stop waiting for it)."""
+        tasks = [*self._followers.values(), *([self._saver] if self._saver is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._followers.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._checkpoints and self._followers:
+            saving = asyncio.ensure_future(asyncio.wait_for(self.save(final=True), CHECKPOINT_CLOSE_SECONDS))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.shield(saving)
+
+    # -- where each log was passed on to, saved on its pod ---------------------------------------
+    async def _save_every(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            await self.save(final=False)
+
+    async def save(self, *, final: bool) -> None:
+        """Save each pod's cursors on it, where they moved since the last save. ``final``: nothing
+        is passed on after this (the streams are closed), so a later trigger resumes exactly."""
+        for pod in list(self._pods):
+            value = self._checkpoint_value(pod, final=final)
+            if value is None or value == self._saved.get(pod):
+                continue
+            path = PODS.path(namespace=self.namespace, name=pod)
+            body = {"metadata": {"annotations": {CURSOR_ANNOTATION: value}}}
+            try:
+                await self.client.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+            except KubeNotFoundError:
+                self._saved[pod] = value  # gone: nothing to resume
+            except KubeForbiddenError as exc:
+                self.log.warning(
+                    "Cannot save the log position on pod %s (%s): after a triggerer restart its log "
+                    "is shown again from where the task deferred; grant 'patch' on pods",
+                    pod,
+                    exc,
+                )
+                self._checkpoints = False
+                return
+            except (KubeApiError, KubeConnectionError) as exc:  # the next save tries again
+                self.log.debug("Could not save the log position on pod %s: %s", pod, exc)
+            else:
+                self._saved[pod] = value
+
+    def _checkpoint_value(self, pod: str, *, final: bool) -> str | None:
+        """The annotation's value for ``pod``; None when this trigger is behind what the pod has (a
+        triggerer that came back after another took over must not move the cursor back)."""
+        ours = {c: cursor for (p, c), cursor in self._cursors.items() if p == pod and cursor.last is not None}
+        if not ours and not self._budget.spent:
+            return None
+        theirs, _ = saved_cursors(self._pods.get(pod) or {})
+        if any(_later(cursor, ours.get(c, LogCursor())) for c, cursor in theirs.items()):
+            return None
+        saved: dict[str, Any] = {
+            "c": {c: [cur.last.seconds, cur.last.nanos, cur.same] for c, cur in ours.items() if cur.last},
+            "shown": self._shown.get(pod, 0),
+            "final": final,
+        }
+        if self._budget.spent:
+            saved["spent"] = True
+        return json.dumps(saved, separators=(",", ":"), sort_keys=True)

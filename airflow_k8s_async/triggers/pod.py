@@ -35,7 +35,13 @@ from airflow_k8s_async.triggers.common import (
     shared_target,
 )
 from airflow_k8s_async.triggers.finish import XCOM_SIDECAR_KEY
-from airflow_k8s_async.triggers.logstream import LogChoice, LogStreams, container_states, wanted_containers
+from airflow_k8s_async.triggers.logstream import (
+    LogChoice,
+    LogStreams,
+    container_states,
+    log_budget,
+    wanted_containers,
+)
 from airflow_k8s_async.triggers.podstart import render_submission, start_pod
 
 _EMPTY_XCOM = "__airflow_xcom_result_empty__"
@@ -80,6 +86,7 @@ class KubernetesPodTrigger(KubeTrigger):
         container_logs: LogChoice = True,
         init_container_logs: LogChoice = None,
         container_name_log_prefix_enabled: bool = True,
+        max_log_bytes: int | None = None,
         do_xcom_push: bool = False,
         startup_timeout: float = 120,
         schedule_timeout: float | None = None,
@@ -109,6 +116,7 @@ class KubernetesPodTrigger(KubeTrigger):
         self.container_logs = container_logs
         self.init_container_logs = init_container_logs
         self.container_name_log_prefix_enabled = container_name_log_prefix_enabled
+        self.max_log_bytes = max_log_bytes
         self.do_xcom_push = do_xcom_push
         self.startup_timeout = startup_timeout
         self.schedule_timeout = schedule_timeout if schedule_timeout is not None else startup_timeout
@@ -137,6 +145,7 @@ class KubernetesPodTrigger(KubeTrigger):
             "container_logs": self.container_logs,
             "init_container_logs": self.init_container_logs,
             "container_name_log_prefix_enabled": self.container_name_log_prefix_enabled,
+            "max_log_bytes": self.max_log_bytes,
             "do_xcom_push": self.do_xcom_push,
             "startup_timeout": self.startup_timeout,
             "schedule_timeout": self.schedule_timeout,
@@ -182,6 +191,7 @@ class KubernetesPodTrigger(KubeTrigger):
             log=self.log,
             tag=lambda pod, container: container if prefix else None,
             positions=self.log_positions,
+            max_bytes=log_budget(self.max_log_bytes),
         )
         try:
             async with shared_hub().subscribe(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -13,7 +15,8 @@ from kubernetes import client
 from airflow_k8s_async._kube.client import KEEPALIVE_IDLE, KEEPALIVE_PROBES, close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.logs import LogCursor, follow_container_log, parse_log_time
-from airflow_k8s_async.triggers.logstream import DRAIN_IDLE_SECONDS, LogStreams
+from airflow_k8s_async.triggers import logstream
+from airflow_k8s_async.triggers.logstream import CURSOR_ANNOTATION, DRAIN_IDLE_SECONDS, LogStreams
 from tests.integration.test_watch_hub import proxied, until
 from tests.support import kube
 
@@ -266,3 +269,137 @@ async def test_a_burst_of_20000_lines_at_exit_arrives_whole_and_once(
         f"{len(sink.lines)} lines, the last {sink.lines[-1:]}, {len(set(sink.lines))} distinct"
     )
     assert sink.warnings == []
+
+
+class _Sink:
+    """A task log that keeps what it is given (lines and warnings apart)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.warnings: list[str] = []
+
+    def info(self, fmt: str, *args: object) -> None:
+        self.lines.append(fmt % args)
+
+    def warning(self, fmt: str, *args: object) -> None:
+        self.warnings.append(fmt % args)
+
+    def debug(self, fmt: str, *args: object) -> None:
+        pass
+
+
+async def _pod_dict(core: client.CoreV1Api, namespace: str, name: str) -> dict[str, Any]:
+    pod = await asyncio.to_thread(core.read_namespaced_pod, name, namespace)
+    return dict(core.api_client.sanitize_for_serialization(pod))
+
+
+async def _stream_while(
+    streams: LogStreams, core: client.CoreV1Api, namespace: str, name: str, condition: Callable[[], bool]
+) -> dict[str, Any]:
+    """Feed ``streams`` the pod as a trigger does on each event while ``condition()``; the pod last read."""
+    while True:
+        pod = await _pod_dict(core, namespace, name)
+        streams.update(pod, ["base"])
+        if not condition() or pod["status"]["phase"] in ("Succeeded", "Failed"):
+            return pod
+        await asyncio.sleep(0.05)
+
+
+async def test_a_trigger_after_a_graceful_stop_resumes_where_the_last_one_saved_its_place(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """A triggerer restart (SIGTERM): the first trigger's streams close and save their place on the
+    pod; the next trigger, given nothing but the pod, shows the rest: every line once, no warning."""
+    count = 300
+    script = f"for i in $(seq 1 {count}); do echo line-$i; echo same-$i; sleep 0.02; done"
+    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("resumed", script))
+    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    first, second = _Sink(), _Sink()
+    try:
+        streams = LogStreams(client=kube_client, namespace=namespace, log=first, tag=lambda p, c: None)
+        await _stream_while(streams, core, namespace, "resumed", lambda: len(first.lines) < count // 2)
+        await streams.close()  # the triggerer stops: the place is saved
+        saved = (await _pod_dict(core, namespace, "resumed"))["metadata"]["annotations"][CURSOR_ANNOTATION]
+        assert json.loads(saved)["final"] is True
+        streams = LogStreams(client=kube_client, namespace=namespace, log=second, tag=lambda p, c: None)
+        await _stream_while(streams, core, namespace, "resumed", lambda: True)
+        await streams.drain()
+        await streams.close()
+    finally:
+        await close_clients()
+    expected = [x for i in range(1, count + 1) for x in (f"line-{i}", f"same-{i}")]
+    assert first.lines and second.lines, "both triggers must have shown part of the log"
+    assert first.lines + second.lines == expected
+    assert first.warnings == second.warnings == []
+
+
+async def test_a_trigger_after_a_killed_one_resumes_at_its_last_save_and_says_lines_may_repeat(
+    core: client.CoreV1Api, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A triggerer SIGKILLed: nothing is saved as it dies, so the next trigger resumes at the last
+    periodic save: no line is lost, those since that save may repeat, and the task log says so."""
+    monkeypatch.setattr(logstream, "CHECKPOINT_SECONDS", 0.5)
+    count = 400
+    script = f"for i in $(seq 1 {count}); do echo line-$i; sleep 0.02; done"
+    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("killed", script))
+    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    first, second = _Sink(), _Sink()
+    try:
+        streams = LogStreams(client=kube_client, namespace=namespace, log=first, tag=lambda p, c: None)
+
+        def saved() -> str:
+            pod = core.read_namespaced_pod("killed", namespace)
+            return (pod.metadata.annotations or {}).get(CURSOR_ANNOTATION, "")
+
+        await _stream_while(streams, core, namespace, "killed", lambda: len(first.lines) < count // 3)
+        await asyncio.to_thread(kube.eventually, saved, timeout=30)
+        for task in asyncio.all_tasks():  # SIGKILL: the streams stop, nothing more is saved
+            if task.get_name().startswith(("log killed", "log cursors")):
+                task.cancel()
+        await asyncio.sleep(0)
+        assert json.loads(saved())["final"] is False
+        streams = LogStreams(client=kube_client, namespace=namespace, log=second, tag=lambda p, c: None)
+        await _stream_while(streams, core, namespace, "killed", lambda: True)
+        await streams.drain()
+        await streams.close()
+    finally:
+        await close_clients()
+    expected = [f"line-{i}" for i in range(1, count + 1)]
+    assert second.lines[-1] == expected[-1] and set(first.lines + second.lines) == set(expected)
+    repeated = len(first.lines) + len(second.lines) - count
+    assert 0 <= repeated < len(first.lines), "the second trigger must not start from the beginning"
+    assert second.lines == expected[count - len(second.lines) :], "in order, from where it resumed"
+    assert len(second.warnings) == 1 and "may be shown twice" in second.warnings[0], second.warnings
+
+
+async def test_the_log_budget_stops_the_streams_says_so_once_and_holds_for_the_next_trigger(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """Past ``max_bytes`` one line says so (with the command for the rest) and the streams stop;
+    the pod runs on; a trigger after a restart shows nothing more of it."""
+    limit, width = 20_000, 99  # 100 bytes a line with its newline: 200 lines fit
+    pad = f"pad=$(head -c {width - 4} /dev/zero | tr '\\0' x)"
+    script = f"{pad}; for i in $(seq 1000 1999); do echo $i$pad; done; sleep 3"
+    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("chatty", script))
+    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    first, second = _Sink(), _Sink()
+    try:
+        streams = LogStreams(
+            client=kube_client, namespace=namespace, log=first, tag=lambda p, c: None, max_bytes=limit
+        )
+        await _stream_while(streams, core, namespace, "chatty", lambda: not first.warnings)
+        await until(lambda: all(task.done() for task in streams._followers.values()), timeout=30)
+        pod = await _pod_dict(core, namespace, "chatty")
+        assert pod["status"]["phase"] == "Running", "the pod goes on"
+        await streams.close()
+        streams = LogStreams(
+            client=kube_client, namespace=namespace, log=second, tag=lambda p, c: None, max_bytes=limit
+        )
+        await _stream_while(streams, core, namespace, "chatty", lambda: True)
+        await streams.close()
+    finally:
+        await close_clients()
+    assert first.lines == [f"{i}{'x' * (width - 4)}" for i in range(1000, 1200)]
+    (note,) = first.warnings
+    assert f"budget of {limit} bytes" in note and f"kubectl logs -n {namespace} chatty -c base" in note
+    assert second.lines == [] and len(second.warnings) == 1 and "spent before" in second.warnings[0]

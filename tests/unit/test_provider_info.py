@@ -18,6 +18,7 @@ import pytest
 from airflow_k8s_async import __version__
 from airflow_k8s_async.get_provider_info import get_provider_info
 from airflow_k8s_async.hooks.kubernetes import CONN_TYPE, EXTRA_NAMES, KubernetesAsyncHook
+from airflow_k8s_async.triggers.logstream import DEFAULT_MAX_LOG_BYTES
 
 PACKAGE = "airflow-k8s-async"
 HOOK_PATH = "airflow_k8s_async.hooks.kubernetes.KubernetesAsyncHook"
@@ -59,6 +60,7 @@ def test_contents() -> None:
     options = info["config"]["kubernetes_async"]["options"]
     assert int(options["watch_timeout_seconds"]["default"]) == 300
     assert float(options["watch_linger_seconds"]["default"]) == 10
+    assert int(options["max_log_bytes"]["default"]) == DEFAULT_MAX_LOG_BYTES
     for option in options.values():
         assert option["version_added"] == "0.1.0"
         assert option["description"]
