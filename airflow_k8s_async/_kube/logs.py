@@ -204,11 +204,12 @@ async def follow_container_log(
     on_line: Callable[[str], None],
     finished: Callable[[], bool],
     read_timeout: float = READ_TIMEOUT,
-) -> None:
+) -> bool:
     """Pass each new line to ``on_line`` until the container has ended and its log is read.
 
     ``finished`` says whether the container has terminated (the caller knows from the watch);
-    while it has not, an ended stream is opened again. Cancel the task to stop early.
+    while it has not, an ended stream is opened again. Cancel the task to stop early. Returns
+    whether the log was read to its end: False when the pod was deleted before that.
     """
     path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
     delays = backoff_delays()
@@ -228,16 +229,16 @@ async def follow_container_log(
                 replay.pass_on(parser.end(), on_line)
             delays = backoff_delays()  # a stream that ended cleanly resets the backoff
             if finished():
-                return
+                return True
             await asyncio.sleep(_RESTREAM_PAUSE)
         except aiohttp.SocketTimeoutError:
             delays = backoff_delays()  # silent for read_timeout: open it again from the cursor
             log.debug("log of %s/%s[%s]: silent for %gs; again", namespace, pod, container, read_timeout)
         except KubeNotFoundError:
-            return  # the pod is gone: nothing more to read
+            return False  # the pod is gone: nothing more to read
         except KubeApiError as exc:
             if exc.status == 400 and finished():
-                return  # the container ended without ever starting: there is no log
+                return True  # the container ended without ever starting: there is no log
             delay = next(delays)
             log.debug("log of %s/%s[%s]: %s; again in %.1fs", namespace, pod, container, exc, delay)
             await asyncio.sleep(delay)

@@ -35,6 +35,9 @@ EVENTS_WAIT_SECONDS = 5.0
 START_WAIT_SECONDS = 60.0
 # Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
 AIRFLOW_HAS_TRIGGER_ON_KILL = tuple(int(p) for p in airflow_version.split(".")[:2] if p.isdigit()) >= (3, 3)
+# The message Airflow >= 3.3 cancels a trigger with when it no longer belongs to this triggerer (a
+# user's action, its timeout, a hand-over after a stall); a stopping triggerer cancels with none.
+USER_ACTION_CANCEL = "__airflow_user_action__"
 
 
 def shared_hub() -> WatchHub:
@@ -112,6 +115,7 @@ class KubeTrigger(BaseTrigger):
         self._killed = False
         self._kept = False
         self._in_cleanup = False
+        self._cancelled_with: str | None = None  # the message of the cancel that stopped run()
         self._kill_task: asyncio.Task[None] | None = None
         self._shown: tuple[str, str] | None = None
 
@@ -153,7 +157,8 @@ class KubeTrigger(BaseTrigger):
         loop_stalls()  # watching from the start: a kill after a stall must know of it
         try:
             event = await self.wait()
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            self._cancelled_with = str(exc.args[0]) if exc.args else None
             raise
         except Exception as exc:  # configuration, RBAC, or anything else: the task fails with why
             # (a crash would fail it too, but cleanup() would then find it deferred and keep
@@ -311,6 +316,11 @@ class KubeTrigger(BaseTrigger):
         out); after an ``on_kill`` that acted, the second call does nothing.
         """
         if self._fired or self._killed or self._kept or self._keeps_on_kill() or self.task_instance is None:
+            return
+        if AIRFLOW_HAS_TRIGGER_ON_KILL and self._cancelled_with != USER_ACTION_CANCEL:
+            # The triggerer is stopping (a restart, a deploy): the task stays deferred and another
+            # triggerer takes the trigger over. Asking the task's state here, for every trigger
+            # one after the other, would outlast the 10 s Airflow gives its runner to stop.
             return
         self._in_cleanup = True
         await self.on_kill()

@@ -343,6 +343,8 @@ class KubernetesJobTrigger(KubeTrigger):
         pod = event.object
         name = str((pod.get("metadata") or {}).get("name"))
         if event.type == DELETED:
+            if self._streams is not None:  # a log cut short says so
+                self._streams.pod_deleted(name)
             return None  # replaced or cleaned up by the Job controller; the Job decides
         first_seen = name not in self._pods
         self._pods[name] = pod

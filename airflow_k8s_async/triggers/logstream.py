@@ -209,6 +209,8 @@ class LogStreams:
         self._saved: dict[str, str] = {}  # pod -> the annotation value it has (as far as we know)
         self._saver: asyncio.Task[None] | None = None
         self._spent_told = False
+        self._noted: set[tuple[str, str]] = set()  # (pod, container) said to be cut by a deletion
+        self._claims: dict[str, asyncio.Future[None]] = {}
 
     def positions(self) -> dict[str, list[int]]:
         """How far each container's log was passed on, JSON-safe (see ``positions=``)."""
@@ -234,19 +236,45 @@ class LogStreams:
             ):
                 continue
             self._followers[key] = asyncio.create_task(
-                follow_container_log(
-                    self.client,
-                    namespace=self.namespace,
-                    pod=name,
-                    container=container,
-                    cursor=self._cursors.setdefault(key, LogCursor()),
-                    on_line=functools.partial(self._line, name, container),
-                    finished=functools.partial(self.finished, name, container),
-                ),
-                name=f"log {name}[{container}]",
+                self._follow(name, container), name=f"log {name}[{container}]"
             )
         if self._checkpoints and self._followers and self._saver is None:
             self._saver = asyncio.create_task(self._save_every(), name=f"log cursors {name}")
+
+    async def _follow(self, pod: str, container: str) -> None:
+        cursor = self._cursors.setdefault((pod, container), LogCursor())
+        await self._claim(pod)
+        whole = await follow_container_log(
+            self.client,
+            namespace=self.namespace,
+            pod=pod,
+            container=container,
+            cursor=cursor,
+            on_line=functools.partial(self._line, pod, container),
+            finished=functools.partial(self.finished, pod, container),
+        )
+        if not whole:
+            self._note_deleted(pod, container)
+
+    def _note_deleted(self, pod: str, container: str) -> None:
+        if (pod, container) in self._noted:
+            return
+        self._noted.add((pod, container))
+        since = self._cursors[(pod, container)].since_time()
+        self.log.warning(
+            "The log of %s[%s] was not read to its end: the pod was deleted%s; the lines after that "
+            "were not shown (read them where your cluster keeps container logs, if it does)",
+            pod,
+            container,
+            f" (shown up to {since})" if since else " before any line was shown",
+        )
+
+    def pod_deleted(self, pod: str) -> None:
+        """The watch says ``pod`` is gone: the logs of its containers that had not ended stop here."""
+        for (name, container), task in self._followers.items():
+            if name == pod and not task.done() and not self.finished(name, container):
+                task.cancel()
+                self._note_deleted(name, container)
 
     def _resume(self, name: str, pod: Mapping[str, Any]) -> None:
         """A pod seen for the first time: take over what an earlier trigger saved on it."""
@@ -264,14 +292,14 @@ class LogStreams:
             if not self._budget.spent:
                 self.log.warning("This task's log budget (max_log_bytes) was spent before: not streaming")
             self._budget.spent = self._spent_told = True
-        elif not saved.get("final") and cursors:
-            since = max(cursor.last for cursor in cursors.values() if cursor.last is not None)
+        elif not saved.get("final"):
+            stamps = [cursor.last for cursor in cursors.values() if cursor.last is not None]
             self.log.warning(
                 "Resuming the log of pod %s where the previous trigger last saved its place: that "
                 "trigger stopped without saving again (a triggerer killed?), so lines written from "
                 "%s on may be shown twice",
                 name,
-                since.since_time(),
+                max(stamps).since_time() if stamps else "its start",
             )
 
     def finished(self, pod: str, container: str) -> bool:
@@ -353,34 +381,49 @@ class LogStreams:
         """Save each pod's cursors on it, where they moved since the last save. ``final``: nothing
         is passed on after this (the streams are closed), so a later trigger resumes exactly."""
         for pod in list(self._pods):
-            value = self._checkpoint_value(pod, final=final)
-            if value is None or value == self._saved.get(pod):
-                continue
-            path = PODS.path(namespace=self.namespace, name=pod)
-            body = {"metadata": {"annotations": {CURSOR_ANNOTATION: value}}}
-            try:
-                await self.client.request("PATCH", path, body=body, content_type=MERGE_PATCH)
-            except KubeNotFoundError:
-                self._saved[pod] = value  # gone: nothing to resume
-            except KubeForbiddenError as exc:
+            if self._checkpoints:
+                await self._save_pod(pod, final=final, claim=pod in self._claims)
+
+    async def _claim(self, pod: str) -> None:
+        """Before this trigger shows a line of ``pod``: mark its saved place as not final, so that
+        a trigger after this one's SIGKILL knows lines may repeat (once per pod)."""
+        if not self._checkpoints:
+            return
+        claim = self._claims.get(pod)
+        if claim is None:
+            claim = self._claims[pod] = asyncio.ensure_future(self._save_pod(pod, final=False, claim=True))
+        await asyncio.shield(claim)
+
+    async def _save_pod(self, pod: str, *, final: bool, claim: bool = False) -> None:
+        value = self._checkpoint_value(pod, final=final, claim=claim)
+        if value is None or value == self._saved.get(pod):
+            return
+        path = PODS.path(namespace=self.namespace, name=pod)
+        body = {"metadata": {"annotations": {CURSOR_ANNOTATION: value}}}
+        try:
+            await self.client.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+        except KubeNotFoundError:
+            self._saved[pod] = value  # gone: nothing to resume
+        except KubeForbiddenError as exc:
+            if self._checkpoints:
                 self.log.warning(
                     "Cannot save the log position on pod %s (%s): after a triggerer restart its log "
                     "is shown again from where the task deferred; grant 'patch' on pods",
                     pod,
                     exc,
                 )
-                self._checkpoints = False
-                return
-            except (KubeApiError, KubeConnectionError) as exc:  # the next save tries again
-                self.log.debug("Could not save the log position on pod %s: %s", pod, exc)
-            else:
-                self._saved[pod] = value
+            self._checkpoints = False
+        except (KubeApiError, KubeConnectionError) as exc:  # the next save tries again
+            self.log.debug("Could not save the log position on pod %s: %s", pod, exc)
+        else:
+            self._saved[pod] = value
 
-    def _checkpoint_value(self, pod: str, *, final: bool) -> str | None:
-        """The annotation's value for ``pod``; None when this trigger is behind what the pod has (a
-        triggerer that came back after another took over must not move the cursor back)."""
+    def _checkpoint_value(self, pod: str, *, final: bool, claim: bool = False) -> str | None:
+        """The annotation's value for ``pod``; None when there is nothing to save (no line shown,
+        unless ``claim``) or this trigger is behind what the pod has (a triggerer that came back
+        after another took over must not move the cursor back)."""
         ours = {c: cursor for (p, c), cursor in self._cursors.items() if p == pod and cursor.last is not None}
-        if not ours and not self._budget.spent:
+        if not ours and not self._budget.spent and not claim:
             return None
         theirs, _ = saved_cursors(self._pods.get(pod) or {})
         if any(_later(cursor, ours.get(c, LogCursor())) for c, cursor in theirs.items()):

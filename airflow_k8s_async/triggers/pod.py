@@ -217,6 +217,8 @@ class KubernetesPodTrigger(KubeTrigger):
             now = time.time()
             if event is not None:
                 if event.type == DELETED:
+                    if self._streams is not None:
+                        self._streams.pod_deleted(self.pod_name)
                     return self._event("failed", reason="PodDeleted", message=self._deleted_message())
                 self._pod = event.object
             if self.deadline is not None and now >= self.deadline:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients, get_client
@@ -24,6 +27,7 @@ from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.finish import apply_finish_action
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
+from tests.integration.test_watch_hub import proxied, until
 from tests.support import kube
 
 IMAGE = {"image": kube.IMAGE, "imagePullPolicy": kube.PULL_POLICY}
@@ -332,3 +336,59 @@ async def test_a_continuing_trigger_resumes_the_log_where_the_first_stopped(
     assert event["status"] == "success"
     text = out.read()
     assert [text.count(f"[base] n-{i} ") + text.count(f"[base] n-{i}\n") for i in range(1, 13)] == [1] * 12
+
+
+async def test_a_burst_at_exit_and_its_xcom_survive_a_cut_stream_and_a_repeated_finish(
+    core: client.CoreV1Api, namespace: str, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """20 000 lines as the container exits, then an XCom; the connection is cut mid-burst, and a
+    second trigger runs after the first ended (a triggerer restart before Airflow stored the end):
+    every line once and in order across both, and the value both times."""
+    count = 20_000
+    script = f"sleep 2; seq 1 {count}; echo '{{\"lines\": {count}}}' > /airflow/xcom/return.json"
+    uid = create(core, namespace, pod_body("burstx", script, sidecar=True))
+    out = Output(capfd)
+
+    def shown() -> list[int]:
+        return [int(n) for n in re.findall(r"\[base\] (\d+)\b", out.read())]
+
+    async with proxied(kube.kubeconfig_dict()) as (proxy, kubeconfig):
+        path = tmp_path / "proxied.kubeconfig"
+        path.write_text(yaml.safe_dump(kubeconfig))
+
+        def make() -> KubernetesPodTrigger:
+            return KubernetesPodTrigger(
+                pod_name="burstx",
+                pod_namespace=namespace,
+                pod_uid=uid,
+                kubernetes_conn_id=None,
+                config_file=str(path),
+                do_xcom_push=True,
+            )
+
+        task = asyncio.create_task(make().wait())
+        await until(lambda: len(shown()) >= count // 4, timeout=120)
+        cuts = proxy.cut()
+        first = await asyncio.wait_for(task, 300)
+        again = await asyncio.wait_for(make().wait(), 120)
+    assert cuts >= 1, "the test must really have cut the stream"
+    assert first["xcom"] == again["xcom"] == {"lines": count}
+    lines = shown()
+    assert lines == list(range(1, count + 1)), f"{len(lines)} lines; repeated: {len(lines) - len(set(lines))}"
+
+
+async def test_a_pod_deleted_mid_log_says_its_log_was_not_read_to_the_end(
+    core: client.CoreV1Api, namespace: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Someone else deletes the pod while it logs: the task ends PodDeleted, and its log says
+    that the container's log stops there, from which line on nothing was shown."""
+    out = Output(capfd)
+    uid = create(
+        core, namespace, pod_body("cut", "i=0; while true; do i=$((i+1)); echo n-$i; sleep 0.1; done")
+    )
+    task = asyncio.create_task(first_event(trigger(namespace, "cut", uid)))
+    await out.until("[base] n-5")
+    await asyncio.to_thread(core.delete_namespaced_pod, "cut", namespace, grace_period_seconds=0)
+    event = await task
+    assert event["status"] == "failed" and event["reason"] == "PodDeleted"
+    await out.until("The log of cut[base] was not read to its end: the pod was deleted (shown up to ")
