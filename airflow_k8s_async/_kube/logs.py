@@ -43,17 +43,26 @@ class LogTime:
         return datetime.fromtimestamp(self.seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_SECONDS: dict[str, int] = {}  # "2026-01-02T03:04:05" -> epoch seconds: a burst shares a few
+
+
 def parse_log_time(text: str) -> LogTime | None:
     """RFC 3339 with up to nanoseconds, as the kubelet writes it (``2026-01-02T03:04:05.123456789Z``)."""
     if not text.endswith("Z") or len(text) < 20:
         return None
     whole, _, fraction = text[:-1].partition(".")
+    seconds = _SECONDS.get(whole)
     try:
-        moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        if seconds is None:  # (strptime per line cost more than the rest of the parsing)
+            moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+            seconds = int(moment.timestamp())
+            if len(_SECONDS) >= 256:
+                _SECONDS.clear()
+            _SECONDS[whole] = seconds
         nanos = int((fraction + "000000000")[:9]) if fraction else 0
     except ValueError:
         return None
-    return LogTime(int(moment.timestamp()), nanos)
+    return LogTime(seconds, nanos)
 
 
 @dataclass
