@@ -169,7 +169,8 @@ def live_ours(core: client.CoreV1Api, namespace: str, lines: int, sink: Sink) ->
 
 
 def stats(values: list[float], digits: int = 2) -> str:
-    return f"{statistics.median(values):.{digits}f} (min {min(values):.{digits}f}, max {max(values):.{digits}f})"
+    median, low, high = (f"{v:.{digits}f}" for v in (statistics.median(values), min(values), max(values)))
+    return f"{median} (min {low}, max {high})"
 
 
 def main(argv: list[str] | None = None) -> int:
