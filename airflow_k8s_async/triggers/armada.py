@@ -307,7 +307,7 @@ class ArmadaJobTrigger(KubeTrigger):
             self._follower, self._cursor = None, LogCursor()
         if not self.container_logs or not update.cluster or self._follower is not None:
             return
-        if self._budget is not None and self._budget.spent:
+        if self._budget is not None and self._budget.spent and not self.link_patterns:
             return
         if update.state != RUNNING and not update.terminal:
             return
@@ -352,8 +352,11 @@ class ArmadaJobTrigger(KubeTrigger):
         return await get_client(cluster)
 
     def _line(self, line: str) -> None:
+        for name, pattern in self.link_patterns.items():  # (past the log budget too)
+            if name not in self._links and (found := re.search(pattern, line)):
+                self._links[name] = found.group(0)
         if self._budget is not None and self._budget.take(line) is None:
-            if self._follower is not None and not self._budget_told:
+            if not self._budget_told:
                 self._budget_told = True
                 namespace, pod = self._log_source(self._update)
                 note = budget_note(
@@ -365,14 +368,12 @@ class ArmadaJobTrigger(KubeTrigger):
                     cursor=self._cursor,
                 )
                 self.log.warning("%s", note)
+            if self._follower is not None and not self.link_patterns:
                 self._follower.cancel()  # the current task: it stops at its next await
             return
         self._lines += 1
         self._last.append(f"[{self.container_logs}] {line}")
         self.log.info("[%s] %s", self.container_logs, line)
-        for name, pattern in self.link_patterns.items():
-            if name not in self._links and (found := re.search(pattern, line)):
-                self._links[name] = found.group(0)
 
     def current_log_position(self) -> list[int] | None:
         cursor = self._cursor

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from airflow.configuration import conf
@@ -135,6 +136,11 @@ class KubeTrigger(BaseTrigger):
     def _timeout_event(self) -> dict[str, Any]:
         return self._event("timeout", reason="Timeout", message="the task's execution_timeout passed")
 
+    def _try_id(self) -> str | None:
+        """The task instance's id (one per try), where the triggerer gave this trigger one."""
+        ident = getattr(self.task_instance, "id", None)
+        return str(ident) if ident else None
+
     def _connection_kwargs(self) -> dict[str, Any]:
         return {
             "kubernetes_conn_id": self.kubernetes_conn_id,
@@ -154,11 +160,19 @@ class KubeTrigger(BaseTrigger):
         raise NotImplementedError
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            async with contextlib.aclosing(self._run()) as events:
+                async for event in events:
+                    yield event
+        except asyncio.CancelledError as exc:  # what cleanup() needs to know of the cancel
+            self._cancelled_with = str(exc.args[0]) if exc.args else None
+            raise
+
+    async def _run(self) -> AsyncGenerator[TriggerEvent, None]:
         loop_stalls()  # watching from the start: a kill after a stall must know of it
         try:
             event = await self.wait()
-        except asyncio.CancelledError as exc:
-            self._cancelled_with = str(exc.args[0]) if exc.args else None
+        except asyncio.CancelledError:
             raise
         except Exception as exc:  # configuration, RBAC, or anything else: the task fails with why
             # (a crash would fail it too, but cleanup() would then find it deferred and keep
@@ -319,8 +333,9 @@ class KubeTrigger(BaseTrigger):
             return
         if AIRFLOW_HAS_TRIGGER_ON_KILL and self._cancelled_with != USER_ACTION_CANCEL:
             # The triggerer is stopping (a restart, a deploy): the task stays deferred and another
-            # triggerer takes the trigger over. Asking the task's state here, for every trigger
-            # one after the other, would outlast the 10 s Airflow gives its runner to stop.
+            # triggerer takes the trigger over. (The question could not be answered anyway: the
+            # runner's channel to its supervisor is closed by then, and asking waited until the
+            # runner was killed, 10 s later, with no trigger's last log positions saved.)
             return
         self._in_cleanup = True
         await self.on_kill()

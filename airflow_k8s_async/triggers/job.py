@@ -158,6 +158,7 @@ class KubernetesJobTrigger(KubeTrigger):
             tag=self._tag,
             on_line=self._on_line if self.parse_kube_api_events else None,
             max_bytes=log_budget(self.max_log_bytes),
+            owner=self._try_id(),
         )
         hub = shared_hub()
         pod_labels = {"controller-uid": self.job_uid} if self.job_uid else {"job-name": self.job_name}

@@ -26,8 +26,17 @@ from airflow.configuration import conf
 from airflow_k8s_async._kube.client import MERGE_PATCH, KubeClient
 from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
 from airflow_k8s_async._kube.watch import PODS
-from airflow_k8s_async.errors import KubeApiError, KubeConnectionError, KubeForbiddenError, KubeNotFoundError
+from airflow_k8s_async.errors import (
+    KubeConflictError,
+    KubeConnectionError,
+    KubeForbiddenError,
+    KubeNotFoundError,
+    KubeServerError,
+    KubeTooManyRequestsError,
+)
 from airflow_k8s_async.triggers.common import SECTION
+
+log = logging.getLogger(__name__)
 
 LAST_LINES = 20
 # A task's log budget: past it one line says so and streaming stops (the task goes on). Per task
@@ -38,6 +47,7 @@ CURSOR_ANNOTATION = "airflow-k8s-async/log-cursor"
 # shows the lines since the last save again (and the task log says so).
 CHECKPOINT_SECONDS = 10.0
 CHECKPOINT_CLOSE_SECONDS = 5.0  # the last save, as the streams close: bounded
+CLAIM_WAIT_SECONDS = 5.0  # how long a stream waits for its pod's claim before it shows lines anyway
 # After the end, ended containers' streams deliver their last lines while they make progress: a
 # burst at exit can take minutes to pass on. Given up after this long without a line...
 DRAIN_IDLE_SECONDS = 10.0
@@ -66,10 +76,24 @@ async def drain_followers(
 
 
 def log_budget(value: int | None) -> int:
-    """The log budget in bytes (0: none): ``value``, else the ``[kubernetes_async]`` setting."""
+    """The log budget in bytes (0: none): ``value``, else the ``[kubernetes_async]`` setting where
+    the trigger runs (a wrong setting is said, and the default used: no task fails for it)."""
     if value is not None:
         return value
-    return conf.getint(SECTION, "max_log_bytes", fallback=DEFAULT_MAX_LOG_BYTES)
+    setting = conf.get(SECTION, "max_log_bytes", fallback=str(DEFAULT_MAX_LOG_BYTES))
+    try:
+        budget = int(setting)
+    except (TypeError, ValueError):
+        budget = -1
+    if budget < 0:
+        log.warning(
+            "[%s] max_log_bytes=%r: not a number of bytes (0 for no budget); using %d",
+            SECTION,
+            setting,
+            DEFAULT_MAX_LOG_BYTES,
+        )
+        return DEFAULT_MAX_LOG_BYTES
+    return budget
 
 
 def budget_note(
@@ -112,16 +136,41 @@ def _later(one: LogCursor, other: LogCursor) -> bool:
     return other.last is None or (one.last, one.same) > (other.last, other.same)
 
 
-def saved_cursors(pod: Mapping[str, Any]) -> tuple[dict[str, LogCursor], dict[str, Any]]:
-    """The cursors saved on ``pod`` (container -> cursor) and the rest of what was saved with them
-    (``shown``, ``final``, ``spent``); empty when none was saved or the value is not ours."""
-    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+_LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z: past it a stamp cannot be written back
+
+
+def _valid_cursor(value: Any) -> LogCursor:
+    seconds, nanos, same = value
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"not integers: {value!r}")
+    if not (0 <= seconds <= _LAST_SECOND and 0 <= nanos < 10**9 and same >= 0):
+        raise ValueError(f"out of range: {value!r}")
+    return LogCursor(last=LogTime(seconds, nanos), same=same)
+
+
+def saved_annotation(pod: Mapping[str, Any]) -> str | None:
+    return ((pod.get("metadata") or {}).get("annotations") or {}).get(CURSOR_ANNOTATION)
+
+
+def saved_cursors(
+    pod: Mapping[str, Any], *, owner: str | None
+) -> tuple[dict[str, LogCursor], dict[str, Any]]:
+    """The cursors saved on ``pod`` for the task try ``owner`` (container -> cursor) and the rest
+    of what was saved with them (``shown``, ``final``, ``spent``). Empty when none was saved, when
+    another try saved them (a retry that adopted the pod starts its own log), or when the value is
+    not what this module writes (edited by hand, copied with a template)."""
     try:
-        saved = json.loads(annotations.get(CURSOR_ANNOTATION) or "{}")
+        saved = json.loads(saved_annotation(pod) or "{}")
+        if not isinstance(saved, dict) or not saved or saved.get("o") != owner:
+            return {}, {}
         cursors = {
-            str(container): LogCursor(last=LogTime(int(s), int(n)), same=int(same))
-            for container, (s, n, same) in (saved.get("c") or {}).items()
+            str(container): _valid_cursor(value) for container, value in (saved.get("c") or {}).items()
         }
+        shown = saved.get("shown", 0)
+        if not isinstance(shown, int) or isinstance(shown, bool) or shown < 0:
+            raise ValueError(f"shown={shown!r}")
+        if not all(isinstance(saved.get(key, False), bool) for key in ("final", "spent")):
+            raise ValueError("final/spent not booleans")
     except (ValueError, TypeError, AttributeError):
         return {}, {}
     return cursors, saved
@@ -182,35 +231,43 @@ class LogStreams:
         positions: Mapping[str, list[int]] | None = None,
         max_bytes: int = 0,
         checkpoints: bool = True,
+        owner: str | None = None,
     ) -> None:
         """``tag(pod, container)`` gives the prefix shown in the task log (None: no prefix).
 
         ``positions`` (``"pod/container" -> [seconds, nanos, same]``, from :meth:`positions` of an
         earlier follower, e.g. the worker's before it deferred) resumes where that one stopped; so
-        does a cursor saved on the pod, whichever is further. ``max_bytes``: the task's log budget
-        (0: none). ``checkpoints``: save the cursors on the pods (see the module's docstring).
+        does a cursor saved on the pod by an earlier trigger of the same try (``owner``, the task
+        instance's id), whichever is further. With ``on_line`` the lines before a saved cursor are
+        read again for it, not shown (``::kube_api:`` results live only in the trigger's memory).
+        ``max_bytes``: the task's log budget (0: none). ``checkpoints``: save the cursors on the
+        pods (see the module's docstring).
         """
         self.client = client
         self.namespace = namespace
         self.log = log
         self.tag = tag
         self.on_line = on_line
+        self.owner = owner
         self._pods: dict[str, Mapping[str, Any]] = {}
         self._followers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._cursors: dict[tuple[str, str], LogCursor] = {}
         for key, (seconds, nanos, same) in (positions or {}).items():
             pod, _, container = key.partition("/")
             self._cursors[(pod, container)] = LogCursor(last=LogTime(seconds, nanos), same=same)
+        self._shown_to: dict[tuple[str, str], LogCursor] = {}  # read again for on_line up to here
         self._last: deque[str] = deque(maxlen=LAST_LINES)
-        self.lines = 0  # passed on so far (the drain's measure of progress)
+        self.lines = 0  # read so far (the drain's measure of progress)
+        self._shown_lines = 0
         self._budget = LogBudget(limit=max_bytes)
         self._shown: dict[str, int] = {}  # pod -> bytes of its lines shown, by every trigger so far
         self._checkpoints = checkpoints
-        self._saved: dict[str, str] = {}  # pod -> the annotation value it has (as far as we know)
         self._saver: asyncio.Task[None] | None = None
-        self._spent_told = False
-        self._noted: set[tuple[str, str]] = set()  # (pod, container) said to be cut by a deletion
+        self._locks: dict[str, asyncio.Lock] = {}  # one save at a time per pod
         self._claims: dict[str, asyncio.Future[None]] = {}
+        self._spent_told = False
+        self._save_failure_told = False
+        self._noted: set[tuple[str, str]] = set()  # (pod, container) said to be cut by a deletion
 
     def positions(self) -> dict[str, list[int]]:
         """How far each container's log was passed on, JSON-safe (see ``positions=``)."""
@@ -243,7 +300,14 @@ class LogStreams:
 
     async def _follow(self, pod: str, container: str) -> None:
         cursor = self._cursors.setdefault((pod, container), LogCursor())
-        await self._claim(pod)
+        if self._checkpoints:  # before the first line is shown (bounded: a slow API server delays no log)
+            claim = self._claims.get(pod)
+            if claim is None:
+                claim = self._claims[pod] = asyncio.ensure_future(
+                    self._save_pod(pod, final=False, claim=True)
+                )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(claim), CLAIM_WAIT_SECONDS)
         whole = await follow_container_log(
             self.client,
             namespace=self.namespace,
@@ -277,15 +341,19 @@ class LogStreams:
                 self._note_deleted(name, container)
 
     def _resume(self, name: str, pod: Mapping[str, Any]) -> None:
-        """A pod seen for the first time: take over what an earlier trigger saved on it."""
-        cursors, saved = saved_cursors(pod)
+        """A pod seen for the first time: take over what an earlier trigger of this try saved on it."""
+        cursors, saved = saved_cursors(pod, owner=self.owner)
         if not saved:
             return
-        self._saved[name] = (pod.get("metadata") or {}).get("annotations", {}).get(CURSOR_ANNOTATION, "")
         for container, cursor in cursors.items():
-            current = self._cursors.get((name, container))
-            if current is None or _later(cursor, current):
-                self._cursors[(name, container)] = cursor
+            key = (name, container)
+            current = self._cursors.get(key)
+            if current is not None and not _later(cursor, current):
+                continue
+            if self.on_line is not None:
+                self._shown_to[key] = cursor
+            else:
+                self._cursors[key] = cursor
         self._shown[name] = int(saved.get("shown") or 0)
         self._budget.shown += self._shown[name]
         if saved.get("spent") or (self._budget.limit and self._budget.shown >= self._budget.limit):
@@ -311,6 +379,15 @@ class LogStreams:
         )
 
     def _line(self, pod: str, container: str, line: str) -> None:
+        self.lines += 1
+        key = (pod, container)
+        shown_to = self._shown_to.get(key)
+        if shown_to is not None:
+            if not _later(self._cursors[key], shown_to):  # an earlier trigger showed it
+                if self.on_line is not None:
+                    self.on_line(pod, container, line)
+                return
+            del self._shown_to[key]
         size = self._budget.take(line)
         if size is None:
             if not self._spent_told:
@@ -319,9 +396,9 @@ class LogStreams:
                 self.on_line(pod, container, line)
             return
         self._shown[pod] = self._shown.get(pod, 0) + size
+        self._shown_lines += 1
         tag = self.tag(pod, container)
         shown = f"[{tag}] {line}" if tag else line
-        self.lines += 1
         self._last.append(f"[{tag or container}] {line}")
         self.log.info("%s", shown)
         if self.on_line is not None:
@@ -333,7 +410,7 @@ class LogStreams:
         self._spent_told = True
         note = budget_note(
             limit=self._budget.limit,
-            lines=self.lines,
+            lines=self._shown_lines,
             namespace=self.namespace,
             pod=pod,
             container=container,
@@ -360,16 +437,26 @@ class LogStreams:
                 )
 
     async def close(self) -> None:
-        """Stop every stream, then save where each stopped (bounded; a repeated cancel cannot
-        interrupt the save, only stop waiting for it)."""
+        """Stop every stream, then save where each stopped. Bounded, and never raises but a cancel:
+        a repeated cancel stops only the waiting for the save, not the save."""
         tasks = [*self._followers.values(), *([self._saver] if self._saver is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._checkpoints and self._followers:
-            saving = asyncio.ensure_future(asyncio.wait_for(self.save(final=True), CHECKPOINT_CLOSE_SECONDS))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.shield(saving)
+        if not (self._checkpoints and self._followers):
+            return
+        saving = asyncio.ensure_future(asyncio.wait_for(self._save_last(), CHECKPOINT_CLOSE_SECONDS))
+        try:
+            await asyncio.shield(saving)
+        except asyncio.TimeoutError:
+            self.log.debug("The last log positions were not all saved within %gs", CHECKPOINT_CLOSE_SECONDS)
+        except Exception as exc:  # the task's outcome must not depend on a best-effort save
+            self.log.warning("Could not save the last log positions: %r", exc)
+
+    async def _save_last(self) -> None:
+        # After the claims: a claim that landed last would mark the place not final again.
+        await asyncio.gather(*self._claims.values(), return_exceptions=True)
+        await self.save(final=True)
 
     # -- where each log was passed on to, saved on its pod ---------------------------------------
     async def _save_every(self) -> None:
@@ -378,57 +465,80 @@ class LogStreams:
             await self.save(final=False)
 
     async def save(self, *, final: bool) -> None:
-        """Save each pod's cursors on it, where they moved since the last save. ``final``: nothing
-        is passed on after this (the streams are closed), so a later trigger resumes exactly."""
-        for pod in list(self._pods):
-            if self._checkpoints:
-                await self._save_pod(pod, final=final, claim=pod in self._claims)
-
-    async def _claim(self, pod: str) -> None:
-        """Before this trigger shows a line of ``pod``: mark its saved place as not final, so that
-        a trigger after this one's SIGKILL knows lines may repeat (once per pod)."""
-        if not self._checkpoints:
-            return
-        claim = self._claims.get(pod)
-        if claim is None:
-            claim = self._claims[pod] = asyncio.ensure_future(self._save_pod(pod, final=False, claim=True))
-        await asyncio.shield(claim)
+        """Save each pod's cursors on it, where they moved. ``final``: nothing is passed on after
+        this (the streams are closed), so a later trigger resumes exactly."""
+        if self._checkpoints:
+            pods = list(self._pods)
+            await asyncio.gather(*(self._save_pod(p, final=final, claim=p in self._claims) for p in pods))
 
     async def _save_pod(self, pod: str, *, final: bool, claim: bool = False) -> None:
-        value = self._checkpoint_value(pod, final=final, claim=claim)
-        if value is None or value == self._saved.get(pod):
-            return
+        """One pod's save: a merge patch on the pod's resourceVersion, so that a save decided on an
+        old state (another trigger saved further since, or this one's earlier save landed late)
+        never lands; on a conflict, decided again on the pod as it is. Never raises but a cancel."""
         path = PODS.path(namespace=self.namespace, name=pod)
-        body = {"metadata": {"annotations": {CURSOR_ANNOTATION: value}}}
-        try:
-            await self.client.request("PATCH", path, body=body, content_type=MERGE_PATCH)
-        except KubeNotFoundError:
-            self._saved[pod] = value  # gone: nothing to resume
-        except KubeForbiddenError as exc:
-            if self._checkpoints:
-                self.log.warning(
-                    "Cannot save the log position on pod %s (%s): after a triggerer restart its log "
-                    "is shown again from where the task deferred; grant 'patch' on pods",
-                    pod,
-                    exc,
-                )
-            self._checkpoints = False
-        except (KubeApiError, KubeConnectionError) as exc:  # the next save tries again
-            self.log.debug("Could not save the log position on pod %s: %s", pod, exc)
-        else:
-            self._saved[pod] = value
+        async with self._locks.setdefault(pod, asyncio.Lock()):
+            current: Mapping[str, Any] = self._pods.get(pod) or {}
+            for _ in range(3):
+                value = self._checkpoint_value(pod, final=final, claim=claim, current=current)
+                if value is None or value == saved_annotation(current):
+                    return
+                metadata: dict[str, Any] = {"annotations": {CURSOR_ANNOTATION: value}}
+                version = (current.get("metadata") or {}).get("resourceVersion")
+                if version:
+                    metadata["resourceVersion"] = version
+                try:
+                    await self.client.request(
+                        "PATCH", path, body={"metadata": metadata}, content_type=MERGE_PATCH
+                    )
+                    return
+                except KubeConflictError:
+                    try:
+                        current = await self.client.request("GET", path)
+                    except Exception as exc:  # gone, or unreachable: the next save decides again
+                        self.log.debug("Could not read pod %s again to save its log position: %s", pod, exc)
+                        return
+                except KubeNotFoundError:
+                    return  # gone: nothing to resume
+                except KubeForbiddenError as exc:
+                    self._checkpoints = False
+                    self.log.warning(
+                        "Cannot save the log position on pod %s (%s): after a triggerer restart its "
+                        "log is shown again from where the task deferred; grant 'patch' on pods",
+                        pod,
+                        exc,
+                    )
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a best-effort save must never stop a log or fail a task
+                    self._told_save_failure(pod, exc)
+                    return
 
-    def _checkpoint_value(self, pod: str, *, final: bool, claim: bool = False) -> str | None:
+    def _told_save_failure(self, pod: str, exc: Exception) -> None:
+        transient = isinstance(exc, (KubeConnectionError, KubeTooManyRequestsError, KubeServerError))
+        if transient or self._save_failure_told:  # the next save tries again
+            self.log.debug("Could not save the log position on pod %s: %r", pod, exc)
+            return
+        self._save_failure_told = True
+        self.log.warning("Could not save the log position on pod %s (tried again every save): %r", pod, exc)
+
+    def _checkpoint_value(
+        self, pod: str, *, final: bool, claim: bool, current: Mapping[str, Any]
+    ) -> str | None:
         """The annotation's value for ``pod``; None when there is nothing to save (no line shown,
-        unless ``claim``) or this trigger is behind what the pod has (a triggerer that came back
-        after another took over must not move the cursor back)."""
-        ours = {c: cursor for (p, c), cursor in self._cursors.items() if p == pod and cursor.last is not None}
+        unless ``claim``) or this trigger is behind what ``current`` (the pod) has: a triggerer
+        that came back after another took over must not move the cursor back."""
+        ours = {c: cur for (p, c), cur in self._cursors.items() if p == pod and cur.last is not None}
+        for (p, c), shown_to in self._shown_to.items():  # still reading again up to these
+            if p == pod and (c not in ours or _later(shown_to, ours[c])):
+                ours[c] = shown_to
         if not ours and not self._budget.spent and not claim:
             return None
-        theirs, _ = saved_cursors(self._pods.get(pod) or {})
+        theirs, _ = saved_cursors(current, owner=self.owner)
         if any(_later(cursor, ours.get(c, LogCursor())) for c, cursor in theirs.items()):
             return None
         saved: dict[str, Any] = {
+            "o": self.owner,
             "c": {c: [cur.last.seconds, cur.last.nanos, cur.same] for c, cur in ours.items() if cur.last},
             "shown": self._shown.get(pod, 0),
             "final": final,

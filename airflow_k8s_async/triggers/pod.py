@@ -192,6 +192,7 @@ class KubernetesPodTrigger(KubeTrigger):
             tag=lambda pod, container: container if prefix else None,
             positions=self.log_positions,
             max_bytes=log_budget(self.max_log_bytes),
+            owner=self._try_id(),
         )
         try:
             async with shared_hub().subscribe(

@@ -403,3 +403,66 @@ async def test_the_log_budget_stops_the_streams_says_so_once_and_holds_for_the_n
     (note,) = first.warnings
     assert f"budget of {limit} bytes" in note and f"kubectl logs -n {namespace} chatty -c base" in note
     assert second.lines == [] and len(second.warnings) == 1 and "spent before" in second.warnings[0]
+
+
+async def test_a_job_trigger_after_a_restart_reads_results_again_but_shows_each_line_once(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """Job triggers keep ``::kube_api:`` results in memory only: after a restart the next trigger
+    reads the log again from the start for them, yet shows only what the first had not shown."""
+    count = 200
+    script = f"for i in $(seq 1 {count}); do echo line-$i; echo ::kube_api:n=$i; sleep 0.02; done"
+    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("results", script))
+    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    first, second = _Sink(), _Sink()
+    results: list[str] = []
+    try:
+        streams = LogStreams(client=kube_client, namespace=namespace, log=first, tag=lambda p, c: None)
+        await _stream_while(streams, core, namespace, "results", lambda: len(first.lines) < count)
+        await streams.close()
+        streams = LogStreams(
+            client=kube_client,
+            namespace=namespace,
+            log=second,
+            tag=lambda p, c: None,
+            on_line=lambda pod, container, line: results.append(line),
+        )
+        await _stream_while(streams, core, namespace, "results", lambda: True)
+        await streams.drain()
+        await streams.close()
+    finally:
+        await close_clients()
+    expected = [x for i in range(1, count + 1) for x in (f"line-{i}", f"::kube_api:n={i}")]
+    assert first.lines and second.lines and first.lines + second.lines == expected
+    assert results == expected, "the second trigger must have read every result again"
+
+
+async def test_a_stale_trigger_cannot_move_the_saved_place_back(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """A triggerer that stalled while another took its trigger over comes back and saves on its old
+    view of the pod: the save is refused (resourceVersion) and decided again on the pod as it is,
+    where the other's place is further: nothing is written."""
+    count = 300
+    script = f"for i in $(seq 1 {count}); do echo line-$i; sleep 0.02; done"
+    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("stale", script))
+    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    old, new = _Sink(), _Sink()
+    try:
+        stale = LogStreams(client=kube_client, namespace=namespace, log=old, tag=lambda p, c: None)
+        await _stream_while(stale, core, namespace, "stale", lambda: len(old.lines) < count // 3)
+        for task in stale._followers.values():  # stalled: it shows no more
+            task.cancel()
+        await asyncio.sleep(0)
+        taking_over = LogStreams(client=kube_client, namespace=namespace, log=new, tag=lambda p, c: None)
+        await _stream_while(taking_over, core, namespace, "stale", lambda: True)
+        await taking_over.drain()
+        await taking_over.close()
+        further = (await _pod_dict(core, namespace, "stale"))["metadata"]["annotations"][CURSOR_ANNOTATION]
+        await stale.save(final=True)  # back, on its view of the pod from before the other's saves
+        after = (await _pod_dict(core, namespace, "stale"))["metadata"]["annotations"][CURSOR_ANNOTATION]
+        await stale.close()
+    finally:
+        await close_clients()
+    assert json.loads(further)["c"]["base"] != json.loads(json.dumps(stale.positions()["stale/base"]))
+    assert after == further, "the stale trigger moved the saved place back"

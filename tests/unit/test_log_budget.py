@@ -74,11 +74,38 @@ class _Log:
         self.warnings.append(fmt % args)
 
 
-def test_saved_cursors_that_are_not_ours_are_ignored() -> None:
-    assert saved_cursors(_pod(None)) == ({}, {})
+@pytest.mark.parametrize(
+    "saved",
+    [
+        {"c": {"base": "x"}},
+        {"c": {"base": [1, 2]}},
+        {"c": {"base": [10**13, 0, 1]}},  # past year 9999: could not be written back as a time
+        {"c": {"base": [1, 10**9, 1]}},
+        {"c": {"base": [1, 0, -1]}},
+        {"c": {"base": [1.5, 0, 1]}},
+        {"c": {}, "shown": "lots"},
+        {"c": {}, "shown": -3},
+        {"c": {}, "final": "yes"},
+        {"c": {"base": [1, 0, 1]}, "o": "another try"},
+        ["not", "a", "dict"],
+    ],
+)
+def test_saved_cursors_that_are_not_this_trys_or_not_well_formed_are_ignored(saved: Any) -> None:
+    """Edited by hand, copied from a live pod into a template, or saved by another try (a retry
+    that adopted the pod shows its own whole log): as if nothing were saved; no task fails."""
+    assert saved_cursors(_pod(saved), owner=None) == ({}, {})
+    log = _Log()
+    streams = LogStreams(client=None, namespace="ns", log=log, tag=lambda p, c: None)  # type: ignore[arg-type]
+    streams.update(_pod(saved), [])
+    assert streams.positions() == {} and log.warnings == []
+
+
+def test_no_saved_value_and_not_json_are_nothing_saved() -> None:
+    assert saved_cursors(_pod(None), owner=None) == ({}, {})
     bad = {"metadata": {"annotations": {CURSOR_ANNOTATION: "{not json"}}}
-    assert saved_cursors(bad) == ({}, {})
-    assert saved_cursors(_pod({"c": {"base": "x"}})) == ({}, {})
+    assert saved_cursors(bad, owner=None) == ({}, {})
+    try_a = _pod({"c": {"base": [5, 0, 1]}, "o": "a"})
+    assert saved_cursors(try_a, owner="a")[0]["base"].same == 1
 
 
 def test_a_trigger_resumes_at_the_further_of_its_kwargs_and_the_pod() -> None:
@@ -99,11 +126,11 @@ def test_a_trigger_behind_the_pods_saved_place_does_not_move_it_back() -> None:
     """A triggerer that stalled while another took over comes back: its save would move the
     cursor back and make a later restart repeat lines; it is skipped."""
     streams = LogStreams(client=None, namespace="ns", log=_Log(), tag=lambda p, c: None)  # type: ignore[arg-type]
-    streams.update(_pod({"c": {"base": [100, 0, 1]}, "shown": 1, "final": False}), [])
-    assert streams._checkpoint_value("p", final=True) is not None  # at the saved place: saves
-    ahead = _pod({"c": {"base": [500, 0, 1]}, "shown": 9, "final": False})
-    streams.update(ahead, [])  # the other triggerer saved further since
-    assert streams._checkpoint_value("p", final=True) is None
+    pod = _pod({"c": {"base": [100, 0, 1]}, "shown": 1, "final": False})
+    streams.update(pod, [])
+    assert streams._checkpoint_value("p", final=True, claim=False, current=pod) is not None  # saves
+    ahead = _pod({"c": {"base": [500, 0, 1]}, "shown": 9, "final": False})  # another saved further
+    assert streams._checkpoint_value("p", final=True, claim=False, current=ahead) is None
 
 
 def test_a_resume_after_a_kill_says_which_lines_may_repeat() -> None:
