@@ -29,3 +29,20 @@ name_arg() {
   done
   echo "$name"
 }
+
+# run_with_both_providers MODULE ARGS...: python -m MODULE in the anchor's virtualenv with ours
+# installed into it too (its dependencies are the provider's: kubernetes-asyncio, aiohttp, pyyaml),
+# on the cluster of $KUBECONFIG; for benches that measure both in one process or one Airflow.
+run_with_both_providers() {
+  local module=$1
+  shift
+  : "${KUBECONFIG:?set KUBECONFIG, e.g. export KUBECONFIG=/var/cache/k8s-local/kubeconfig}"
+  export KUBECONFIG
+  need_project_venv
+  anchor_venv bench/.venv-cncf bench/requirements-cncf.txt constraints/py3.11.txt kubernetes \
+    "airflow.providers.cncf.kubernetes, matplotlib"
+  if ! bench/.venv-cncf/bin/python -c "import airflow_k8s_async" 2>/dev/null; then
+    bench/.venv-cncf/bin/python -m pip install -q --no-deps -e .
+  fi
+  PYTHONPATH=. bench/.venv-cncf/bin/python -m "$module" "$@"
+}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -476,3 +477,35 @@ async def test_the_log_of_a_second_run_is_followed_too(
     _, _, out = await log_lines_of_one_job(core, capfd, script=script)
     for line in ("start-1", "start-2", "end-2"):
         assert out.count(f"[main] {line}") == 1, f"{line}: {out[-3000:]}"
+
+
+@pytest.mark.cluster
+async def test_the_log_budget_stops_the_armada_log_but_not_the_job_or_its_links(
+    core: client.CoreV1Api, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Past ``max_log_bytes`` one line says so and the log is not shown further; the job runs to
+    its end, and an extra link whose pattern matches a later line is still found."""
+    lines = (
+        "for i in $(seq 1000 1099); do echo armada-line-$i; done; echo 'report at https://example.test/r/42'"
+    )
+    script = JobScript(pod_command=f"{lines}; sleep 1")
+    server = ArmadaTestServer(default=script, kube_core=core).start()
+    try:
+        [job_id] = submit(server)
+        trig = trigger(
+            server,
+            job_id,
+            container_logs="main",
+            max_log_bytes=360,
+            link_patterns={"report": r"https://example\.test/r/\d+"},
+            config_file=os.environ["KUBECONFIG"].split(os.pathsep)[0],
+        )
+        event = await event_of(trig, timeout=120)
+    finally:
+        server.stop()
+    assert event["status"] == "success", event
+    assert event["links"] == {"report": "https://example.test/r/42"}
+    out = capfd.readouterr().out
+    shown = [int(n) for n in re.findall(r"\[main\] armada-line-(\d+)", out)]
+    assert shown == list(range(1000, 1000 + 360 // 17)), shown  # 17 bytes a line: 21 fit in 360
+    assert out.count("This task's log reached its budget of 360 bytes") == 1, out[-2000:]

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from airflow_k8s_async._kube.client import KEEPALIVE_IDLE, KEEPALIVE_PROBES, close_clients, get_client
+from airflow_k8s_async._kube.client import (
+    KEEPALIVE_IDLE,
+    KEEPALIVE_PROBES,
+    KubeClient,
+    close_clients,
+    get_client,
+)
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.logs import LogCursor, follow_container_log, parse_log_time
 from airflow_k8s_async.triggers import logstream
@@ -305,6 +311,17 @@ async def _stream_while(
         await asyncio.sleep(0.05)
 
 
+async def _talking_pod(core: client.CoreV1Api, namespace: str, name: str, script: str) -> KubeClient:
+    """A pod running ``script``, and a client of the test cluster."""
+    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod(name, script))
+    return await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+
+
+def _streams(kube_client: KubeClient, namespace: str, sink: _Sink, **kwargs: Any) -> LogStreams:
+    """A trigger's log streams (no prefix on lines) into ``sink``."""
+    return LogStreams(client=kube_client, namespace=namespace, log=sink, tag=lambda p, c: None, **kwargs)
+
+
 async def test_a_trigger_after_a_graceful_stop_resumes_where_the_last_one_saved_its_place(
     core: client.CoreV1Api, namespace: str
 ) -> None:
@@ -312,16 +329,15 @@ async def test_a_trigger_after_a_graceful_stop_resumes_where_the_last_one_saved_
     pod; the next trigger, given nothing but the pod, shows the rest: every line once, no warning."""
     count = 300
     script = f"for i in $(seq 1 {count}); do echo line-$i; echo same-$i; sleep 0.02; done"
-    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("resumed", script))
-    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    kube_client = await _talking_pod(core, namespace, "resumed", script)
     first, second = _Sink(), _Sink()
     try:
-        streams = LogStreams(client=kube_client, namespace=namespace, log=first, tag=lambda p, c: None)
+        streams = _streams(kube_client, namespace, first)
         await _stream_while(streams, core, namespace, "resumed", lambda: len(first.lines) < count // 2)
         await streams.close()  # the triggerer stops: the place is saved
         saved = (await _pod_dict(core, namespace, "resumed"))["metadata"]["annotations"][CURSOR_ANNOTATION]
         assert json.loads(saved)["final"] is True
-        streams = LogStreams(client=kube_client, namespace=namespace, log=second, tag=lambda p, c: None)
+        streams = _streams(kube_client, namespace, second)
         await _stream_while(streams, core, namespace, "resumed", lambda: True)
         await streams.drain()
         await streams.close()
@@ -341,11 +357,10 @@ async def test_a_trigger_after_a_killed_one_resumes_at_its_last_save_and_says_li
     monkeypatch.setattr(logstream, "CHECKPOINT_SECONDS", 0.5)
     count = 400
     script = f"for i in $(seq 1 {count}); do echo line-$i; sleep 0.02; done"
-    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("killed", script))
-    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    kube_client = await _talking_pod(core, namespace, "killed", script)
     first, second = _Sink(), _Sink()
     try:
-        streams = LogStreams(client=kube_client, namespace=namespace, log=first, tag=lambda p, c: None)
+        streams = _streams(kube_client, namespace, first)
 
         def saved() -> str:
             pod = core.read_namespaced_pod("killed", namespace)
@@ -358,7 +373,7 @@ async def test_a_trigger_after_a_killed_one_resumes_at_its_last_save_and_says_li
                 task.cancel()
         await asyncio.sleep(0)
         assert json.loads(saved())["final"] is False
-        streams = LogStreams(client=kube_client, namespace=namespace, log=second, tag=lambda p, c: None)
+        streams = _streams(kube_client, namespace, second)
         await _stream_while(streams, core, namespace, "killed", lambda: True)
         await streams.drain()
         await streams.close()
@@ -380,21 +395,16 @@ async def test_the_log_budget_stops_the_streams_says_so_once_and_holds_for_the_n
     limit, width = 20_000, 99  # 100 bytes a line with its newline: 200 lines fit
     pad = f"pad=$(head -c {width - 4} /dev/zero | tr '\\0' x)"
     script = f"{pad}; for i in $(seq 1000 1999); do echo $i$pad; done; sleep 3"
-    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("chatty", script))
-    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    kube_client = await _talking_pod(core, namespace, "chatty", script)
     first, second = _Sink(), _Sink()
     try:
-        streams = LogStreams(
-            client=kube_client, namespace=namespace, log=first, tag=lambda p, c: None, max_bytes=limit
-        )
+        streams = _streams(kube_client, namespace, first, max_bytes=limit)
         await _stream_while(streams, core, namespace, "chatty", lambda: not first.warnings)
         await until(lambda: all(task.done() for task in streams._followers.values()), timeout=30)
         pod = await _pod_dict(core, namespace, "chatty")
         assert pod["status"]["phase"] == "Running", "the pod goes on"
         await streams.close()
-        streams = LogStreams(
-            client=kube_client, namespace=namespace, log=second, tag=lambda p, c: None, max_bytes=limit
-        )
+        streams = _streams(kube_client, namespace, second, max_bytes=limit)
         await _stream_while(streams, core, namespace, "chatty", lambda: True)
         await streams.close()
     finally:
@@ -412,20 +422,15 @@ async def test_a_job_trigger_after_a_restart_reads_results_again_but_shows_each_
     reads the log again from the start for them, yet shows only what the first had not shown."""
     count = 200
     script = f"for i in $(seq 1 {count}); do echo line-$i; echo ::kube_api:n=$i; sleep 0.02; done"
-    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("results", script))
-    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    kube_client = await _talking_pod(core, namespace, "results", script)
     first, second = _Sink(), _Sink()
     results: list[str] = []
     try:
-        streams = LogStreams(client=kube_client, namespace=namespace, log=first, tag=lambda p, c: None)
+        streams = _streams(kube_client, namespace, first)
         await _stream_while(streams, core, namespace, "results", lambda: len(first.lines) < count)
         await streams.close()
-        streams = LogStreams(
-            client=kube_client,
-            namespace=namespace,
-            log=second,
-            tag=lambda p, c: None,
-            on_line=lambda pod, container, line: results.append(line),
+        streams = _streams(
+            kube_client, namespace, second, on_line=lambda pod, container, line: results.append(line)
         )
         await _stream_while(streams, core, namespace, "results", lambda: True)
         await streams.drain()
@@ -445,16 +450,15 @@ async def test_a_stale_trigger_cannot_move_the_saved_place_back(
     where the other's place is further: nothing is written."""
     count = 300
     script = f"for i in $(seq 1 {count}); do echo line-$i; sleep 0.02; done"
-    await asyncio.to_thread(core.create_namespaced_pod, namespace, kube.running_pod("stale", script))
-    kube_client = await get_client(ClusterConfig.from_kubeconfig_dict(kube.kubeconfig_dict()))
+    kube_client = await _talking_pod(core, namespace, "stale", script)
     old, new = _Sink(), _Sink()
     try:
-        stale = LogStreams(client=kube_client, namespace=namespace, log=old, tag=lambda p, c: None)
+        stale = _streams(kube_client, namespace, old)
         await _stream_while(stale, core, namespace, "stale", lambda: len(old.lines) < count // 3)
         for task in stale._followers.values():  # stalled: it shows no more
             task.cancel()
         await asyncio.sleep(0)
-        taking_over = LogStreams(client=kube_client, namespace=namespace, log=new, tag=lambda p, c: None)
+        taking_over = _streams(kube_client, namespace, new)
         await _stream_while(taking_over, core, namespace, "stale", lambda: True)
         await taking_over.drain()
         await taking_over.close()
