@@ -413,6 +413,29 @@ def _forget_failed(
             del per_loop[cluster]
 
 
+_LEASES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClusterConfig, int]]
+_LEASES = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def leased_client(cluster: ClusterConfig) -> AsyncIterator[KubeClient]:
+    """The shared client for ``cluster``, closed once its last lease ends: for credentials that
+    are renewed (a new token, a new cluster config each time), whose clients would otherwise
+    stay open for the life of the process."""
+    loop = asyncio.get_running_loop()
+    leases = _LEASES.setdefault(loop, {})
+    leases[cluster] = leases.get(cluster, 0) + 1
+    try:
+        yield await get_client(cluster)
+    finally:
+        leases[cluster] -= 1
+        if not leases[cluster]:
+            del leases[cluster]
+            task = _CLIENTS.get(loop, {}).pop(cluster, None)
+            if task is not None and task.done() and not task.cancelled() and task.exception() is None:
+                await task.result().close()
+
+
 async def close_clients() -> None:
     """Close every client of the running loop (end of a worker's `asyncio.run`, tests)."""
     per_loop = _CLIENTS.pop(asyncio.get_running_loop(), {})

@@ -23,7 +23,12 @@ import aiohttp
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.retry import backoff_delays
-from airflow_k8s_async.errors import KubeApiError, KubeConnectionError, KubeNotFoundError
+from airflow_k8s_async.errors import (
+    KubeApiError,
+    KubeConnectionError,
+    KubeNotFoundError,
+    KubeUnauthorizedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -213,12 +218,15 @@ async def follow_container_log(
     on_line: Callable[[str], None],
     finished: Callable[[], bool],
     read_timeout: float = READ_TIMEOUT,
+    stop_on_unauthorized: bool = False,
 ) -> bool:
     """Pass each new line to ``on_line`` until the container has ended and its log is read.
 
     ``finished`` says whether the container has terminated (the caller knows from the watch);
     while it has not, an ended stream is opened again. Cancel the task to stop early. Returns
-    whether the log was read to its end: False when the pod was deleted before that.
+    whether the log was read to its end: False when the pod was deleted before that. A 401 that
+    the client's credential reload did not cure is tried again later, or, with
+    ``stop_on_unauthorized`` (credentials the caller can renew), raised.
     """
     path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
     delays = backoff_delays()
@@ -245,6 +253,12 @@ async def follow_container_log(
             log.debug("log of %s/%s[%s]: silent for %gs; again", namespace, pod, container, read_timeout)
         except KubeNotFoundError:
             return False  # the pod is gone: nothing more to read
+        except KubeUnauthorizedError:
+            if stop_on_unauthorized:
+                raise
+            delay = next(delays)
+            log.debug("log of %s/%s[%s]: unauthorized; again in %.1fs", namespace, pod, container, delay)
+            await asyncio.sleep(delay)
         except KubeApiError as exc:
             if exc.status == 400 and finished():
                 return True  # the container ended without ever starting: there is no log

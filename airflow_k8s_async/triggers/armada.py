@@ -34,13 +34,14 @@ from airflow_k8s_async._armada.states import (
     WITH_ERRORS,
     JobUpdate,
 )
-from airflow_k8s_async._kube.client import KubeClient, get_client
+from airflow_k8s_async._kube.client import KubeClient, get_client, leased_client
+from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
 from airflow_k8s_async._kube.states import ObjectState, Phase
 from airflow_k8s_async.armada.auth import token_retriever_from
 from airflow_k8s_async.armada.links import link_xcom_key
 from airflow_k8s_async.armada.model import GrpcChannelArgs
-from airflow_k8s_async.errors import AirflowK8sAsyncError
+from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeUnauthorizedError
 from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, shared_target
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, failure_message
 from airflow_k8s_async.triggers.logstream import (
@@ -57,6 +58,9 @@ _PHASES = {SUCCEEDED: Phase.SUCCEEDED, RUNNING: Phase.RUNNING}
 
 # A job back in the queue after it ran (its lease returned or expired), or on its way to a new run.
 _BACK_IN_QUEUE = frozenset({QUEUED, "LEASED", "PENDING"})
+# How many fresh tokens in a row k8s_token_retriever may give that the API server refuses, before
+# the log is given up (a token that worked for a while and then expired starts the count again).
+TOKEN_RENEWALS = 3
 
 
 def _phase(state: str) -> Phase:
@@ -323,33 +327,56 @@ class ArmadaJobTrigger(KubeTrigger):
     async def _follow_logs(self, update: JobUpdate) -> None:
         namespace, pod = self._log_source(update)
         assert self.container_logs is not None
+        refused = 0  # tokens refused in a row
         try:
-            kube = await self._log_client(update.cluster)
-            await follow_container_log(
-                kube,
-                namespace=namespace,
-                pod=pod,
-                container=self.container_logs,
-                cursor=self._cursor,
-                on_line=self._line,
-                finished=lambda: self._update.terminal,
-            )
+            while True:
+                cluster, renewable = await self._log_cluster(update.cluster)
+                shown = self._lines
+                try:
+                    if renewable:  # a client per token, closed with its last user
+                        async with leased_client(cluster) as kube:
+                            await self._follow_with(kube, namespace, pod, renewable=True)
+                    else:
+                        await self._follow_with(await get_client(cluster), namespace, pod, renewable=False)
+                    return
+                except KubeUnauthorizedError:
+                    refused = 1 if self._lines > shown else refused + 1
+                    if refused > TOKEN_RENEWALS:
+                        raise
+                    self.log.info(
+                        "The token for the log of pod %s/%s was refused (expired?): asking "
+                        "k8s_token_retriever for a new one",
+                        namespace,
+                        pod,
+                    )
         except AirflowK8sAsyncError as exc:
             self.log.warning("Cannot follow the log of pod %s/%s: %s", namespace, pod, exc)
 
-    async def _log_client(self, cluster_id: str) -> KubeClient:
+    async def _follow_with(self, kube: KubeClient, namespace: str, pod: str, *, renewable: bool) -> None:
+        await follow_container_log(
+            kube,
+            namespace=namespace,
+            pod=pod,
+            container=str(self.container_logs),
+            cursor=self._cursor,
+            on_line=self._line,
+            finished=lambda: self._update.terminal,
+            stop_on_unauthorized=renewable,
+        )
+
+    async def _log_cluster(self, cluster_id: str) -> tuple[ClusterConfig, bool]:
+        """The pod log's cluster config, and whether its credentials are a token to renew."""
         target = await shared_target(
             kubernetes_conn_id=self.kubernetes_conn_id,
             config_file=self.config_file,
             cluster_context=self.cluster_context or cluster_id,
             in_cluster=self.in_cluster,
         )
-        cluster = target.cluster
         retriever = token_retriever_from(self.k8s_token_retriever)
-        if retriever is not None:
-            token = await asyncio.to_thread(retriever.get_token)
-            cluster = await asyncio.to_thread(with_token, cluster, token)
-        return await get_client(cluster)
+        if retriever is None:
+            return target.cluster, False
+        token = await asyncio.to_thread(retriever.get_token)
+        return await asyncio.to_thread(with_token, target.cluster, token), True
 
     def _line(self, line: str) -> None:
         for name, pattern in self.link_patterns.items():  # (past the log budget too)

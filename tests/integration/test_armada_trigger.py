@@ -25,6 +25,7 @@ from airflow_k8s_async._armada.channel import (
 )
 from airflow_k8s_async._armada.client import forget_clients, get_armada_client
 from airflow_k8s_async._armada.hub import HubSettings, JobSetHub, close_job_set_hub
+from airflow_k8s_async._kube import client as kube_clients
 from airflow_k8s_async.armada.auth import FileTokenRetriever, describe_token_retriever
 from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
@@ -372,6 +373,49 @@ async def test_the_log_is_read_with_the_token_retrievers_token(
         k8s_token_retriever=describe_token_retriever(FileTokenRetriever(path=str(token_file))),
     )
     assert_all_lines(out)
+
+
+class TokensInTurn:
+    """A token retriever (as users write them: importable, ``serialize()``) that gives the tokens
+    of a file's lines one per call, the last one again and again."""
+
+    def __init__(self, *, path: str) -> None:
+        self.path = path
+
+    def get_token(self) -> str:
+        tokens = Path(self.path).read_text().split()
+        if len(tokens) > 1:
+            Path(self.path).write_text("\n".join(tokens[1:]))
+        return tokens[0]
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{__name__}.{type(self).__qualname__}", {"path": self.path}
+
+
+@pytest.mark.cluster
+async def test_a_refused_token_is_replaced_by_a_new_one_and_no_client_is_left_open(
+    kube_api: client.ApiClient,
+    core: client.CoreV1Api,
+    namespace: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The retriever's first token is refused (expired): the trigger asks it for a new one and
+    reads the whole log with that; the clients made for the two tokens are closed at the end."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"an-expired-token\n{log_reader_token(kube_api, namespace)}\n")
+    _, _, out = await log_lines_of_one_job(
+        core,
+        capfd,
+        script=JobScript(pod_command=LINES),
+        namespace=namespace,
+        config_file=str(kubeconfig_with(tmp_path / "kubeconfig")),
+        cluster_context=NOBODY,
+        k8s_token_retriever=describe_token_retriever(TokensInTurn(path=str(tokens))),
+    )
+    assert_all_lines(out)
+    assert out.count("was refused (expired?): asking k8s_token_retriever for a new one") == 1, out[-3000:]
+    assert not kube_clients._CLIENTS.get(asyncio.get_running_loop()), "a token's client was left open"
 
 
 @pytest.mark.cluster
