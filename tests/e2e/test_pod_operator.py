@@ -3,6 +3,7 @@ on SQLite) and the real cluster, with `busybox:local` pods."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from kubernetes import client
 
 from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
 from tests.e2e.airflow_env import AirflowEnv
-from tests.e2e.dags.pod_e2e import MARKERS
+from tests.e2e.dags.pod_e2e import BURST_LINES, MARKERS
 
 
 def pods_of(core: client.CoreV1Api, namespace: str, dag_id: str) -> list[client.V1Pod]:
@@ -214,3 +215,21 @@ def test_a_failure_ended_in_the_triggerer_is_retried_and_calls_back(
         lambda: {"retry-1", "failure-2"} <= _markers("pod_retry_then_fail", run_id), timeout=90
     )
     assert airflow.eventually(lambda: not pods_of(core, namespace, "pod_retry_then_fail"), timeout=120)
+
+
+def test_a_burst_at_exit_reaches_the_task_log_whole_through_the_triggerer(
+    airflow: AirflowEnv, core: client.CoreV1Api, namespace: str
+) -> None:
+    """20 000 lines written as the container exits pass the real triggerer's supervisor into the
+    task log once each, in order, before the task ends with its XCom."""
+    run_id = run(airflow, "pod_burst_at_exit", namespace)
+    state = airflow.wait_for_task_state(
+        "pod_burst_at_exit", run_id, "run", {"success", "failed"}, timeout=600
+    )
+    log = airflow.task_log("pod_burst_at_exit", run_id, "run")
+    assert state == "success", log[-3000:]
+    numbers = [int(n) for n in re.findall(r"\[base\] (\d+)(?:\s|$)", log, flags=re.MULTILINE)]
+    assert numbers == list(range(1, BURST_LINES + 1)), (
+        f"{len(numbers)} lines, {len(numbers) - len(set(numbers))} repeated, last {numbers[-3:]}"
+    )
+    assert airflow.xcom("pod_burst_at_exit", run_id, "run") == {"lines": BURST_LINES}

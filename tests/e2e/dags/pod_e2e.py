@@ -176,3 +176,16 @@ with DAG("pod_short_burst", schedule=None, max_active_tasks=64):
     KubernetesPodOperator.partial(task_id="run", **COMMON).expand(
         arguments=[[f"sleep 1; echo short-{i}; exit {3 if i % 4 == 0 else 0}"] for i in range(SHORT_PODS)]
     )
+
+# A burst as the container exits, then its XCom: through the real triggerer's supervisor into the
+# task log (slower there than in a test loop), every line once and in order, and the value.
+BURST_LINES = 20_000
+with DAG("pod_burst_at_exit", schedule=None):
+    KubernetesPodOperator(
+        task_id="run",
+        do_xcom_push=True,
+        arguments=[
+            f"sleep 3; seq 1 {BURST_LINES}; echo '{{\"lines\": {BURST_LINES}}}' > /airflow/xcom/return.json"
+        ],
+        **COMMON,
+    )
