@@ -264,7 +264,8 @@ class LogStreams:
         self._checkpoints = checkpoints
         self._saver: asyncio.Task[None] | None = None
         self._locks: dict[str, asyncio.Lock] = {}  # one save at a time per pod
-        self._claims: dict[str, asyncio.Future[None]] = {}
+        self._claims: dict[str, asyncio.Future[None]] = {}  # pod -> its take-over (_take_over)
+        self._streaming: set[str] = set()  # pods whose logs streams have started
         self._spent_told = False
         self._save_failure_told = False
         self._noted: set[tuple[str, str]] = set()  # (pod, container) said to be cut by a deletion
@@ -280,8 +281,6 @@ class LogStreams:
     def update(self, pod: Mapping[str, Any], containers: list[str]) -> None:
         """Record the pod's latest state; start following those of ``containers`` that have run."""
         name = str((pod.get("metadata") or {}).get("name"))
-        if name not in self._pods:
-            self._resume(name, pod)
         self._pods[name] = pod
         if self._budget.spent and self.on_line is None:
             return
@@ -299,15 +298,15 @@ class LogStreams:
             self._saver = asyncio.create_task(self._save_every(), name=f"log cursors {name}")
 
     async def _follow(self, pod: str, container: str) -> None:
+        take_over = self._claims.get(pod)
+        if take_over is None:  # once a pod, before its first line is shown
+            take_over = self._claims[pod] = asyncio.ensure_future(self._take_over(pod))
+        with contextlib.suppress(asyncio.TimeoutError):  # bounded: a slow API server delays no log
+            await asyncio.wait_for(asyncio.shield(take_over), CLAIM_WAIT_SECONDS)
+        self._streaming.add(pod)
+        if self._budget.spent and self.on_line is None:
+            return
         cursor = self._cursors.setdefault((pod, container), LogCursor())
-        if self._checkpoints:  # before the first line is shown (bounded: a slow API server delays no log)
-            claim = self._claims.get(pod)
-            if claim is None:
-                claim = self._claims[pod] = asyncio.ensure_future(
-                    self._save_pod(pod, final=False, claim=True)
-                )
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(claim), CLAIM_WAIT_SECONDS)
         whole = await follow_container_log(
             self.client,
             namespace=self.namespace,
@@ -319,6 +318,22 @@ class LogStreams:
         )
         if not whole:
             self._note_deleted(pod, container)
+
+    async def _take_over(self, pod: str) -> None:
+        """What an earlier trigger of this try saved on ``pod``, read from the pod as it is now (the
+        watch's copy can lag behind that trigger's last save, e.g. while the watch reconnects);
+        then, with checkpoints, the saved place marked as in use. Never raises but a cancel."""
+        current: Mapping[str, Any] = self._pods.get(pod) or {}
+        try:
+            current = await self.client.request("GET", PODS.path(namespace=self.namespace, name=pod))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the watch's copy then
+            self.log.debug("Could not read pod %s for its saved log position: %s", pod, exc)
+        if pod not in self._streaming:  # (a stream that waited no longer has its cursor already)
+            self.resume(pod, current)
+        if self._checkpoints:
+            await self._save_pod(pod, final=False, claim=True, current=current)
 
     def _note_deleted(self, pod: str, container: str) -> None:
         if (pod, container) in self._noted:
@@ -340,8 +355,9 @@ class LogStreams:
                 task.cancel()
                 self._note_deleted(name, container)
 
-    def _resume(self, name: str, pod: Mapping[str, Any]) -> None:
-        """A pod seen for the first time: take over what an earlier trigger of this try saved on it."""
+    def resume(self, name: str, pod: Mapping[str, Any]) -> None:
+        """Take over what an earlier trigger of this try saved on ``pod`` (once a pod, before its
+        log is streamed): where each log was shown to, the bytes shown, whether the budget was spent."""
         cursors, saved = saved_cursors(pod, owner=self.owner)
         if not saved:
             return
@@ -471,13 +487,16 @@ class LogStreams:
             pods = list(self._pods)
             await asyncio.gather(*(self._save_pod(p, final=final, claim=p in self._claims) for p in pods))
 
-    async def _save_pod(self, pod: str, *, final: bool, claim: bool = False) -> None:
+    async def _save_pod(
+        self, pod: str, *, final: bool, claim: bool = False, current: Mapping[str, Any] | None = None
+    ) -> None:
         """One pod's save: a merge patch on the pod's resourceVersion, so that a save decided on an
         old state (another trigger saved further since, or this one's earlier save landed late)
         never lands; on a conflict, decided again on the pod as it is. Never raises but a cancel."""
         path = PODS.path(namespace=self.namespace, name=pod)
         async with self._locks.setdefault(pod, asyncio.Lock()):
-            current: Mapping[str, Any] = self._pods.get(pod) or {}
+            if current is None:
+                current = self._pods.get(pod) or {}
             for _ in range(3):
                 value = self._checkpoint_value(pod, final=final, claim=claim, current=current)
                 if value is None or value == saved_annotation(current):

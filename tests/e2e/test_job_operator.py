@@ -259,11 +259,13 @@ def test_on_kill_propagation_foreground_deletes_the_pods_before_the_job(
         meta = batch.read_namespaced_job(name, namespace).metadata
         return meta.deletion_timestamp is not None and "foregroundDeletion" in (meta.finalizers or [])
 
+    def pods_terminating() -> bool:  # (the kill deletes the Job, then its pods: two requests)
+        pods = client.CoreV1Api(kube_api).list_namespaced_pod(namespace, label_selector=f"job-name={name}")
+        return bool(pods.items) and all(p.metadata.deletion_timestamp is not None for p in pods.items)
+
     # Foreground: the Job is marked for deletion and waits, with the foregroundDeletion finalizer,
     # while its pod (Terminating for its 20 s grace period) is deleted first.
-    assert airflow.eventually(foreground, timeout=30)
-    pods = client.CoreV1Api(kube_api).list_namespaced_pod(namespace, label_selector=f"job-name={name}").items
-    assert pods and all(p.metadata.deletion_timestamp is not None for p in pods)
+    assert airflow.eventually(lambda: foreground() and pods_terminating(), timeout=30)
 
     def job_gone() -> bool:
         try:

@@ -96,7 +96,7 @@ def test_saved_cursors_that_are_not_this_trys_or_not_well_formed_are_ignored(sav
     assert saved_cursors(_pod(saved), owner=None) == ({}, {})
     log = _Log()
     streams = LogStreams(client=None, namespace="ns", log=log, tag=lambda p, c: None)  # type: ignore[arg-type]
-    streams.update(_pod(saved), [])
+    streams.resume("p", _pod(saved))
     assert streams.positions() == {} and log.warnings == []
 
 
@@ -117,7 +117,7 @@ def test_a_trigger_resumes_at_the_further_of_its_kwargs_and_the_pod() -> None:
         tag=lambda p, c: None,
         positions={"p/base": [100, 5, 1], "p/init": [300, 0, 1]},
     )
-    streams.update(_pod({"c": {"base": [200, 0, 2], "init": [250, 0, 1]}, "shown": 7, "final": True}), [])
+    streams.resume("p", _pod({"c": {"base": [200, 0, 2], "init": [250, 0, 1]}, "shown": 7, "final": True}))
     assert streams.positions() == {"p/base": [200, 0, 2], "p/init": [300, 0, 1]}
     assert log.warnings == []  # saved as the streams closed: an exact resume
 
@@ -127,7 +127,7 @@ def test_a_trigger_behind_the_pods_saved_place_does_not_move_it_back() -> None:
     cursor back and make a later restart repeat lines; it is skipped."""
     streams = LogStreams(client=None, namespace="ns", log=_Log(), tag=lambda p, c: None)  # type: ignore[arg-type]
     pod = _pod({"c": {"base": [100, 0, 1]}, "shown": 1, "final": False})
-    streams.update(pod, [])
+    streams.resume("p", pod)
     assert streams._checkpoint_value("p", final=True, claim=False, current=pod) is not None  # saves
     ahead = _pod({"c": {"base": [500, 0, 1]}, "shown": 9, "final": False})  # another saved further
     assert streams._checkpoint_value("p", final=True, claim=False, current=ahead) is None
@@ -136,6 +136,6 @@ def test_a_trigger_behind_the_pods_saved_place_does_not_move_it_back() -> None:
 def test_a_resume_after_a_kill_says_which_lines_may_repeat() -> None:
     log = _Log()
     streams = LogStreams(client=None, namespace="ns", log=log, tag=lambda p, c: None)  # type: ignore[arg-type]
-    streams.update(_pod({"c": {"base": [1_800_000_000, 0, 1]}, "shown": 1, "final": False}), [])
+    streams.resume("p", _pod({"c": {"base": [1_800_000_000, 0, 1]}, "shown": 1, "final": False}))
     (warning,) = log.warnings
     assert "may be shown twice" in warning and "2027-01-15T08:00:00Z" in warning
