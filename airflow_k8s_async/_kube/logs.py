@@ -253,13 +253,9 @@ async def follow_container_log(
             log.debug("log of %s/%s[%s]: silent for %gs; again", namespace, pod, container, read_timeout)
         except KubeNotFoundError:
             return False  # the pod is gone: nothing more to read
-        except KubeUnauthorizedError:
-            if stop_on_unauthorized:
-                raise
-            delay = next(delays)
-            log.debug("log of %s/%s[%s]: unauthorized; again in %.1fs", namespace, pod, container, delay)
-            await asyncio.sleep(delay)
         except KubeApiError as exc:
+            if stop_on_unauthorized and isinstance(exc, KubeUnauthorizedError):
+                raise
             if exc.status == 400 and finished():
                 return True  # the container ended without ever starting: there is no log
             delay = next(delays)

@@ -31,8 +31,7 @@ from airflow_k8s_async.armada.model import GrpcChannelArgs, RunningJobContext
 from airflow_k8s_async.armada.policies import ReattachPolicy, external_job_uri, policy
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.operators.armadastart import start_trigger_args
-from airflow_k8s_async.operators.shared import KubeOperatorMixin
-from airflow_k8s_async.operators.shared import max_log_bytes as max_log_bytes_keyword
+from airflow_k8s_async.operators.shared import KubeOperatorMixin, checked_max_log_bytes
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.starting import written_keywords
 from airflow_k8s_async.operators.sync import run_sync
@@ -146,7 +145,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         self.lookout_url_template = lookout_url_template
         self.poll_interval = poll_interval
         self.container_logs = container_logs
-        self.max_log_bytes = max_log_bytes_keyword(max_log_bytes)
+        self.max_log_bytes = checked_max_log_bytes(max_log_bytes)
         self.k8s_token_retriever = k8s_token_retriever
         self.deferrable = deferrable
         self.job_acknowledgement_timeout = job_acknowledgement_timeout

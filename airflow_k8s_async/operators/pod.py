@@ -27,8 +27,12 @@ from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, 
 from airflow_k8s_async._kube.states import pod_state
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
-from airflow_k8s_async.operators.shared import KubeOperatorMixin, check_start_from_trigger, static_path
-from airflow_k8s_async.operators.shared import max_log_bytes as max_log_bytes_keyword
+from airflow_k8s_async.operators.shared import (
+    KubeOperatorMixin,
+    check_start_from_trigger,
+    checked_max_log_bytes,
+    static_path,
+)
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.finish import POD_FINISH_ACTIONS as FINISH_ACTIONS
@@ -256,7 +260,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         self.container_logs = log_choice(container_logs)
         self.init_container_logs = log_choice(init_container_logs)
         self.container_name_log_prefix_enabled = container_name_log_prefix_enabled
-        self.max_log_bytes = max_log_bytes_keyword(max_log_bytes)
+        self.max_log_bytes = checked_max_log_bytes(max_log_bytes)
         self.startup_timeout_seconds = startup_timeout_seconds
         self.schedule_timeout_seconds = schedule_timeout_seconds
         self.reattach_on_restart = reattach_on_restart is not False

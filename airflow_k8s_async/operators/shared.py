@@ -29,7 +29,7 @@ def start_from_trigger_default(value: bool | None) -> bool:
     return value if value is not None else conf.getboolean(SECTION, "start_from_trigger", fallback=False)
 
 
-def max_log_bytes(value: Any) -> int | None:
+def checked_max_log_bytes(value: Any) -> int | None:
     """The ``max_log_bytes`` keyword, checked at parse time (None: the ``[kubernetes_async]``
     setting, read where the log streams)."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):

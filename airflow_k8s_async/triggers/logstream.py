@@ -96,12 +96,17 @@ def log_budget(value: int | None) -> int:
     return budget
 
 
+def rest_of_log(*, namespace: str, pod: str, container: str, cursor: LogCursor) -> str:
+    """The command that shows a container's log from where ``cursor`` stopped."""
+    since = cursor.since_time()
+    return f"kubectl logs -n {namespace} {pod} -c {container}" + (f" --since-time={since}" if since else "")
+
+
 def budget_note(
     *, limit: int, lines: int, namespace: str, pod: str, container: str, cursor: LogCursor
 ) -> str:
     """What the task log says once the task's log budget is spent."""
-    since = cursor.since_time()
-    where = f"kubectl logs -n {namespace} {pod} -c {container}" + (f" --since-time={since}" if since else "")
+    where = rest_of_log(namespace=namespace, pod=pod, container=container, cursor=cursor)
     return (
         f"This task's log reached its budget of {limit} bytes (max_log_bytes) after {lines} lines: "
         f"the containers' logs are not shown any further; the task goes on. The rest: {where} "
@@ -112,10 +117,15 @@ def budget_note(
 class LogBudget:
     """Bytes of log lines a task may show; ``take(line)`` is None from the first line past it on."""
 
-    def __init__(self, *, limit: int, shown: int = 0) -> None:
+    def __init__(self, *, limit: int) -> None:
         self.limit = limit
-        self.shown = shown
-        self.spent = bool(limit) and shown >= limit
+        self.shown = 0
+        self.spent = False
+
+    def add_earlier(self, shown: int) -> None:
+        """Count what an earlier trigger of the task showed (spent once it reaches the limit)."""
+        self.shown += shown
+        self.spent = self.spent or (bool(self.limit) and self.shown >= self.limit)
 
     def take(self, line: str) -> int | None:
         """The line's size in bytes if it may be shown (and is counted), else None."""
@@ -178,8 +188,7 @@ def saved_cursors(
 
 def unread_note(*, namespace: str, pod: str, container: str, cursor: LogCursor) -> str:
     """What the task log says of a container log not read to its end, and how to read the rest."""
-    since = cursor.since_time()
-    where = f"kubectl logs -n {namespace} {pod} -c {container}" + (f" --since-time={since}" if since else "")
+    where = rest_of_log(namespace=namespace, pod=pod, container=container, cursor=cursor)
     return (
         f"The log of {pod}[{container}] was not read to its end after the container ended (no "
         f"new line for {DRAIN_IDLE_SECONDS:g}s, or {DRAIN_MAX_SECONDS:g}s in all); the rest: {where}"
@@ -371,11 +380,13 @@ class LogStreams:
             else:
                 self._cursors[key] = cursor
         self._shown[name] = int(saved.get("shown") or 0)
-        self._budget.shown += self._shown[name]
-        if saved.get("spent") or (self._budget.limit and self._budget.shown >= self._budget.limit):
-            if not self._budget.spent:
+        was_spent = self._budget.spent
+        self._budget.add_earlier(self._shown[name])
+        self._budget.spent = self._budget.spent or bool(saved.get("spent"))
+        if self._budget.spent:
+            if not was_spent:
                 self.log.warning("This task's log budget (max_log_bytes) was spent before: not streaming")
-            self._budget.spent = self._spent_told = True
+            self._spent_told = True
         elif not saved.get("final"):
             stamps = [cursor.last for cursor in cursors.values() if cursor.last is not None]
             self.log.warning(

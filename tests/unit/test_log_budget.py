@@ -28,7 +28,9 @@ def test_the_budget_takes_lines_while_they_fit_then_nothing() -> None:
     assert budget.take("abc") is None  # 12 > 10
     assert budget.spent and budget.take("") is None  # nothing after, however small
     assert LogBudget(limit=0).take("x" * 10_000_000) == 10_000_001  # 0: no budget
-    assert LogBudget(limit=10, shown=10).spent  # spent by an earlier trigger
+    earlier = LogBudget(limit=10)
+    earlier.add_earlier(10)
+    assert earlier.spent  # spent by an earlier trigger
 
 
 def test_the_budget_defaults_to_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
