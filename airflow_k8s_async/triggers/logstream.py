@@ -344,11 +344,16 @@ class LogStreams:
         if self._checkpoints:
             await self._save_pod(pod, final=False, claim=True, current=current)
 
+    def _cursor(self, pod: str, container: str) -> LogCursor:
+        """Where the log of ``pod[container]`` was shown to; none yet while its stream waits to start
+        (the pod can be deleted, or the trigger end, before then)."""
+        return self._cursors.get((pod, container)) or LogCursor()
+
     def _note_deleted(self, pod: str, container: str) -> None:
         if (pod, container) in self._noted:
             return
         self._noted.add((pod, container))
-        since = self._cursors[(pod, container)].since_time()
+        since = self._cursor(pod, container).since_time()
         self.log.warning(
             "The log of %s[%s] was not read to its end: the pod was deleted%s; the lines after that "
             "were not shown (read them where your cluster keeps container logs, if it does)",
@@ -441,7 +446,7 @@ class LogStreams:
             namespace=self.namespace,
             pod=pod,
             container=container,
-            cursor=self._cursors[(pod, container)],
+            cursor=self._cursor(pod, container),
         )
         self.log.warning("%s", note)
         if self.on_line is None:  # nothing else reads the lines: stop every stream
@@ -458,7 +463,7 @@ class LogStreams:
         unread = await drain_followers(ending.values(), lines=lambda: self.lines)
         for (pod, container), task in ending.items():
             if task in unread:
-                cursor = self._cursors[(pod, container)]
+                cursor = self._cursor(pod, container)
                 self.log.warning(
                     "%s", unread_note(namespace=self.namespace, pod=pod, container=container, cursor=cursor)
                 )

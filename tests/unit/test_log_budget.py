@@ -141,3 +141,19 @@ def test_a_resume_after_a_kill_says_which_lines_may_repeat() -> None:
     streams.resume("p", _pod({"c": {"base": [1_800_000_000, 0, 1]}, "shown": 1, "final": False}))
     (warning,) = log.warnings
     assert "may be shown twice" in warning and "2027-01-15T08:00:00Z" in warning
+
+
+async def test_a_pod_deleted_before_its_stream_started_is_said_without_a_place() -> None:
+    """The watch reports the pod deleted while its stream still waits to start (it reads the pod
+    for a saved place first): the task log says no line was shown; nothing raises."""
+    log = _Log()
+    streams = LogStreams(client=None, namespace="ns", log=log, tag=lambda p, c: None)  # type: ignore[arg-type]
+    running = {
+        "metadata": {"name": "p"},
+        "status": {"phase": "Running", "containerStatuses": [{"name": "base", "state": {"running": {}}}]},
+    }
+    streams.update(running, ["base"])
+    streams.pod_deleted("p")
+    (warning,) = log.warnings
+    assert "The log of p[base] was not read to its end" in warning and "before any line" in warning
+    await streams.close()
