@@ -112,6 +112,17 @@ def _type_name(value: Any) -> str:
 # --- parsing -------------------------------------------------------------------------------------
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong in a YAML text, and where: "invalid YAML at line 5, column 8: ..."."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return f"invalid YAML: {exc}"
+    mark = exc.problem_mark or exc.context_mark
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = exc.problem or exc.context or "invalid YAML"
+    context = f" ({exc.context})" if exc.context and exc.problem else ""
+    return f"invalid YAML{at}: {problem}{context}"
+
+
 def _yaml_documents(text: str, *, source: str) -> list[tuple[str, Any]]:
     loader = yaml.SafeLoader(text)
     documents: list[tuple[str, Any]] = []
@@ -122,14 +133,8 @@ def _yaml_documents(text: str, *, source: str) -> list[tuple[str, Any]]:
                 break
             where = f"{source} document {len(documents) + 1} (line {node.start_mark.line + 1})"
             documents.append((where, loader.construct_document(node)))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        context = f" ({exc.context})" if exc.context and exc.problem else ""
-        raise ConfigurationError(f"{source}: invalid YAML{at}: {problem}{context}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{source}: invalid YAML: {exc}") from exc
+        raise ConfigurationError(f"{source}: {yaml_problem(exc)}") from exc
     finally:
         loader.dispose()
     return documents

@@ -23,9 +23,11 @@ import aiohttp
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.retry import backoff_delays
+from airflow_k8s_async._kube.watch import DENIED_GRACE_SECONDS
 from airflow_k8s_async.errors import (
     KubeApiError,
     KubeConnectionError,
+    KubeForbiddenError,
     KubeNotFoundError,
     KubeUnauthorizedError,
 )
@@ -226,10 +228,14 @@ async def follow_container_log(
     while it has not, an ended stream is opened again. Cancel the task to stop early. Returns
     whether the log was read to its end: False when the pod was deleted before that. A 401 that
     the client's credential reload did not cure is tried again later, or, with
-    ``stop_on_unauthorized`` (credentials the caller can renew), raised.
+    ``stop_on_unauthorized`` (credentials the caller can renew), raised. A 403 (no permission to
+    read pod logs) is raised once it lasts ``DENIED_GRACE_SECONDS``, as a watch's does (an API
+    server just started denies for a moment); before that it is tried again.
     """
     path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
     delays = backoff_delays()
+    loop = asyncio.get_running_loop()
+    denied_since: float | None = None
     while True:
         query = {
             "container": container,
@@ -241,6 +247,7 @@ async def follow_container_log(
         parser = LogParser()
         try:
             async with client.stream(path, query=query, read_timeout=read_timeout) as resp:
+                denied_since = None
                 async for chunk in resp.content.iter_any():
                     replay.pass_on(parser.feed(chunk), on_line)
                 replay.pass_on(parser.end(), on_line)
@@ -256,6 +263,10 @@ async def follow_container_log(
         except KubeApiError as exc:
             if stop_on_unauthorized and isinstance(exc, KubeUnauthorizedError):
                 raise
+            if isinstance(exc, KubeForbiddenError):
+                denied_since = loop.time() if denied_since is None else denied_since
+                if loop.time() - denied_since >= DENIED_GRACE_SECONDS:
+                    raise
             if exc.status == 400 and finished():
                 return True  # the container ended without ever starting: there is no log
             delay = next(delays)

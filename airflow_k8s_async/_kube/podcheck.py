@@ -21,6 +21,15 @@ MAX_LABEL_VALUE = 63
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+# An image reference as the kubelet parses it (the distribution/reference grammar): a name of
+# lowercase path components, after an optional registry host[:port], then :tag and/or @digest.
+_IMAGE_DOMAIN = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+_IMAGE_HOST = rf"(?:{_IMAGE_DOMAIN}|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_IMAGE_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_REFERENCE = re.compile(
+    rf"(?:{_IMAGE_HOST}/)?{_IMAGE_PATH}(?:/{_IMAGE_PATH})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
 _QUANTITY = re.compile(r"([+-]?)(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+|[numkMGTPE]?)")
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
@@ -148,6 +157,11 @@ def _check_container(
         )
     if not isinstance(container.get("image"), str) or not container["image"].strip():
         problems.append(f"{label}.image is empty: pass image= or set the container's image in the template")
+    elif not _IMAGE_REFERENCE.fullmatch(container["image"]):
+        problems.append(
+            f"{label}.image {container['image']!r} is not a valid image reference: use "
+            "[registry[:port]/]name[:tag][@digest], the name in lowercase (e.g. 'busybox:1.36')"
+        )
     _check_resources(label, as_map(container.get("resources")), problems)
     for i, env in enumerate(as_list(container.get("env"))):
         env_name = env.get("name")

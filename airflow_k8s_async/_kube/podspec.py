@@ -52,6 +52,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigurationError
+from .bodies import yaml_problem
 from .k8s_objects import (
     Secret,
     api_list,
@@ -230,8 +231,10 @@ def load_template_file(path: str, *, base_dir: str | None, keyword: str = "pod_t
     try:
         with open(found, encoding="utf-8") as stream:
             return yaml.safe_load(stream)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"{keyword} {found!r} is not readable YAML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigurationError(f"{keyword} {found!r} cannot be read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{keyword} {found!r}: {yaml_problem(exc)}") from exc
 
 
 def _check_pod_shape(body: Any, *, where: str) -> Any:

@@ -45,7 +45,7 @@ from airflow_k8s_async.errors import (
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
 from airflow_k8s_async.operators.jobstart import start_trigger_args
 from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value, log_choice
-from airflow_k8s_async.operators.shared import KubeOperatorMixin, checked_max_log_bytes
+from airflow_k8s_async.operators.shared import KubeOperatorMixin, checked_max_log_bytes, checked_seconds
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.starting import written_keywords
 from airflow_k8s_async.operators.sync import run_sync
@@ -838,7 +838,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         self.get_logs = get_logs
         self.max_log_bytes = checked_max_log_bytes(max_log_bytes)
         self.startup_timeout_seconds = (
-            startup_timeout_seconds
+            checked_seconds("startup_timeout_seconds", startup_timeout_seconds)
             if startup_timeout_seconds is not None
             else conf.getfloat(SECTION, "startup_timeout_seconds", fallback=120.0)
         )

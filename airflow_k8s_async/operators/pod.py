@@ -31,6 +31,7 @@ from airflow_k8s_async.operators.shared import (
     KubeOperatorMixin,
     check_start_from_trigger,
     checked_max_log_bytes,
+    checked_seconds,
     static_path,
 )
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
@@ -245,6 +246,11 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
                     field.name,
                     value if field.name == "secrets" else _api_value(value, where=field.name),
                 )
+        if pod_template_file and pod_template_dict:  # (the provider silently drops the dict)
+            raise ConfigurationError(
+                "pod_template_file and pod_template_dict are both given: give one template "
+                "(full_pod_spec may be laid over either)"
+            )
         if is_delete_operator_pod is not None:  # the provider's deprecated spelling
             on_finish_action = "delete_pod" if is_delete_operator_pod else "keep_pod"
         if on_finish_action not in FINISH_ACTIONS:
@@ -261,8 +267,10 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         self.init_container_logs = log_choice(init_container_logs)
         self.container_name_log_prefix_enabled = container_name_log_prefix_enabled
         self.max_log_bytes = checked_max_log_bytes(max_log_bytes)
-        self.startup_timeout_seconds = startup_timeout_seconds
-        self.schedule_timeout_seconds = schedule_timeout_seconds
+        self.startup_timeout_seconds = checked_seconds("startup_timeout_seconds", startup_timeout_seconds)
+        self.schedule_timeout_seconds = checked_seconds(
+            "schedule_timeout_seconds", schedule_timeout_seconds, optional=True
+        )
         self.reattach_on_restart = reattach_on_restart is not False
         self.on_finish_action = on_finish_action
         self.on_kill_action = on_kill_action

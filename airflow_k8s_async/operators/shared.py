@@ -40,6 +40,16 @@ def checked_max_log_bytes(value: Any) -> int | None:
     )
 
 
+def checked_seconds(keyword: str, value: Any, *, optional: bool = False) -> Any:
+    """A keyword that is a number of seconds, checked at parse time (a string or a negative number
+    would fail only later, in the triggerer); None passes where ``optional``."""
+    if (value is None and optional) or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    ):
+        return value
+    raise ConfigurationError(f"{keyword}={value!r}: use a number of seconds (0 or more), e.g. 300")
+
+
 def pulls_xcom(value: Any) -> bool:
     """Whether a template field reads an XCom: ``xcom_pull`` in a string, or an XComArg."""
     if isinstance(value, str):

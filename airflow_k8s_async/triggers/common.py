@@ -7,7 +7,7 @@ import contextlib
 import contextvars
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from airflow.configuration import conf
@@ -392,6 +392,23 @@ def keep_running(task: asyncio.Task[_T]) -> asyncio.Task[_T]:
     _SHIELDED.add(task)
     task.add_done_callback(_SHIELDED.discard)
     return task
+
+
+async def first_of(step: Awaitable[_T], *, failing: asyncio.Future[Any], timeout: float | None) -> _T:
+    """``step``'s result, unless ``failing`` ends first (its exception is raised); TimeoutError
+    after ``timeout``. ``step`` is cancelled when it does not win."""
+    task = asyncio.ensure_future(step)
+    try:
+        done, _ = await asyncio.wait([task, failing], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait([task])  # its cancel lands before we go on (never raised here)
+    if task in done:
+        return task.result()
+    if failing in done:
+        failing.result()  # raises
+    raise asyncio.TimeoutError
 
 
 async def run_shielded(work: Coroutine[Any, Any, None]) -> None:

@@ -185,6 +185,7 @@ class KubernetesJobTrigger(KubeTrigger):
             pumps = [
                 asyncio.create_task(_pump(job_sub, "job", queue)),
                 asyncio.create_task(_pump(pod_sub, "pod", queue)),
+                asyncio.create_task(self._streams.denied()),
             ]
             try:
                 event = await self._follow(queue, pumps, pods=pod_sub)
@@ -216,7 +217,7 @@ class KubernetesJobTrigger(KubeTrigger):
                 getter.cancel()  # else it stays pending, and is destroyed so ("Task was destroyed")
                 raise
             for task in pumps:
-                if task in done and task.exception() is not None:  # a watch failed for good (RBAC, ...)
+                if task in done and task.exception() is not None:  # a watch or log failed for good (RBAC)
                     getter.cancel()
                     raise task.exception()  # type: ignore[misc]
             if getter not in done:

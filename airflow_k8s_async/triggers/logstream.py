@@ -19,7 +19,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.configuration import conf
 
@@ -275,6 +275,8 @@ class LogStreams:
         self._locks: dict[str, asyncio.Lock] = {}  # one save at a time per pod
         self._claims: dict[str, asyncio.Future[None]] = {}  # pod -> its take-over (_take_over)
         self._streaming: set[str] = set()  # pods whose logs streams have started
+        self._denied: KubeForbiddenError | None = None  # no permission to read pod logs
+        self._denied_event = asyncio.Event()
         self._spent_told = False
         self._save_failure_told = False
         self._noted: set[tuple[str, str]] = set()  # (pod, container) said to be cut by a deletion
@@ -316,17 +318,37 @@ class LogStreams:
         if self._budget.spent and self.on_line is None:
             return
         cursor = self._cursors.setdefault((pod, container), LogCursor())
-        whole = await follow_container_log(
-            self.client,
-            namespace=self.namespace,
-            pod=pod,
-            container=container,
-            cursor=cursor,
-            on_line=functools.partial(self._line, pod, container),
-            finished=functools.partial(self.finished, pod, container),
-        )
+        try:
+            whole = await follow_container_log(
+                self.client,
+                namespace=self.namespace,
+                pod=pod,
+                container=container,
+                cursor=cursor,
+                on_line=functools.partial(self._line, pod, container),
+                finished=functools.partial(self.finished, pod, container),
+            )
+        except KubeForbiddenError as exc:  # for good: the task fails (``denied``), not just its log
+            self._denied = self._denied or exc
+            self._denied_event.set()
+            return
         if not whole:
             self._note_deleted(pod, container)
+
+    async def denied(self) -> NoReturn:
+        """Raises once a log cannot be read for want of permission (a 403 past the API server's
+        start-up grace): the task fails with that error, which names the verb and the fix, rather
+        than run on without its log. Await it beside the trigger's watch."""
+        await self._denied_event.wait()
+        assert self._denied is not None
+        denied = self._denied
+        raise KubeForbiddenError(
+            f"{denied} (or set get_logs=False to run without the log)",
+            status=denied.status,
+            reason=denied.reason,
+            method=denied.method,
+            path=denied.path,
+        )
 
     async def _take_over(self, pod: str) -> None:
         """What an earlier trigger of this try saved on ``pod``, read from the pod as it is now (the

@@ -28,6 +28,7 @@ from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import (
     KubeTrigger,
     delete_resources,
+    first_of,
     keep_running,
     log_pod_events,
     once_created,
@@ -194,6 +195,7 @@ class KubernetesPodTrigger(KubeTrigger):
             max_bytes=log_budget(self.max_log_bytes),
             owner=self._try_id(),
         )
+        denied = asyncio.ensure_future(self._streams.denied())
         try:
             async with shared_hub().subscribe(
                 cluster=client.cluster,
@@ -204,15 +206,18 @@ class KubernetesPodTrigger(KubeTrigger):
                 uid=self.pod_uid,
                 log=self.log,
             ) as sub:
-                return await self._follow(client, sub)
+                return await self._follow(client, sub, denied=denied)
         finally:
+            denied.cancel()
             await self._streams.close()
 
-    async def _follow(self, client: KubeClient, sub: Subscription) -> dict[str, Any]:
+    async def _follow(
+        self, client: KubeClient, sub: Subscription, *, denied: asyncio.Future[Any]
+    ) -> dict[str, Any]:
         while True:
             timeout = self._seconds_to_next_check()
             try:
-                event = await asyncio.wait_for(sub.__anext__(), timeout)
+                event = await first_of(sub.__anext__(), failing=denied, timeout=timeout)
             except asyncio.TimeoutError:
                 event = None
             now = time.time()

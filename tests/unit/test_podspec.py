@@ -584,7 +584,7 @@ def test_template_name_gets_the_random_suffix() -> None:
     ("content", "words"),
     [
         (None, "not found"),
-        ("a: [unclosed", "not readable YAML"),
+        ("a: [unclosed", "invalid YAML at line 1, column 13"),
         ("- just\n- a list\n", "must hold one Pod (a mapping), not a list"),
         ("kind: Job\nspec: {}\n", "holds a Job, not a Pod"),
         ("spec: {containers: {name: base}}\n", "spec.containers must be a list of mappings"),
@@ -954,3 +954,34 @@ def test_to_api_dict_on_asyncio_models_dicts_and_scalars() -> None:
 def test_to_api_dict_names_what_cannot_be_converted() -> None:
     with pytest.raises(ConfigurationError, match=r"volumes\[0\]\.emptyDir: cannot turn a set"):
         to_api_dict([{"name": "v", "emptyDir": {1, 2}}], where="volumes")
+
+
+def _pod_with_image(image: str) -> dict[str, Any]:
+    return {"metadata": {"name": "p", "namespace": "n"}, "spec": {"containers": [{"name": "base", "image": image}]}}
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "busybox",
+        "busybox:1.36",
+        "docker.io/library/busybox:1.36",
+        "localhost:5000/team/app:v1.0-rc_1",
+        "registry.k8s.io/pause:3.9",
+        "My.Registry.example.com/app",  # a registry host may have capitals
+        "[::1]:5000/app:latest",
+        "quay.io/a_b/c__d/e--f:TAG.1",
+        "ghcr.io/org/app@sha256:" + "a" * 64,
+        "app:1@sha256:" + "0" * 64,
+    ],
+)
+def test_valid_image_references_pass(image: str) -> None:
+    validate_pod(_pod_with_image(image))
+
+
+@pytest.mark.parametrize(
+    "image", ["busybox::1.36", "Busybox", "busybox:", "my app:1", "/app", "app/", "-app", "app@sha256:abc"]
+)
+def test_invalid_image_references_are_refused_before_the_kubelet_does(image: str) -> None:
+    with pytest.raises(ConfigurationError, match="is not a valid image reference"):
+        validate_pod(_pod_with_image(image))

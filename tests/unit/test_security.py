@@ -28,6 +28,7 @@ from airflow_k8s_async.operators.armadastart import ArmadaStartTrigger
 from airflow_k8s_async.operators.job import KubernetesJobOperator
 from airflow_k8s_async.operators.jobstart import KubernetesJobStartTrigger
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.operators.starting import OperatorStartTrigger
 from airflow_k8s_async.secret import Secret
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
 from airflow_k8s_async.triggers.common import KubeTrigger
@@ -175,6 +176,21 @@ def armada_start_trigger() -> KubeTrigger:
     return ArmadaStartTrigger(**(args.trigger_kwargs or {}))
 
 
+def pod_start_trigger() -> KubeTrigger:
+    """A pod started in the triggerer: its trigger stores the whole pod body, secret references too."""
+    operator = KubernetesPodOperator(
+        task_id="t",
+        kubernetes_conn_id=CONN_ID,
+        image="busybox",
+        secrets=[Secret("env", "PASSWORD", "app-secret", "password")],
+        env_from=[{"secretRef": {"name": "app-env"}}],
+        start_from_trigger=True,
+    )
+    args = operator.start_trigger_args
+    assert args is not None
+    return KubernetesPodTrigger(**(args.trigger_kwargs or {}))
+
+
 BUILDERS: dict[type, Callable[[], KubeTrigger]] = {
     KubernetesPodTrigger: pod_trigger,
     KubernetesJobTrigger: lambda: resource_trigger("batch/v1", "Job", "jobs"),
@@ -206,6 +222,24 @@ def test_no_stored_value_carries_a_credential(cls: type) -> None:
     for needle in FORBIDDEN:
         assert needle not in stored, f"{needle!r} in the stored kwargs of {cls.__name__}"
     assert not [k for k in kwargs if FORBIDDEN_KEYS.search(k) and k not in DESCRIPTION_KEYS]
+
+
+def test_every_trigger_class_is_checked() -> None:
+    """A new trigger class cannot miss these checks."""
+
+    def concrete(cls: type) -> set[type]:
+        found = {sub for sub in cls.__subclasses__() if not sub.__name__.startswith("_")}
+        return found.union(*(concrete(sub) for sub in found))
+
+    assert concrete(KubeTrigger) - {OperatorStartTrigger} == set(BUILDERS)
+
+
+def test_a_pod_started_in_the_triggerer_stores_references_not_credentials() -> None:
+    _, kwargs = pod_start_trigger().serialize()
+    stored = json.dumps(kwargs)
+    assert "app-secret" in stored and "app-env" in stored  # references: the kubelet resolves them
+    for needle in FORBIDDEN:
+        assert needle not in stored, f"{needle!r} in the stored kwargs of a pod started in the triggerer"
 
 
 def test_armada_stores_where_the_tokens_live_not_the_tokens() -> None:
