@@ -270,6 +270,8 @@ async def follow_container_log(
             if exc.status == 400 and finished():
                 return True  # the container ended without ever starting: there is no log
             delay = next(delays)
+            if denied_since is not None:  # the last try comes as the grace ends, not a backoff later
+                delay = min(delay, max(0.1, denied_since + DENIED_GRACE_SECONDS - loop.time()))
             log.debug("log of %s/%s[%s]: %s; again in %.1fs", namespace, pod, container, exc, delay)
             await asyncio.sleep(delay)
         except (KubeConnectionError, aiohttp.ClientError, asyncio.TimeoutError) as exc:

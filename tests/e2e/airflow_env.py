@@ -56,11 +56,13 @@ class AirflowEnvError(AssertionError):
     """A component did not start, or Airflow did not reach the awaited state in time (with evidence)."""
 
 
-def kubernetes_connection() -> dict[str, str]:
-    """``AIRFLOW_CONN_KUBERNETES_DEFAULT`` for ``$KUBECONFIG``, in the cncf.kubernetes format users have."""
-    if not os.environ.get("KUBECONFIG"):
+def kubernetes_connection(kubeconfig: Path | None = None) -> dict[str, str]:
+    """``AIRFLOW_CONN_KUBERNETES_DEFAULT`` for ``kubeconfig`` (default: ``$KUBECONFIG``), in the
+    cncf.kubernetes format users have."""
+    if kubeconfig is None and not os.environ.get("KUBECONFIG"):
         return {}
-    extra = {"kube_config_path": os.environ["KUBECONFIG"].split(os.pathsep)[0]}
+    path = str(kubeconfig) if kubeconfig is not None else os.environ["KUBECONFIG"].split(os.pathsep)[0]
+    extra = {"kube_config_path": path}
     return {"AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps({"conn_type": "kubernetes", "extra": extra})}
 
 
@@ -200,8 +202,17 @@ class AirflowEnv:
     in ``conftest.py`` does both). ``overrides`` adds or replaces ``AIRFLOW__*`` settings.
     """
 
-    def __init__(self, *, home: Path, dags_folder: Path, overrides: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        home: Path,
+        dags_folder: Path,
+        overrides: dict[str, str] | None = None,
+        component_overrides: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.home = Path(home).resolve()
+        # By kind ("triggerer", "scheduler", ...): what that kind of process gets on top of ``env``.
+        self.component_overrides = component_overrides or {}
         self.dags_folder = Path(dags_folder).resolve()
         self.api_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
@@ -340,7 +351,8 @@ class AirflowEnv:
     def _start_component(self, name: str, *, kind: str | None = None) -> None:
         kind = kind or name
         log_path = self.proc_logs / f"{name}.log"
-        component = _Component(name, self._argv(kind), self.env, log_path, kind=kind)
+        env = {**self.env, **self.component_overrides.get(kind, {})}
+        component = _Component(name, self._argv(kind), env, log_path, kind=kind)
         component.start()
         self._components[name] = component
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,6 +57,9 @@ class Bed:
     api: client.ApiClient
 
 
+Maker = Callable[[Bed, str], BaseOperator]  # an operator for the bed, with this task id
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -64,76 +67,63 @@ class Case:
     mistake: str  # what the user wrote or did (the docs' column)
     stage: Stage  # where the task is refused
     says: tuple[str, ...]  # the error names these: the field or the cause, and the fix
-    make: Callable[[Bed], BaseOperator]
+    make: Maker
     prepare: Callable[[Bed], Bed] | None = None  # changes to the bed (identities, files)
-    keyword: dict[str, Any] = field(default_factory=dict)
 
 
 # -------------------------------------------------------------------------------- operator makers
-def _kube(bed: Bed, task_id: str) -> dict[str, Any]:
+def _kube_defaults(bed: Bed) -> dict[str, Any]:
+    return {"namespace": bed.namespace, "kubernetes_conn_id": None, "config_file": str(bed.worker)}
+
+
+def _pod_defaults(bed: Bed) -> dict[str, Any]:
     return {
-        "task_id": task_id,
-        "namespace": bed.namespace,
-        "kubernetes_conn_id": None,
-        "config_file": str(bed.worker),
+        **_kube_defaults(bed),
+        "image": kube.IMAGE,
+        "image_pull_policy": kube.PULL_POLICY,
+        "cmds": ["sh", "-c", "echo hi"],
+        "termination_grace_period": 1,
     }
 
 
-def pod(**kwargs: Any) -> Callable[[Bed], BaseOperator]:
-    def make(bed: Bed, task_id: str = "") -> BaseOperator:
-        given = {
-            "image": kube.IMAGE,
-            "image_pull_policy": kube.PULL_POLICY,
-            "cmds": ["sh", "-c", "echo hi"],
-            "termination_grace_period": 1,
-            **kwargs,
-        }
-        return KubernetesPodOperator(
-            **{**_kube(bed, task_id), **{k: v for k, v in given.items() if v is not ...}}
-        )
-
-    return make  # type: ignore[return-value]
+def _armada_defaults(bed: Bed) -> dict[str, Any]:
+    return {
+        "name": "job",
+        "channel_args": GrpcChannelArgs(target=bed.armada),
+        "armada_queue": "q",
+        "job_request": {"priority": 1, "pod_spec": {"containers": [{"name": "main", "image": kube.IMAGE}]}},
+        "job_acknowledgement_timeout": 10,
+    }
 
 
-def job(**kwargs: Any) -> Callable[[Bed], BaseOperator]:
-    def make(bed: Bed, task_id: str = "") -> BaseOperator:
-        return KubernetesJobOperator(**{**_kube(bed, task_id), "delete_policy": "Always", **kwargs})
+def _maker(
+    cls: type[BaseOperator], defaults: Callable[[Bed], dict[str, Any]], given: dict[str, Any]
+) -> Maker:
+    """An operator of ``cls`` with the bed's defaults and ``given`` over them (``...``: left out)."""
 
-    return make  # type: ignore[return-value]
+    def make(bed: Bed, task_id: str) -> BaseOperator:
+        keywords = {k: v for k, v in {**defaults(bed), **given}.items() if v is not ...}
+        return cls(task_id=task_id, **keywords)
 
-
-def legacy(**kwargs: Any) -> Callable[[Bed], BaseOperator]:
-    def make(bed: Bed, task_id: str = "") -> BaseOperator:
-        given = {
-            "image": kube.IMAGE,
-            "image_pull_policy": kube.PULL_POLICY,
-            "cmds": ["sh", "-c", "echo hi"],
-            "termination_grace_period": 1,
-            **kwargs,
-        }
-        return KubernetesLegacyJobOperator(
-            **{**_kube(bed, task_id), **{k: v for k, v in given.items() if v is not ...}}
-        )
-
-    return make  # type: ignore[return-value]
+    return make
 
 
-def armada(**kwargs: Any) -> Callable[[Bed], BaseOperator]:
-    def make(bed: Bed, task_id: str = "") -> BaseOperator:
-        given: dict[str, Any] = {
-            "name": "job",
-            "channel_args": GrpcChannelArgs(target=bed.armada),
-            "armada_queue": "q",
-            "job_request": {
-                "priority": 1,
-                "pod_spec": {"containers": [{"name": "main", "image": kube.IMAGE}]},
-            },
-            "job_acknowledgement_timeout": 10,
-            **kwargs,
-        }
-        return ArmadaOperator(task_id=task_id, **{k: v for k, v in given.items() if v is not ...})
+def pod(**given: Any) -> Maker:
+    return _maker(KubernetesPodOperator, _pod_defaults, given)
 
-    return make  # type: ignore[return-value]
+
+def legacy(**given: Any) -> Maker:
+    return _maker(KubernetesLegacyJobOperator, _pod_defaults, given)
+
+
+def job(**given: Any) -> Maker:
+    return _maker(
+        KubernetesJobOperator, lambda bed: {**_kube_defaults(bed), "delete_policy": "Always"}, given
+    )
+
+
+def armada(**given: Any) -> Maker:
+    return _maker(ArmadaOperator, _armada_defaults, given)
 
 
 def job_body(script: str = "echo hi", *, spec: str = "", container: str = "") -> str:
@@ -378,7 +368,7 @@ async def run_task(case: Case, bed: Bed) -> Outcome:
         return Outcome(stage, error, time.monotonic() - started)
 
     try:
-        operator = case.make(bed, case.name)  # type: ignore[call-arg]
+        operator = case.make(bed, case.name)
     except Exception as error:
         return outcome("parse", error)
     context = task_context(case.name)

@@ -13,24 +13,51 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.airflow_env import RACE_71580, AirflowEnv, kubernetes_connection
+from tests.support import kube
+from tests.support.identities import shipped_identities
 
 DAGS_FOLDER = Path(__file__).parents[1] / "e2e" / "dags"
 
 _started: list[AirflowEnv] = []
 
 
+def admin_tokens() -> tuple[str, ...]:
+    users = kube.kubeconfig_dict().get("users") or []
+    return tuple(str(u["user"]["token"]) for u in users if (u.get("user") or {}).get("token"))
+
+
+def tokens_in_logs(home: Path, tokens: tuple[str, ...]) -> list[str]:
+    """The log files under ``home`` that hold one of ``tokens``."""
+    found = []
+    for path in sorted(home.rglob("*.log")):
+        text = path.read_text(errors="replace")
+        if any(token in text for token in tokens):
+            found.append(str(path.relative_to(home)))
+    return found
+
+
 @pytest.fixture(scope="session")
-def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowEnv]:
-    """A running Airflow; its home (DB, task logs, ``proc-logs/<component>.log``) is kept by pytest's
-    tmp-dir retention for a post-mortem."""
+def airflow(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[AirflowEnv]:
+    """A running Airflow whose workers and triggerer are the service accounts of deploy/rbac
+    (``tests/support/identities.py``); its home (DB, task logs, ``proc-logs/<component>.log``) is
+    kept by pytest's tmp-dir retention for a post-mortem. At the end, no task or component log may
+    hold a token of theirs or of the admin's kubeconfig (an error in the last test's teardown)."""
     home = tmp_path_factory.mktemp("airflow_home")
-    env = AirflowEnv(home=home, dags_folder=DAGS_FOLDER, overrides=kubernetes_connection())
-    env.start()
-    _started.append(env)
-    try:
-        yield env
-    finally:
-        env.stop()
+    with shipped_identities(request.getfixturevalue("kube_api"), home) as ids:
+        env = AirflowEnv(
+            home=home,
+            dags_folder=DAGS_FOLDER,
+            overrides=kubernetes_connection(ids.worker),
+            component_overrides={"triggerer": kubernetes_connection(ids.triggerer)},
+        )
+        env.start()
+        _started.append(env)
+        try:
+            yield env
+        finally:
+            env.stop()
+        leaked = tokens_in_logs(home, ids.tokens + admin_tokens())
+        assert not leaked, f"a Kubernetes token is in these Airflow logs: {leaked}"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -160,11 +160,16 @@ def set_phase(core: client.CoreV1Api, namespace: str, name: str, phase: str, exi
     core.patch_namespaced_pod_status(name, namespace, {"status": status})
 
 
-def service_account_token(core: client.CoreV1Api, namespace: str, account: str) -> str:
+def service_account_token(
+    core: client.CoreV1Api, namespace: str, account: str, *, seconds: int | None = None
+) -> str:
     """A token of the service account: from the TokenRequest API (``serviceaccounts/<name>/token``),
     the only way from Kubernetes 1.24 on (no token Secrets any more); else from the token Secret
     the token controller makes, for an API server without a service-account issuer configured."""
-    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"audiences": []}}
+    spec: dict[str, Any] = {"audiences": []}
+    if seconds is not None:  # else the API server's default (an hour)
+        spec["expirationSeconds"] = seconds
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
     try:
         # No audiences: the API server's own, so the token authenticates against it.
         answer = core.create_namespaced_service_account_token(account, namespace, request)

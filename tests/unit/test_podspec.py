@@ -957,7 +957,10 @@ def test_to_api_dict_names_what_cannot_be_converted() -> None:
 
 
 def _pod_with_image(image: str) -> dict[str, Any]:
-    return {"metadata": {"name": "p", "namespace": "n"}, "spec": {"containers": [{"name": "base", "image": image}]}}
+    return {
+        "metadata": {"name": "p", "namespace": "n"},
+        "spec": {"containers": [{"name": "base", "image": image}]},
+    }
 
 
 @pytest.mark.parametrize(

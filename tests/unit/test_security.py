@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from airflow.sdk.module_loading import import_string
 
 from airflow_k8s_async.armada import BearerTokenAuth, EnvTokenRetriever, FileTokenRetriever, GrpcChannelArgs
 from airflow_k8s_async.armada.auth import token_retriever_from
@@ -139,6 +140,14 @@ def armada_trigger() -> ArmadaJobTrigger:
     return operator._trigger(context(), job, item, log_position=[1700000000, 5, 1])  # type: ignore[arg-type]
 
 
+def started_trigger(operator: Any) -> KubeTrigger:
+    """The trigger ``start_from_trigger`` defers to, as Airflow builds it from the operator's args."""
+    args = operator.start_trigger_args
+    assert args is not None
+    trigger_class = import_string(args.trigger_cls)
+    return trigger_class(**(args.trigger_kwargs or {}))  # type: ignore[no-any-return]
+
+
 def job_start_trigger() -> KubeTrigger:
     """A Job task started in the triggerer: its keywords travel (the connection is read there)."""
     operator = KubernetesJobOperator(
@@ -148,9 +157,7 @@ def job_start_trigger() -> KubeTrigger:
         secrets=[Secret("env", "PASSWORD", "db-credentials", "password")],
         start_from_trigger=True,
     )
-    args = operator.start_trigger_args
-    assert args is not None
-    return KubernetesJobStartTrigger(**(args.trigger_kwargs or {}))
+    return started_trigger(operator)
 
 
 def armada_start_trigger() -> KubeTrigger:
@@ -171,9 +178,7 @@ def armada_start_trigger() -> KubeTrigger:
         kubernetes_conn_id=CONN_ID,
         start_from_trigger=True,
     )
-    args = operator.start_trigger_args
-    assert args is not None
-    return ArmadaStartTrigger(**(args.trigger_kwargs or {}))
+    return started_trigger(operator)
 
 
 def pod_start_trigger() -> KubeTrigger:
@@ -186,9 +191,7 @@ def pod_start_trigger() -> KubeTrigger:
         env_from=[{"secretRef": {"name": "app-env"}}],
         start_from_trigger=True,
     )
-    args = operator.start_trigger_args
-    assert args is not None
-    return KubernetesPodTrigger(**(args.trigger_kwargs or {}))
+    return started_trigger(operator)
 
 
 BUILDERS: dict[type, Callable[[], KubeTrigger]] = {

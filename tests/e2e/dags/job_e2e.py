@@ -353,3 +353,13 @@ with DAG(
         body=job("echo try {{ ti.try_number }}; sleep 20") + SERVICE,
         delete_policy="IfFailed",  # kept at success, so the test sees which Jobs are left
     )
+
+# The Secret "e2e-app" mounted as a file (mount_files_from_secret); the Job fails on purpose.
+with DAG("job_secrets", schedule=None):
+    KubernetesJobOperator(
+        task_id="run",
+        namespace=NAMESPACE,
+        body=job("test -s /etc/app/pw && echo has-the-secret; exit 3", extra_spec="backoffLimit: 0"),
+        mount_files_from_secret={"e2e-app": {"password": "/etc/app/pw"}},
+        log_events_on_failure=True,
+    )

@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk import DAG
 
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.secret import Secret
 from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL
 
 IMAGE = os.environ.get("E2E_IMAGE", "busybox:local")
@@ -187,5 +188,24 @@ with DAG("pod_burst_at_exit", schedule=None):
         arguments=[
             f"sleep 3; seq 1 {BURST_LINES}; echo '{{\"lines\": {BURST_LINES}}}' > /airflow/xcom/return.json"
         ],
+        **COMMON,
+    )
+
+# The Secret "e2e-app" (made by the test, key "password") as an env var, as files and through
+# env_from; the container proves it has the value, never prints it, and fails: the failure path
+# (pod spec, events, last lines) must not show it either.
+with DAG("pod_secrets", schedule=None):
+    KubernetesPodOperator(
+        task_id="run",
+        arguments=[
+            'test -n "$APP_PASSWORD" && test -s /etc/app/password && test -n "$password" '
+            "&& echo has-the-secret; exit 3"
+        ],
+        secrets=[
+            Secret("env", "APP_PASSWORD", "e2e-app", "password"),
+            Secret("volume", "/etc/app", "e2e-app"),
+        ],
+        env_from=[{"secretRef": {"name": "e2e-app"}}],
+        log_events_on_failure=True,
         **COMMON,
     )
