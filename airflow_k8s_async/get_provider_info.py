@@ -42,6 +42,17 @@ _CONN_FIELDS: dict[str, Any] = {
     "disable_tcp_keepalive": _field(
         "Disable TCP keepalive", "boolean", "Accepted for compatibility with the cncf provider; no effect."
     ),
+    "xcom_sidecar_container_image": _field(
+        "XCom sidecar image", "string", "The XCom sidecar's image (e.g. a mirror's); a task's keyword wins."
+    ),
+    "xcom_sidecar_container_resources": _field(
+        "XCom sidecar resources (JSON)",
+        "string",
+        'The XCom sidecar\'s resources, e.g. {"requests": {"cpu": "10m"}}.',
+    ),
+    "xcom_sidecar_container_security_context": _field(
+        "XCom sidecar security context (JSON)", "string", "The XCom sidecar's securityContext, as JSON."
+    ),
 }
 
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -216,6 +216,11 @@ def _keyword_layer(keywords: PodKeywords, *, base_name: str) -> dict[str, Any]:
         }
     )
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def with_defaults(keywords: PodKeywords, defaults: Mapping[str, Any]) -> PodKeywords:
+    """``keywords`` with ``defaults`` (the connection's, by keyword name) where the task set none."""
+    return replace(keywords, **{k: v for k, v in defaults.items() if getattr(keywords, k) is None})
 
 
 def load_template_file(path: str, *, base_dir: str | None, keyword: str = "pod_template_file") -> Any:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -39,6 +39,7 @@ __all__ = [
     "CONN_TYPE",
     "DEFAULT_CONN_ID",
     "EXTRA_NAMES",
+    "XCOM_SIDECAR_EXTRAS",
     "KubeTarget",
     "KubernetesAsyncHook",
     "aget_kube_target",
@@ -49,6 +50,13 @@ __all__ = [
 DEFAULT_CONN_ID = "kubernetes_default"
 CONN_TYPE = "kubernetes_async"
 
+#: The XCom sidecar's extras (the provider's, read by its pod operator), and the pod keyword each
+#: is the default of: a task's own keyword wins.
+XCOM_SIDECAR_EXTRAS = {
+    "xcom_sidecar_container_image": "xcom_sidecar_image",
+    "xcom_sidecar_container_resources": "xcom_sidecar_resources",
+    "xcom_sidecar_container_security_context": "xcom_sidecar_container_security_context",
+}
 #: The extras read from a connection. Each may also carry the prefix ``extra__kubernetes__``
 #: (Airflow < 2.3 UI forms) or ``extra__kubernetes_async__``; other extras are ignored.
 EXTRA_NAMES = (
@@ -59,6 +67,7 @@ EXTRA_NAMES = (
     "cluster_context",
     "disable_verify_ssl",
     "disable_tcp_keepalive",
+    *XCOM_SIDECAR_EXTRAS,
 )
 _PREFIXES = ("extra__kubernetes__", f"extra__{CONN_TYPE}__")
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -72,6 +81,8 @@ class KubeTarget:
     cluster: ClusterConfig
     namespace: str | None
     """The connection's ``namespace`` extra, if any (callers fall back to their own default)."""
+    pod_defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """Pod keywords the connection sets (its XCom sidecar extras), by keyword name."""
 
 
 def target_from_extras(
@@ -141,7 +152,32 @@ def target_from_extras(
                 raise ConfigurationError(f"{where}: extra 'kube_config': {exc}") from None
         else:
             cluster = ClusterConfig(context=context, verify_ssl=verify_ssl)
-    return KubeTarget(cluster=cluster, namespace=_string(extras, "namespace", where))
+    return KubeTarget(
+        cluster=cluster,
+        namespace=_string(extras, "namespace", where),
+        pod_defaults=_pod_defaults(extras, where),
+    )
+
+
+def _pod_defaults(extras: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The sidecar extras: the image a string; resources and security context JSON objects (as
+    the provider reads them) or mappings."""
+    defaults: dict[str, Any] = {}
+    for extra, keyword in XCOM_SIDECAR_EXTRAS.items():
+        if extra == "xcom_sidecar_container_image":
+            value: Any = _string(extras, extra, where)
+        else:
+            value = _field(extras, extra)
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    raise ConfigurationError(f"{where}: extra {extra!r} is not valid JSON") from None
+            if value is not None and not isinstance(value, Mapping):
+                raise ConfigurationError(f"{where}: extra {extra!r} must be a JSON object")
+        if value is not None:
+            defaults[keyword] = value
+    return defaults
 
 
 def get_kube_target(

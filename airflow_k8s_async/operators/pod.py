@@ -22,7 +22,13 @@ from airflow.version import version as airflow_version
 from airflow_k8s_async._kube.client import get_client
 from airflow_k8s_async._kube.k8s_objects import to_api_dict
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
-from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, load_template_file, validate_pod
+from airflow_k8s_async._kube.podspec import (
+    PodKeywords,
+    build_pod,
+    load_template_file,
+    validate_pod,
+    with_defaults,
+)
 from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, ownership_labels
 from airflow_k8s_async._kube.states import pod_state
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
@@ -302,7 +308,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
         """The pod body this task would create, validated (nothing touches the cluster)."""
         dag_file = self.dag.fileloc if self.has_dag() else None  # type: ignore[no-untyped-call]
         pod = build_pod(
-            keywords=self.pod_keywords(),
+            keywords=with_defaults(self.pod_keywords(), target.pod_defaults if target else {}),
             namespace=(target.namespace if target else None) or "default",
             labels=self._ownership_labels(context) if context else {MANAGED_BY_KEY: MANAGED_BY_VALUE},
             template_base_dir=os.path.dirname(dag_file) if dag_file else None,

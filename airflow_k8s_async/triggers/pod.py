@@ -252,7 +252,12 @@ class KubernetesPodTrigger(KubeTrigger):
         if self.do_xcom_push:  # as a worker's start does: no earlier try's value survives this one
             await self._clear_return_value()
         created = await start_pod(
-            client, self.submit, ti=ti, namespace=target.namespace or "default", log=self.log
+            client,
+            self.submit,
+            ti=ti,
+            namespace=target.namespace or "default",
+            defaults=target.pod_defaults,
+            log=self.log,
         )
         meta = created["metadata"]
         self.pod_name, self.pod_namespace, self.pod_uid = meta["name"], meta["namespace"], meta["uid"]

@@ -20,7 +20,7 @@ from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.k8s_objects import Secret, to_api_dict
-from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
+from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod, with_defaults
 from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, ownership_labels, stable_name
 from airflow_k8s_async.errors import ConfigurationError
 
@@ -109,14 +109,21 @@ def render_submission(
 
 
 async def start_pod(
-    client: KubeClient, submit: Mapping[str, Any], *, ti: Any, namespace: str, log: Any
+    client: KubeClient,
+    submit: Mapping[str, Any],
+    *,
+    ti: Any,
+    namespace: str,
+    defaults: Mapping[str, Any],
+    log: Any,
 ) -> dict[str, Any]:
-    """Build the pod of this task instance's try (validated) and create it, or adopt it."""
+    """Build the pod of this task instance's try (validated), with the connection's ``defaults``
+    where the task set no keyword, and create it, or adopt it."""
     values = dict(submit["keywords"])
     values["secrets"] = [Secret(**s) for s in values.get("secrets") or []]
     if submit.get("template") is not None:  # pod_template_file's content: it wins over the dict
         values["pod_template_dict"] = submit["template"]
-    keywords = PodKeywords(**values)
+    keywords = with_defaults(PodKeywords(**values), defaults)
     pod = build_pod(
         keywords=replace(keywords, random_name_suffix=False),
         namespace=namespace,

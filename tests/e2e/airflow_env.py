@@ -56,14 +56,16 @@ class AirflowEnvError(AssertionError):
     """A component did not start, or Airflow did not reach the awaited state in time (with evidence)."""
 
 
-def kubernetes_connection(kubeconfig: Path | None = None) -> dict[str, str]:
-    """``AIRFLOW_CONN_KUBERNETES_DEFAULT`` for ``kubeconfig`` (default: ``$KUBECONFIG``), in the
-    cncf.kubernetes format users have."""
+def kubernetes_connection(
+    kubeconfig: Path | None = None, *, conn_id: str = "kubernetes_default", **extras: str
+) -> dict[str, str]:
+    """``AIRFLOW_CONN_<CONN_ID>`` for ``kubeconfig`` (default: ``$KUBECONFIG``) and ``extras``, in
+    the cncf.kubernetes format users have."""
     if kubeconfig is None and not os.environ.get("KUBECONFIG"):
         return {}
     path = str(kubeconfig) if kubeconfig is not None else os.environ["KUBECONFIG"].split(os.pathsep)[0]
-    extra = {"kube_config_path": path}
-    return {"AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps({"conn_type": "kubernetes", "extra": extra})}
+    extra = {"kube_config_path": path, **extras}
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps({"conn_type": "kubernetes", "extra": extra})}
 
 
 def free_port() -> int:

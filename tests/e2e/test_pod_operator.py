@@ -233,3 +233,16 @@ def test_a_burst_at_exit_reaches_the_task_log_whole_through_the_triggerer(
         f"{len(numbers)} lines, {len(numbers) - len(set(numbers))} repeated, last {numbers[-3:]}"
     )
     assert airflow.xcom("pod_burst_at_exit", run_id, "run") == {"lines": BURST_LINES}
+
+
+def test_the_sidecar_image_comes_from_the_connections_extra(airflow: AirflowEnv, namespace: str) -> None:
+    """A connection with the provider's xcom_sidecar_container_image and tasks that name no sidecar
+    image: the pods' sidecars run that image (the default cannot be pulled here), on a worker and
+    in the triggerer."""
+    dag_id = "pod_sidecar_from_connection"
+    run_id = run(airflow, dag_id, namespace)
+    tasks = ("worker", "started") if AIRFLOW_HAS_TRIGGER_ON_KILL else ("worker",)
+    for task_id in tasks:
+        state = airflow.wait_for_task_state(dag_id, run_id, task_id, {"success"}, timeout=180)
+        assert state == "success"
+        assert airflow.xcom(dag_id, run_id, task_id) == {"sidecar": "mirrored"}

@@ -21,6 +21,16 @@ DAGS_FOLDER = Path(__file__).parents[1] / "e2e" / "dags"
 _started: list[AirflowEnv] = []
 
 
+def connections(kubeconfig: Path) -> dict[str, str]:
+    """``kubernetes_default``, and ``kube_mirror``: the same with the provider's sidecar-image extra
+    (the only image the local cluster has: the default sidecar image cannot be pulled)."""
+    mirror = {"xcom_sidecar_container_image": kube.IMAGE}
+    return {
+        **kubernetes_connection(kubeconfig),
+        **kubernetes_connection(kubeconfig, conn_id="kube_mirror", **mirror),
+    }
+
+
 def admin_tokens() -> tuple[str, ...]:
     users = kube.kubeconfig_dict().get("users") or []
     return tuple(str(u["user"]["token"]) for u in users if (u.get("user") or {}).get("token"))
@@ -47,8 +57,8 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
         env = AirflowEnv(
             home=home,
             dags_folder=DAGS_FOLDER,
-            overrides=kubernetes_connection(ids.worker),
-            component_overrides={"triggerer": kubernetes_connection(ids.triggerer)},
+            overrides=connections(ids.worker),
+            component_overrides={"triggerer": connections(ids.triggerer)},
         )
         env.start()
         _started.append(env)

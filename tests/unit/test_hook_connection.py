@@ -8,6 +8,8 @@ configured in airflow.cfg (``ensure_secrets_backend_loaded``'s fallback chain), 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from airflow_k8s_async.hooks.kubernetes import (
     get_kube_target,
     target_from_extras,
 )
+from tests.unit.test_job_operator import CNCF_SOURCE
 
 SECRET = "s3cr3t-token-do-not-log"
 KUBECONFIG: dict[str, Any] = {
@@ -74,12 +77,29 @@ def test_bare_extra_wins_over_prefixed_and_empty_bare_falls_back() -> None:
 
 
 def test_unknown_extras_are_ignored() -> None:
-    extras = {
-        "xcom_sidecar_container_image": "alpine",
-        "extra__kubernetes__xcom_sidecar_container_resources": "{}",
-        "something_else": [1, 2],
-    }
+    extras = {"something_else": [1, 2], "extra__kubernetes__other": "x"}
     assert target_from_extras(extras) == KubeTarget(cluster=ClusterConfig(), namespace=None)
+
+
+@pytest.mark.parametrize("prefix", ["", "extra__kubernetes__", "extra__kubernetes_async__"])
+def test_the_xcom_sidecar_extras_are_pod_defaults(prefix: str) -> None:
+    """As the provider reads them: the image a string, resources and security context JSON."""
+    extras = {
+        prefix + "xcom_sidecar_container_image": "mirror.example.com/alpine:3",
+        prefix + "xcom_sidecar_container_resources": '{"requests": {"cpu": "10m"}}',
+        prefix + "xcom_sidecar_container_security_context": {"runAsNonRoot": True},
+    }
+    assert target_from_extras(extras).pod_defaults == {
+        "xcom_sidecar_image": "mirror.example.com/alpine:3",
+        "xcom_sidecar_resources": {"requests": {"cpu": "10m"}},
+        "xcom_sidecar_container_security_context": {"runAsNonRoot": True},
+    }
+
+
+@pytest.mark.parametrize("value", ["{not json", "[1, 2]", 5])
+def test_a_sidecar_extra_that_is_not_a_json_object_is_refused_by_name(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match="xcom_sidecar_container_resources"):
+        target_from_extras({"xcom_sidecar_container_resources": value}, conn_id="k")
 
 
 @pytest.mark.parametrize(
@@ -366,13 +386,15 @@ async def test_hook_delegates_to_the_functions(conn_env: Any) -> None:
     assert KubernetesAsyncHook().kubernetes_conn_id == DEFAULT_CONN_ID
 
 
-def test_extra_names_are_the_documented_set() -> None:
-    assert set(EXTRA_NAMES) == {
-        "in_cluster",
-        "kube_config_path",
-        "kube_config",
-        "namespace",
-        "cluster_context",
-        "disable_verify_ssl",
-        "disable_tcp_keepalive",
-    }
+MIGRATION = Path(__file__).parents[2] / "docs" / "migration-cncf.md"
+
+
+def test_every_extra_the_provider_reads_is_read() -> None:
+    """The names the provider 10.25's hook reads (``_get_field("...")`` in its source) are ours."""
+    if not CNCF_SOURCE.is_dir():
+        pytest.skip(f"the provider's source is not at {CNCF_SOURCE} (set CNCF_PROVIDER_SOURCE)")
+    source = (CNCF_SOURCE / "airflow/providers/cncf/kubernetes/hooks/kubernetes.py").read_text()
+    provider = set(re.findall(r'_get_field\("(\w+)"\)', source))
+    assert len(provider) >= 10 and set(EXTRA_NAMES) == provider
+    table = MIGRATION.read_text().split("## Connection extras", 1)[1].split("\n## ", 1)[0]
+    assert set(re.findall(r"^\| `(\w+)` \|", table, re.M)) == provider, "docs/migration-cncf.md"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import json
 
 import pytest
 import yaml
@@ -144,3 +145,32 @@ def test_trigger_kwargs_hold_no_credentials() -> None:
     text = repr(kwargs).lower()
     assert "token" not in text and "kube_config" not in text and "certificate" not in text
     assert kwargs["kubernetes_conn_id"] == "my_k8s"
+
+
+def test_the_connections_sidecar_extras_shape_the_sidecar_and_the_keywords_win(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Air-gapped installs set the sidecar's image in the connection (the provider's extras): a DAG
+    moved here with only its imports changed must get that image, not the default one."""
+    extra = {
+        "xcom_sidecar_container_image": "mirror.example.com/alpine:3",
+        "xcom_sidecar_container_resources": json.dumps({"requests": {"cpu": "5m"}}),
+        "xcom_sidecar_container_security_context": json.dumps({"runAsUser": 1000}),
+    }
+    conn = json.dumps({"conn_type": "kubernetes", "extra": extra})
+    monkeypatch.setenv("AIRFLOW_CONN_MIRRORED", conn)
+
+    def sidecar(**keywords: object) -> dict[str, object]:
+        op = KubernetesPodOperator(
+            task_id="t", kubernetes_conn_id="mirrored", image="busybox", do_xcom_push=True, **keywords
+        )
+        containers = op.build_pod_request_obj(target=op._target())["spec"]["containers"]
+        return dict(containers[1])
+
+    from_connection = sidecar()
+    assert from_connection["image"] == "mirror.example.com/alpine:3"
+    assert from_connection["resources"] == {"requests": {"cpu": "5m"}}
+    assert from_connection["securityContext"] == {"runAsUser": 1000}
+    own = sidecar(xcom_sidecar_image="own:1", xcom_sidecar_container_security_context={"runAsUser": 7})
+    assert own["image"] == "own:1" and own["securityContext"] == {"runAsUser": 7}
+    assert own["resources"] == {"requests": {"cpu": "5m"}}

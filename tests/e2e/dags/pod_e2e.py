@@ -209,3 +209,21 @@ with DAG("pod_secrets", schedule=None):
         log_events_on_failure=True,
         **COMMON,
     )
+
+# The connection "kube_mirror" names the XCom sidecar's image in its extras (the provider's
+# xcom_sidecar_container_image), as air-gapped installs do; the tasks name none. Here the default
+# image cannot be pulled, so only the connection's makes them succeed: on a worker, and started
+# in the triggerer.
+MIRRORED = {k: v for k, v in COMMON.items() if k != "xcom_sidecar_image"}
+with DAG("pod_sidecar_from_connection", schedule=None):
+    for task_id, started in (("worker", False), ("started", True)):
+        if started and not AIRFLOW_HAS_TRIGGER_ON_KILL:
+            continue
+        KubernetesPodOperator(
+            task_id=task_id,
+            kubernetes_conn_id="kube_mirror",
+            arguments=['echo \'{"sidecar": "mirrored"}\' > /airflow/xcom/return.json'],
+            do_xcom_push=True,
+            start_from_trigger=started,
+            **MIRRORED,
+        )
