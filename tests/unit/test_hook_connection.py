@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -386,9 +385,6 @@ async def test_hook_delegates_to_the_functions(conn_env: Any) -> None:
     assert KubernetesAsyncHook().kubernetes_conn_id == DEFAULT_CONN_ID
 
 
-MIGRATION = Path(__file__).parents[2] / "docs" / "migration-cncf.md"
-
-
 def test_every_extra_the_provider_reads_is_read() -> None:
     """The names the provider 10.25's hook reads (``_get_field("...")`` in its source) are ours."""
     if not CNCF_SOURCE.is_dir():
@@ -396,5 +392,3 @@ def test_every_extra_the_provider_reads_is_read() -> None:
     source = (CNCF_SOURCE / "airflow/providers/cncf/kubernetes/hooks/kubernetes.py").read_text()
     provider = set(re.findall(r'_get_field\("(\w+)"\)', source))
     assert len(provider) >= 10 and set(EXTRA_NAMES) == provider
-    table = MIGRATION.read_text().split("## Connection extras", 1)[1].split("\n## ", 1)[0]
-    assert set(re.findall(r"^\| `(\w+)` \|", table, re.M)) == provider, "docs/migration-cncf.md"
