@@ -74,6 +74,13 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": [_HOOK_MODULE]}],
+        "task-decorators": [
+            {"name": "kubernetes_async", "class-name": "airflow_k8s_async.decorators.kubernetes_task"},
+            {
+                "name": "kubernetes_async_cmd",
+                "class-name": "airflow_k8s_async.decorators.kubernetes_cmd_task",
+            },
+        ],
         "extra-links": [
             "airflow_k8s_async.armada.links.LookoutLink",
             "airflow_k8s_async.armada.links.DynamicLink",

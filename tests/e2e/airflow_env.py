@@ -42,12 +42,14 @@ _JOB_TYPES = {"scheduler": "SchedulerJob", "dag-processor": "DagProcessorJob", "
 # The images scripts/lib.sh picks for a cluster that pulls (kind) reach the DAGs too.
 _PASS_THROUGH = (
     "PATH",
+    "PYTHONPATH",  # a checkout tested without installing it (the package comes from there too)
     "KUBECONFIG",
     "HOME",
     "LANG",
     "LC_ALL",
     "TMPDIR",
     "E2E_IMAGE",
+    "E2E_PYTHON_IMAGE",
     "K8S_ASYNC_EXAMPLE_IMAGE",
 )
 
