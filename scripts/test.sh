@@ -23,6 +23,20 @@ if [[ -z ${CNCF_PROVIDER_SOURCE:-} ]]; then
   fi
 fi
 
+# Its example DAGs (tests/system/cncf/kubernetes in its sdist), run ported to ours by
+# tests/e2e/test_provider_examples.py: fetched once, not committed.
+if [[ -z ${CNCF_PROVIDER_EXAMPLES:-} ]]; then
+  export CNCF_PROVIDER_EXAMPLES=$PWD/.artifacts/cncf-provider-10.25.0-examples
+  if [[ ! -f $CNCF_PROVIDER_EXAMPLES/example_kubernetes.py ]]; then
+    sdist=$(mktemp -d)
+    python -m pip download -q --no-deps --no-binary :all: -d "$sdist" apache-airflow-providers-cncf-kubernetes==10.25.0
+    mkdir -p "$CNCF_PROVIDER_EXAMPLES"
+    tar -xzf "$sdist"/*.tar.gz -C "$sdist"
+    cp "$sdist"/*/tests/system/cncf/kubernetes/example_*.py "$CNCF_PROVIDER_EXAMPLES"/
+    rm -rf "$sdist"
+  fi
+fi
+
 echo "== lint: ruff, mypy --strict"
 ruff check .
 ruff format --check .

@@ -26,8 +26,7 @@ def python_image() -> str:
     given = os.environ.get("E2E_PYTHON_IMAGE")
     if given:
         return given
-    home = Path(os.environ.get("K8S_LOCAL_HOME", "/var/cache/k8s-local"))
-    docker = ["docker", "-H", f"unix://{home / 'run' / 'docker.sock'}"]
+    docker = _docker()
     present = subprocess.run([*docker, "image", "inspect", LOCAL], capture_output=True)
     if present.returncode == 0:
         return LOCAL
@@ -42,6 +41,12 @@ def python_image() -> str:
                 capture_output=True,
             )
     return LOCAL
+
+
+def _docker() -> list[str]:
+    """The docker CLI of the local cluster's docker (../shared/k8s-local)."""
+    home = Path(os.environ.get("K8S_LOCAL_HOME", "/var/cache/k8s-local"))
+    return ["docker", "-H", f"unix://{home / 'run' / 'docker.sock'}"]
 
 
 def _libraries(executable: str) -> list[str]:
@@ -75,5 +80,29 @@ def _rootfs(archive: Path) -> None:
         tar.addfile(tmp)
 
 
-if __name__ == "__main__":  # python -m tests.support.images: build it now
-    print(python_image())
+BASH = "bash:local"
+_BASH_DOCKERFILE = """\
+FROM busybox:local
+RUN printf '#!/bin/sh\\nexec /bin/sh "$@"\\n' > /bin/bash && chmod 755 /bin/bash
+ENTRYPOINT ["bash"]
+"""
+
+
+def bash_image() -> str:
+    """An image whose entrypoint is ``bash`` (busybox's shell under that name), for examples written
+    for ``bash:5.2`` (``E2E_BASH_IMAGE`` elsewhere)."""
+    given = os.environ.get("E2E_BASH_IMAGE")
+    if given:
+        return given
+    docker = _docker()
+    if subprocess.run([*docker, "image", "inspect", BASH], capture_output=True).returncode == 0:
+        return BASH
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "Dockerfile").write_text(_BASH_DOCKERFILE)
+        env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+        subprocess.run([*docker, "build", "-q", "-t", BASH, folder], check=True, capture_output=True, env=env)
+    return BASH
+
+
+if __name__ == "__main__":  # python -m tests.support.images: build them now
+    print(python_image(), bash_image())
