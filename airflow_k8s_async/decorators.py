@@ -41,7 +41,9 @@ BOOTSTRAP = (
     "import base64, os; "
     f"exec(compile(base64.b64decode(os.environ['{SCRIPT_ENV}']), 'airflow_task.py', 'exec'))"
 )
+# Annotations are not evaluated (the pod lacks the DAG file's imports, e.g. typing.Any).
 _SCRIPT = """\
+from __future__ import annotations
 import base64, json, os, {library}
 _given = {library}.loads(base64.b64decode(os.environ["{input_env}"]))
 {source}

@@ -23,6 +23,7 @@ import grpc.aio
 from airflow_k8s_async._armada.channel import ChannelSpec
 from airflow_k8s_async._armada.client import ArmadaClient, armada_error
 from airflow_k8s_async._armada.states import JobUpdate, event_update
+from airflow_k8s_async._kube.detached import detached_task
 from airflow_k8s_async._kube.retry import backoff_delays
 from airflow_k8s_async.errors import ArmadaError
 
@@ -101,7 +102,8 @@ class JobSetStream:
         if self.error is not None:
             sub.queue.put_nowait(self.error)
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"armada {self.describe()}")
+            # Its lines (a broken stream) go to the triggerer's log, not one trigger's task log.
+            self._task = detached_task(self._run(), name=f"armada {self.describe()}")
         return sub
 
     def remove(self, sub: Subscription) -> None:

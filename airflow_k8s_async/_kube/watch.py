@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import weakref
@@ -35,6 +34,7 @@ import aiohttp
 
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
+from airflow_k8s_async._kube.detached import detached_task
 from airflow_k8s_async._kube.retry import backoff_delays
 from airflow_k8s_async.errors import (
     KubeConnectionError,
@@ -264,13 +264,9 @@ class _SharedWatch:
         self._count = 0
         self._progress = False
         self._closer: asyncio.TimerHandle | None = None
-        # Created in an empty context: a task copies its creator's contextvars, and the creator
-        # is one trigger among the many this watch serves; its log lines (an outage, a relist)
-        # would land in that one task's log. They go to the triggerer's own log instead.
-        self.task: asyncio.Task[None] = contextvars.Context().run(
-            asyncio.get_running_loop().create_task,
-            self._run(),
-            name=f"watch {key.resource.plural} in {key.namespace or '(all)'}",
+        # Its lines (an outage, a relist) go to the triggerer's log, not one trigger's task log.
+        self.task: asyncio.Task[None] = detached_task(
+            self._run(), name=f"watch {key.resource.plural} in {key.namespace or '(all)'}"
         )
         self._down_since: float | None = None  # the current outage's start (loop time)
         self._noted = False  # the waiting tasks' logs were told of it

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
@@ -21,6 +20,7 @@ from airflow.triggers.base import (
 from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import KubeClient, get_client
+from airflow_k8s_async._kube.detached import detached_task
 from airflow_k8s_async._kube.states import ObjectState
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
@@ -445,8 +445,7 @@ class LoopStalls:
         self._loop = loop
         self._tick = loop.time()
         self._last_stall = -STALL_MEMORY_SECONDS
-        # An empty context: no trigger's log context (its lines would go to that task's log).
-        self._task = contextvars.Context().run(loop.create_task, self._ticks(), name="loop stall watch")
+        self._task = detached_task(self._ticks(), name="loop stall watch")
 
     async def _ticks(self) -> None:
         while True:

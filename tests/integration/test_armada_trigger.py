@@ -6,6 +6,7 @@ names, from pod ``armada-<jobId>-0`` when the event names none, with a token ret
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
+import structlog
 import yaml
 from kubernetes import client
 
@@ -157,6 +159,43 @@ async def test_resumes_from_the_last_message_id_after_the_stream_is_cut(
     assert server.counts().calls == {"GetJobSetEvents": 2}
     out = capfd.readouterr().out
     assert out.count(f"Armada job {job_id} is running (RUNNING)") == 1, "nothing is delivered twice"
+
+
+class _Contexts(logging.Handler):
+    """The structlog context bound where each record is emitted (where Airflow routes it from)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.getMessage(), structlog.contextvars.get_contextvars()))
+
+
+async def test_the_shared_stream_logs_in_no_triggers_context(server: ArmadaTestServer) -> None:
+    """The triggerer routes a line to the task log of the trigger id bound where it is logged. The
+    job set's stream is started by one trigger and serves others (and outlives it): its lines must
+    carry no trigger's id, else they land in that task's log, or in any later trigger's that reuses
+    the id."""
+    [job_id] = submit(server, script=JobScript(steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("SUCCEEDED", 3.0))))
+    contexts = _Contexts()
+    hub_log = logging.getLogger("airflow_k8s_async._armada.hub")
+    hub_log.addHandler(contexts)
+    level, hub_log.level = hub_log.level, logging.DEBUG
+    structlog.contextvars.bind_contextvars(trigger_id=41)  # as the triggerer binds it per trigger
+    try:
+        waiting = asyncio.create_task(event_of(trigger(server, job_id)))
+        await until(lambda: server.jobs[job_id].state == "RUNNING", timeout=30)
+        await until(lambda: len(server.stream_requests) == 1, timeout=30)
+        assert server.cut_streams() == 1
+        assert (await waiting)["status"] == "success"
+    finally:
+        structlog.contextvars.clear_contextvars()
+        hub_log.removeHandler(contexts)
+        hub_log.level = level
+    broke = [context for message, context in contexts.seen if "broke" in message]
+    assert broke, f"the cut was logged: {contexts.seen}"
+    assert all("trigger_id" not in context for context in broke), broke
 
 
 async def test_falls_back_to_get_job_status_while_the_stream_keeps_failing(server: ArmadaTestServer) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -139,3 +140,16 @@ def test_the_return_value_is_written_as_json_for_the_sidecar(tmp_path: Any) -> N
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text()) == {"rows": 7}
+
+
+def test_annotations_that_name_the_dag_files_imports_do_not_break_the_pod() -> None:
+    """``Any`` is imported by the DAG file, not in the pod: annotations are never evaluated there."""
+    with DAG("d", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+
+        @task.kubernetes(image="python:3.12")
+        def typed(rows: Sequence[Any]) -> dict[str, Any]:
+            print("typed", len(rows))
+            return {}
+
+        typed([1, 2])
+    assert run_like_the_pod(_only_task(dag)).strip() == "typed 2"
