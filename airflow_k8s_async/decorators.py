@@ -20,6 +20,7 @@ import ast
 import base64
 import inspect
 import pickle
+import re
 import textwrap
 import warnings
 from collections.abc import Callable, Sequence
@@ -37,10 +38,20 @@ __all__ = ["kubernetes_cmd_task", "kubernetes_task", "task"]
 SCRIPT_ENV = "AIRFLOW_K8S_ASYNC_SCRIPT"
 INPUT_ENV = "AIRFLOW_K8S_ASYNC_INPUT"
 # The container's command: no shell and no file needed, only python.
-BOOTSTRAP = (
-    "import base64, os; "
-    f"exec(compile(base64.b64decode(os.environ['{SCRIPT_ENV}']), 'airflow_task.py', 'exec'))"
-)
+# Its lines go to linecache, and a failure is printed by ``traceback``: the task log's traceback
+# shows the function's lines (the interpreter's own printing reads files, and there is none).
+BOOTSTRAP = f"""\
+import base64, linecache, os, sys, traceback
+source = base64.b64decode(os.environ["{SCRIPT_ENV}"]).decode()
+linecache.cache["airflow_task.py"] = (len(source), None, source.splitlines(True), "airflow_task.py")
+try:
+    exec(compile(source, "airflow_task.py", "exec"), {{"__name__": "__main__"}})
+except SystemExit:
+    raise
+except BaseException:
+    traceback.print_exc()
+    sys.exit(1)
+"""
 # Annotations are not evaluated (the pod lacks the DAG file's imports, e.g. typing.Any).
 _SCRIPT = """\
 from __future__ import annotations
@@ -54,13 +65,23 @@ if {xcom}:
 """
 
 
+# A task decorator (``@task.kubernetes_async(...)``, ``@task.kubernetes``, ``@airflow_task...``):
+# Airflow's, which the pod lacks. The function's other decorators are kept.
+_TASK_DECORATOR = re.compile(r"(\w+\.)*\w*task(\.\w+)*\s*(\(|$)")
+
+
 def function_source(function: Callable[..., Any]) -> str:
-    """The source of ``function`` from its ``def`` on: its decorators (ours, the provider's, an
-    alias's) would not run in the pod."""
+    """The source of ``function`` without its task decorators (the pod has no Airflow)."""
     source = textwrap.dedent(inspect.getsource(function))
-    tree = ast.parse(source)
-    node = next(n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
-    return "\n".join(source.splitlines()[node.lineno - 1 :]) + "\n"
+    lines = source.splitlines()
+    node = next(n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    kept = [
+        line
+        for decorator in node.decorator_list
+        if not _TASK_DECORATOR.match(ast.get_source_segment(source, decorator) or "")
+        for line in lines[decorator.lineno - 1 : decorator.end_lineno]
+    ]
+    return "\n".join([*kept, *lines[node.lineno - 1 :]]) + "\n"
 
 
 def _with_env(env_vars: Any, added: dict[str, str]) -> Any:
@@ -136,6 +157,7 @@ class KubernetesCmdDecoratedOperator(_NoStartInTriggerer, DecoratedOperator, Kub
     ``args_only``, the arguments of the image's entrypoint), computed on the worker."""
 
     custom_operator_name = "@task.kubernetes_async_cmd"
+    overwrite_rtif_after_execution: bool = True  # the rendered view shows the command it made
     template_fields: Sequence[str] = tuple({"op_args", "op_kwargs", *KubernetesPodOperator.template_fields})
 
     def __init__(self, *, args_only: bool = False, **kwargs: Any) -> None:

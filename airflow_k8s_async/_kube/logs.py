@@ -221,6 +221,7 @@ async def follow_container_log(
     finished: Callable[[], bool],
     read_timeout: float = READ_TIMEOUT,
     stop_on_unauthorized: bool = False,
+    on_denied: Callable[[KubeForbiddenError | None], None] | None = None,
 ) -> bool:
     """Pass each new line to ``on_line`` until the container has ended and its log is read.
 
@@ -230,7 +231,9 @@ async def follow_container_log(
     the client's credential reload did not cure is tried again later, or, with
     ``stop_on_unauthorized`` (credentials the caller can renew), raised. A 403 (no permission to
     read pod logs) is raised once it lasts ``DENIED_GRACE_SECONDS``, as a watch's does (an API
-    server just started denies for a moment); before that it is tried again.
+    server just started denies for a moment); before that it is tried again, and told to
+    ``on_denied`` (a caller draining an ended container need not wait out the grace), which is
+    told ``None`` once the server answers otherwise.
     """
     path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
     delays = backoff_delays()
@@ -247,6 +250,8 @@ async def follow_container_log(
         parser = LogParser()
         try:
             async with client.stream(path, query=query, read_timeout=read_timeout) as resp:
+                if denied_since is not None and on_denied is not None:
+                    on_denied(None)
                 denied_since = None
                 async for chunk in resp.content.iter_any():
                     replay.pass_on(parser.feed(chunk), on_line)
@@ -267,6 +272,12 @@ async def follow_container_log(
                 denied_since = loop.time() if denied_since is None else denied_since
                 if loop.time() - denied_since >= DENIED_GRACE_SECONDS:
                     raise
+                if on_denied is not None:
+                    on_denied(exc)
+            elif denied_since is not None:  # answered otherwise: a later 403 starts a new grace
+                denied_since = None
+                if on_denied is not None:
+                    on_denied(None)
             if exc.status == 400 and finished():
                 return True  # the container ended without ever starting: there is no log
             delay = next(delays)

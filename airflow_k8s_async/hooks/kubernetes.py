@@ -23,6 +23,7 @@ with ``kube_config_path`` wins over it (the cncf provider rejects that combinati
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,8 @@ __all__ = [
     "get_kube_target",
     "target_from_extras",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONN_ID = "kubernetes_default"
 CONN_TYPE = "kubernetes_async"
@@ -161,22 +164,27 @@ def target_from_extras(
 
 def _pod_defaults(extras: Mapping[str, Any], where: str) -> dict[str, Any]:
     """The sidecar extras: the image a string; resources and security context JSON objects (as
-    the provider reads them) or mappings."""
+    the provider reads them) or mappings. One that is not is ignored with a warning: only tasks
+    with an XCom sidecar read it (as in the provider), and the others must not fail for it."""
     defaults: dict[str, Any] = {}
     for extra, keyword in XCOM_SIDECAR_EXTRAS.items():
-        if extra == "xcom_sidecar_container_image":
-            value: Any = _string(extras, extra, where)
-        else:
-            value = _field(extras, extra)
-            if isinstance(value, str):
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    raise ConfigurationError(f"{where}: extra {extra!r} is not valid JSON") from None
-            if value is not None and not isinstance(value, Mapping):
-                raise ConfigurationError(f"{where}: extra {extra!r} must be a JSON object")
+        value = _field(extras, extra)
+        if isinstance(value, str) and extra != "xcom_sidecar_container_image":
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = "not valid JSON"
+        wanted = str if extra == "xcom_sidecar_container_image" else Mapping
+        if value is not None and not isinstance(value, wanted):
+            log.warning(
+                "%s: extra %r is not a %s; ignored",
+                where,
+                extra,
+                "string" if wanted is str else "JSON object",
+            )
+            continue
         if value is not None:
-            defaults[keyword] = value
+            defaults[keyword] = value.strip() if isinstance(value, str) else value
     return defaults
 
 

@@ -276,6 +276,7 @@ class LogStreams:
         self._claims: dict[str, asyncio.Future[None]] = {}  # pod -> its take-over (_take_over)
         self._streaming: set[str] = set()  # pods whose logs streams have started
         self._denied: KubeForbiddenError | None = None  # no permission to read pod logs
+        self._refused: dict[tuple[str, str], KubeForbiddenError] = {}  # a 403 within its grace
         self._denied_event = asyncio.Event()
         self._spent_told = False
         self._save_failure_told = False
@@ -327,6 +328,7 @@ class LogStreams:
                 cursor=cursor,
                 on_line=functools.partial(self._line, pod, container),
                 finished=functools.partial(self.finished, pod, container),
+                on_denied=functools.partial(self._note_refusal, (pod, container)),
             )
         except KubeForbiddenError as exc:  # for good: the task fails (``denied``), not just its log
             self._denied = self._denied or exc
@@ -341,8 +343,17 @@ class LogStreams:
         than run on without its log. Await it beside the trigger's watch."""
         await self._denied_event.wait()
         assert self._denied is not None
-        denied = self._denied
-        raise KubeForbiddenError(
+        raise self._denied_error(self._denied)
+
+    def _note_refusal(self, key: tuple[str, str], refusal: KubeForbiddenError | None) -> None:
+        if refusal is None:
+            self._refused.pop(key, None)
+        else:
+            self._refused[key] = refusal
+
+    @staticmethod
+    def _denied_error(denied: KubeForbiddenError) -> KubeForbiddenError:
+        return KubeForbiddenError(
             f"{denied} (or set get_logs=False to run without the log)",
             status=denied.status,
             reason=denied.reason,
@@ -483,6 +494,9 @@ class LogStreams:
         (bounded); the task log says which were not read to their end, and how to read the rest."""
         ending = {key: task for key, task in self._followers.items() if self.finished(*key)}
         unread = await drain_followers(ending.values(), lines=lambda: self.lines)
+        for key, task in ending.items():
+            if task in unread and key in self._refused:  # refused throughout the drain: for good
+                raise self._denied_error(self._refused[key])
         for (pod, container), task in ending.items():
             if task in unread:
                 cursor = self._cursor(pod, container)

@@ -208,6 +208,8 @@ class KubernetesPodTrigger(KubeTrigger):
             ) as sub:
                 return await self._follow(client, sub, denied=denied)
         finally:
+            if denied.done() and not denied.cancelled():
+                denied.exception()  # seen (it ended while the finish ran): asyncio need not warn
             denied.cancel()
             await self._streams.close()
 

@@ -159,7 +159,11 @@ def without(role: str, resource: str, *verbs: str) -> Callable[[Bed], Bed]:
 
     def prepare(bed: Bed) -> Bed:
         namespace = kube.create_namespace(bed.api, "badrbac")
-        ids = apply_rbac(bed.api, namespace, bed.folder, remove={role: (resource, verbs)})
+        try:
+            ids = apply_rbac(bed.api, namespace, bed.folder, remove={role: (resource, verbs)})
+        except BaseException:
+            kube.delete_namespace(bed.api, namespace)
+            raise
         return replace(bed, namespace=namespace, worker=ids.worker, triggerer=ids.triggerer)
 
     return prepare
@@ -219,8 +223,8 @@ CASES = [
          ("name", "at most 220"), pod(name="a" * 300)),
     Case("pod-bad-resource-quantity", "pod", "`container_resources` limit `memory: 2 GB`", "submit",
          ("limits['memory']", "'2 GB' is not a quantity"), pod(container_resources={"limits": {"memory": "2 GB"}})),
-    Case("pod-bad-env-var-name", "pod", "`env_vars={'1-BAD NAME': 'x'}`", "submit",
-         ("env[0].name", "1-BAD NAME", "must not start with a digit"), pod(env_vars={"1-BAD NAME": "x"})),
+    Case("pod-bad-env-var-name", "pod", "`env_vars={'A=B': 'x'}`", "submit",
+         ("env[0].name 'A=B' is invalid", "without '='"), pod(env_vars={"A=B": "x"})),
     Case("pod-duplicate-container-names", "pod", "`full_pod_spec` with two containers named `base`", "submit",
          ("container name 'base' is used twice",),
          pod(full_pod_spec={"spec": {"containers": [{"name": "base", "image": kube.IMAGE}] * 2}})),
@@ -262,6 +266,8 @@ CASES = [
     Case("pod-no-rbac-to-read-logs", "pod", "the triggerer may not read pod logs", "wait",
          ('cannot get resource "pods/log"', "deploy/rbac", "get_logs=False"), pod(cmds=LONG),
          prepare=without(TRIGGERER_ROLE, "pods/log", "get")),
+    Case("pod-no-rbac-to-read-logs-short", "pod", "the triggerer may not read pod logs; the pod ends at once", "wait",
+         ('cannot get resource "pods/log"', "get_logs=False"), pod(), prepare=without(TRIGGERER_ROLE, "pods/log", "get")),
     Case("pod-no-rbac-to-exec", "pod", "the triggerer may not exec into pods (the XCom read)", "wait",
          ("403", "pods/exec"), pod(cmds=["sh", "-c", XCOM.format(write="echo 1")], **XCOM_SIDECAR),
          prepare=without(TRIGGERER_ROLE, "pods/exec", "get", "create")),
@@ -440,9 +446,9 @@ async def test_bad_input(
         folder=tmp_path,
         api=kube_api,
     )
-    if case.prepare is not None:
-        bed = await asyncio.to_thread(case.prepare, bed)
     try:
+        if case.prepare is not None:
+            bed = await asyncio.to_thread(case.prepare, bed)
         result = await run_task(case, bed)
         print(f"\n{case.name}: {result.stage} in {result.seconds:.1f}s: {result.message}")
         assert result.stage == case.stage, f"refused at {result.stage}, not {case.stage}: {result.message}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,9 +113,12 @@ def shipped_identities(api: client.ApiClient, directory: Path) -> Iterator[Ident
             triggerer=_kubeconfig(tokens[TRIGGERER], TRIGGERER, directory / f"triggerer-{tag}.kubeconfig"),
             tokens=tuple(tokens.values()),
         )
-    finally:
-        for name in bindings:
-            rbac.delete_cluster_role_binding(name)
-        for name in roles:
-            rbac.delete_cluster_role(name)
-        kube.delete_namespace(api, namespace)
+    finally:  # each one, whatever became of the others
+        deletions = [
+            *(functools.partial(rbac.delete_cluster_role_binding, name) for name in bindings),
+            *(functools.partial(rbac.delete_cluster_role, name) for name in roles),
+            functools.partial(kube.delete_namespace, api, namespace),
+        ]
+        for delete in deletions:
+            with contextlib.suppress(client.ApiException):
+                delete()

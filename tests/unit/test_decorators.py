@@ -153,3 +153,35 @@ def test_annotations_that_name_the_dag_files_imports_do_not_break_the_pod() -> N
 
         typed([1, 2])
     assert run_like_the_pod(_only_task(dag)).strip() == "typed 2"
+
+
+def traced(function: Any) -> Any:
+    return function
+
+
+def test_only_task_decorators_are_taken_out_of_the_source() -> None:
+    with DAG("d", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+
+        @task.kubernetes(image="python:3.12")
+        @traced
+        def kept() -> None:
+            pass
+
+        kept()
+    source = decorators.function_source(_only_task(dag).python_callable)
+    assert source.startswith("@traced\ndef kept() -> None:"), source
+
+
+def test_a_traceback_in_the_pod_shows_the_functions_lines() -> None:
+    with DAG("d", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+
+        @task.kubernetes(image="python:3.12")
+        def fails() -> None:
+            raise ValueError("from the pod")
+
+        fails()
+    operator = _only_task(dag)
+    operator.prepare_pod()
+    env = {**os.environ, **{e["name"]: e["value"] for e in operator.env_vars}}
+    done = subprocess.run([sys.executable, *operator.cmds[1:]], env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and 'raise ValueError("from the pod")' in done.stderr, done.stderr

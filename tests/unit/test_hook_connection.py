@@ -96,9 +96,13 @@ def test_the_xcom_sidecar_extras_are_pod_defaults(prefix: str) -> None:
 
 
 @pytest.mark.parametrize("value", ["{not json", "[1, 2]", 5])
-def test_a_sidecar_extra_that_is_not_a_json_object_is_refused_by_name(value: Any) -> None:
-    with pytest.raises(ConfigurationError, match="xcom_sidecar_container_resources"):
-        target_from_extras({"xcom_sidecar_container_resources": value}, conn_id="k")
+def test_a_sidecar_extra_that_is_not_a_json_object_is_ignored_with_a_warning(
+    value: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only tasks with an XCom sidecar read it (as in the provider): the others must not fail."""
+    target = target_from_extras({"xcom_sidecar_container_resources": value}, conn_id="k")
+    assert target.pod_defaults == {}
+    assert "extra 'xcom_sidecar_container_resources' is not a JSON object; ignored" in caplog.text
 
 
 @pytest.mark.parametrize(
