@@ -32,8 +32,7 @@ def proxied_connection(
         for entry in config["clusters"]:
             entry["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
         if token is not None:
-            for entry in config["users"]:
-                entry["user"] = {"token": token}
+            kube.with_token(config, token)
         with kubeconfig_connection(airflow, conn_id, path, config):
             yield proxy, config
 

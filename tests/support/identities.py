@@ -11,7 +11,6 @@ the manifests lack fails an e2e test.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import uuid
 from collections.abc import Iterator
@@ -55,13 +54,10 @@ def _manifests(name: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all((RBAC / name).read_text()) if doc]
 
 
-def _kubeconfig(token: str, account: str, path: Path) -> Path:
+def _kubeconfig(token: str, path: Path) -> Path:
     """The admin's kubeconfig with the account's token as its only user: same cluster and context
     name (an Armada job's log is read in the context named after its cluster)."""
-    config = copy.deepcopy(kube.kubeconfig_dict())
-    for entry in config["users"]:
-        entry["user"] = {"token": token}
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(kube.with_token(kube.kubeconfig_dict(), token)))
     return path
 
 
@@ -109,8 +105,8 @@ def shipped_identities(api: client.ApiClient, directory: Path) -> Iterator[Ident
         }
         tag = uuid.uuid4().hex[:6]
         yield Identities(
-            worker=_kubeconfig(tokens[WORKER], WORKER, directory / f"worker-{tag}.kubeconfig"),
-            triggerer=_kubeconfig(tokens[TRIGGERER], TRIGGERER, directory / f"triggerer-{tag}.kubeconfig"),
+            worker=_kubeconfig(tokens[WORKER], directory / f"worker-{tag}.kubeconfig"),
+            triggerer=_kubeconfig(tokens[TRIGGERER], directory / f"triggerer-{tag}.kubeconfig"),
             tokens=tuple(tokens.values()),
         )
     finally:  # each one, whatever became of the others

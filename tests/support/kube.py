@@ -40,6 +40,13 @@ def kubeconfig_dict() -> dict[str, Any]:
     return dict(yaml.safe_load(kubeconfig_path().read_text()))
 
 
+def with_token(config: dict[str, Any], token: str) -> dict[str, Any]:
+    """``config`` (a kubeconfig) with ``token`` as every user's only credential, in place."""
+    for entry in config["users"]:
+        entry["user"] = {"token": token}
+    return config
+
+
 def eventually(check: Callable[[], T | None], *, timeout: float = 60, interval: float = 0.2) -> T:
     deadline = time.monotonic() + timeout
     while True:
