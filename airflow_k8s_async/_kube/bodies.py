@@ -166,12 +166,32 @@ def _identity_problem(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _list_items(documents: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Documents with each ``kind: *List`` (``List``, ``PodList``, as ``kubectl get -o yaml`` writes)
+    replaced by its items; an item without ``apiVersion`` or ``kind`` takes the list's."""
+    flat: list[tuple[str, Any]] = []
+    for where, document in documents:
+        kind = document.get("kind") if isinstance(document, Mapping) else None
+        items = document.get("items") if isinstance(document, Mapping) else None
+        if not (isinstance(kind, str) and kind.endswith("List") and isinstance(items, list)):
+            flat.append((where, document))
+            continue
+        item_kind = kind.removesuffix("List")
+        for index, item in enumerate(items):
+            if isinstance(item, Mapping):
+                defaults = {"apiVersion": document.get("apiVersion"), "kind": item_kind} if item_kind else {}
+                item = {**defaults, **item}
+            flat.append((f"{where}.items[{index}]", item))
+    return flat
+
+
 def parse_body(
     body: str | Mapping[str, Any] | Sequence[Mapping[str, Any]], *, source: str = "body"
 ) -> list[dict[str, Any]]:
     """The resources in ``body``; empty YAML documents (and ``None`` items) are dropped.
 
-    Every resource needs ``apiVersion``, ``kind`` and ``metadata.name`` (or ``generateName``).
+    Every resource needs ``apiVersion``, ``kind`` and ``metadata.name`` (or ``generateName``); a
+    ``kind: *List`` document stands for its items.
     Errors name ``source`` and where: a YAML line and column (1-based), or the document's number
     and first line, or the list index.
     """
@@ -187,7 +207,7 @@ def parse_body(
             f"{source} must be a YAML string, a dict or a list of dicts, not {_type_name(body)}"
         )
     resources: list[dict[str, Any]] = []
-    for where, document in documents:
+    for where, document in _list_items(documents):
         if document is None:
             continue
         if not isinstance(document, Mapping):
@@ -209,13 +229,14 @@ def parse_body(
     return resources
 
 
-def load_body_file(path: str, *, base_dir: str | None) -> str:
-    """The text of ``path``: absolute, or relative to ``base_dir`` (the DAG's folder)."""
+def load_body_file(path: str, *, base_dir: str | None, keyword: str = "body_filepath") -> str:
+    """The text of ``path``: absolute, or relative to ``base_dir`` (the DAG's folder); errors name
+    ``keyword``."""
     expanded = os.path.expanduser(path)
     if not os.path.isabs(expanded):
         if not base_dir:
             raise ConfigurationError(
-                f"body_filepath {path!r} is relative and the DAG's folder is unknown: use an absolute path"
+                f"{keyword} {path!r} is relative and the DAG's folder is unknown: use an absolute path"
             )
         expanded = os.path.join(base_dir, expanded)
     resolved = os.path.abspath(expanded)
@@ -224,12 +245,12 @@ def load_body_file(path: str, *, base_dir: str | None) -> str:
             return file.read()
     except FileNotFoundError as exc:
         raise ConfigurationError(
-            f"body_filepath {path!r}: no such file {resolved} (a relative path is read from the DAG's folder)"
+            f"{keyword} {path!r}: no such file {resolved} (a relative path is read from the DAG's folder)"
         ) from exc
     except IsADirectoryError as exc:
-        raise ConfigurationError(f"body_filepath {path!r}: {resolved} is a directory, not a file") from exc
+        raise ConfigurationError(f"{keyword} {path!r}: {resolved} is a directory, not a file") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"body_filepath {path!r}: cannot read {resolved}: {exc}") from exc
+        raise ConfigurationError(f"{keyword} {path!r}: cannot read {resolved}: {exc}") from exc
 
 
 # --- preparing -----------------------------------------------------------------------------------

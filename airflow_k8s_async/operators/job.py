@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,12 @@ from airflow_k8s_async.errors import (
     KubeForbiddenError,
 )
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
+from airflow_k8s_async.operators.jobcontrol import (  # the provider's module holds them too
+    KubernetesDeleteJobOperator as KubernetesDeleteJobOperator,
+)
+from airflow_k8s_async.operators.jobcontrol import (
+    KubernetesPatchJobOperator as KubernetesPatchJobOperator,
+)
 from airflow_k8s_async.operators.jobstart import start_trigger_args
 from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value, log_choice
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, checked_max_log_bytes, checked_seconds
@@ -318,9 +323,6 @@ class _CreatesResources(KubeOperatorMixin):
         if "pod_template_file" not in self._parse_time_files:
             return {}
         return {"pod_template_file": None, "pod_template_dict": self._parse_time_files["pod_template_file"]}
-
-    def _dag_folder(self) -> str | None:
-        return os.path.dirname(self.dag.fileloc) if self.has_dag() else None  # type: ignore[attr-defined]
 
     def _load_body(self, context: Context | None) -> Any:
         """``body``, or ``body_filepath``'s text (Jinja-rendered with ``job`` when enabled); else None."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -179,6 +180,11 @@ class KubeOperatorMixin:
 
     def _target(self) -> KubeTarget:
         return self.hook.get_conn()
+
+    def _dag_folder(self) -> str | None:
+        """Where relative file keywords are read from."""
+        task: Any = self
+        return os.path.dirname(task.dag.fileloc) if task.has_dag() else None
 
     def _deadline(self, context: Context) -> float | None:
         """``execution_timeout`` as an absolute time for the trigger, counted from the task's start."""

@@ -22,8 +22,18 @@ import pytest
 
 from airflow_k8s_async.operators import job
 from airflow_k8s_async.operators.armada import ArmadaOperator
-from airflow_k8s_async.operators.job import KubernetesJobOperator, KubernetesLegacyJobOperator
+from airflow_k8s_async.operators.job import (
+    KubernetesDeleteJobOperator,
+    KubernetesJobOperator,
+    KubernetesLegacyJobOperator,
+    KubernetesPatchJobOperator,
+)
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.operators.pod_exec import KubernetesPodExecOperator
+from airflow_k8s_async.operators.resource import (
+    KubernetesCreateResourceOperator,
+    KubernetesDeleteResourceOperator,
+)
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
@@ -36,6 +46,11 @@ DOCUMENTED: dict[type, Iterable[str]] = {
     KubernetesPodOperator: (),
     KubernetesJobOperator: job._POD_ONLY_KEYWORDS | job._POD_WAITING_KEYWORDS,
     KubernetesLegacyJobOperator: (),
+    KubernetesPatchJobOperator: (),
+    KubernetesDeleteJobOperator: (),
+    KubernetesCreateResourceOperator: (),
+    KubernetesDeleteResourceOperator: (),
+    KubernetesPodExecOperator: (),
     KubernetesPodTrigger: (),
     KubernetesJobTrigger: (),
     KubernetesResourceTrigger: (),

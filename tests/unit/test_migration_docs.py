@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_job_operator import CNCF_SOURCE, provider_keywords
+from airflow_k8s_async.operators.job import KubernetesDeleteJobOperator, KubernetesPatchJobOperator
+from airflow_k8s_async.operators.pod_exec import KubernetesPodExecOperator
+from airflow_k8s_async.operators.resource import KubernetesCreateResourceOperator
+from tests.unit.test_job_operator import CNCF_SOURCE, accepted, provider_keywords
 
 MIGRATION = Path(__file__).parents[2] / "docs" / "migration-cncf.md"
 PROVIDER = CNCF_SOURCE / "airflow/providers/cncf/kubernetes"
@@ -45,6 +48,27 @@ def test_every_job_operator_keyword() -> None:
     pod = set(provider_keywords("pod.py", "KubernetesPodOperator"))
     found = rows("KubernetesJobOperator")
     assert own <= found <= own | pod  # its own keywords, and the pod keywords whose meaning differs
+
+
+@pytest.mark.parametrize(
+    ("title", "module", "cls", "ours"),
+    [
+        ("KubernetesPatchJobOperator", "job.py", "KubernetesPatchJobOperator", KubernetesPatchJobOperator),
+        ("KubernetesDeleteJobOperator", "job.py", "KubernetesDeleteJobOperator", KubernetesDeleteJobOperator),
+        (
+            "KubernetesCreateResourceOperator and KubernetesDeleteResourceOperator",
+            "resource.py",
+            "KubernetesResourceBaseOperator",
+            KubernetesCreateResourceOperator,
+        ),
+        ("KubernetesPodExecOperator", "pod_exec.py", "KubernetesPodExecOperator", KubernetesPodExecOperator),
+    ],
+)
+def test_every_keyword_of_the_other_operators(title: str, module: str, cls: str, ours: type) -> None:
+    """Each of the provider's keywords has a row, and ours takes it."""
+    theirs = set(provider_keywords(module, cls))
+    assert rows(title) == theirs
+    assert theirs <= accepted(ours)
 
 
 def test_every_connection_extra() -> None:
