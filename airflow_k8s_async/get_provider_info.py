@@ -1,7 +1,8 @@
 """Provider metadata for Airflow's ``apache_airflow_provider`` entry point.
 
 Airflow calls :func:`get_provider_info` when it discovers providers; it must stay cheap and import
-nothing but the package root. The dict follows ``airflow/provider_info.schema.json``; the
+nothing but the package root and ``settings`` (which imports nothing of Airflow). The dict follows
+``airflow/provider_info.schema.json``; its ``config`` comes from ``settings.OPTIONS``; the
 connection form uses the declarative ``conn-fields`` / ``ui-field-behaviour`` of Airflow >= 3.2.
 Our connection type is ``kubernetes_async``: ``kubernetes`` belongs to the cncf provider, and
 registering it twice makes Airflow warn on every start. Connections of type ``kubernetes`` work
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_k8s_async import __version__
+from airflow_k8s_async.settings import provider_config
 
 _HOOK_MODULE = "airflow_k8s_async.hooks.kubernetes"
 _INTEGRATION = "Kubernetes (airflow-k8s-async)"
@@ -98,92 +100,5 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
-        "config": {
-            "kubernetes_async": {
-                "description": "Settings of airflow-k8s-async's shared Kubernetes watches (triggerer).",
-                "options": {
-                    "watch_timeout_seconds": {
-                        "description": (
-                            "Server-side timeout of one watch request, in seconds. When it ends, "
-                            "the watch resumes from the last resourceVersion it saw."
-                        ),
-                        "version_added": "0.1.0",
-                        "type": "integer",
-                        "example": "600",
-                        "default": "300",
-                    },
-                    "watch_linger_seconds": {
-                        "description": (
-                            "How long a shared watch stays open after its last trigger stopped "
-                            "using it, in seconds, so a trigger that starts soon after reuses it."
-                        ),
-                        "version_added": "0.1.0",
-                        "type": "float",
-                        "example": "30",
-                        "default": "10",
-                    },
-                    "delete_policy": {
-                        "description": (
-                            "KubernetesJobOperator: what to delete at the end and on kill: Never, "
-                            "Always, IfFailed or IfSucceeded (per task: delete_policy=)."
-                        ),
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "Always",
-                        "default": "IfSucceeded",
-                    },
-                    "startup_timeout_seconds": {
-                        "description": "KubernetesJobOperator: how long pods may take to start, in seconds.",
-                        "version_added": "0.1.0",
-                        "type": "float",
-                        "example": "300",
-                        "default": "120",
-                    },
-                    "default_execution_kind": {
-                        "description": (
-                            "KubernetesJobOperator: what an image-only task (no body) runs as, Job or Pod."
-                        ),
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "Pod",
-                        "default": "Job",
-                    },
-                    "start_from_trigger": {
-                        "description": (
-                            "The pod, Job and Armada operators: start tasks in the triggerer (the "
-                            "default of the start_from_trigger keyword): what the task runs is created "
-                            "and watched there, and the task never runs on a worker; a task that cannot "
-                            "start there runs the default way. Needs Airflow 3.3 or newer."
-                        ),
-                        "version_added": "0.1.0",
-                        "type": "boolean",
-                        "example": "True",
-                        "default": "False",
-                    },
-                    "max_log_bytes": {
-                        "description": (
-                            "A task's log budget in bytes (the default of the max_log_bytes keyword): "
-                            "past it, one line in the task log says so and the containers' logs are "
-                            "not shown further; the task goes on. 0: no budget."
-                        ),
-                        "version_added": "0.1.0",
-                        "type": "integer",
-                        "example": "10485760",
-                        "default": "104857600",
-                    },
-                    "wait_before_defer_seconds": {
-                        "description": (
-                            "How long an operator waits on the worker after submitting before it "
-                            "defers, in seconds (opt-in, it holds the worker slot meanwhile): work "
-                            "that ends by then finishes on the worker. 0, the default, defers at "
-                            "once; the trigger then ends the task in the triggerer."
-                        ),
-                        "version_added": "0.1.0",
-                        "type": "float",
-                        "example": "5",
-                        "default": "0",
-                    },
-                },
-            }
-        },
+        "config": provider_config(),
     }

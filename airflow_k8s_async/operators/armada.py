@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
 from airflow.triggers.base import StartTriggerArgs
@@ -35,11 +34,17 @@ from airflow_k8s_async.operators.shared import KubeOperatorMixin, checked_max_lo
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.starting import written_keywords
 from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.settings import (
+    ARMADA_ACKNOWLEDGEMENT_TIMEOUT,
+    ARMADA_DRY_RUN,
+    ARMADA_POLL_INTERVAL,
+    ARMADA_REATTACH_POLICY,
+    setting,
+)
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger, armada_outcome
 from airflow_k8s_async.triggers.finish import FinishPlan
 
 T = TypeVar("T")
-_SECTION = "armada_operator"  # armada-airflow's config section, read for the same defaults
 
 
 def _run(make: Callable[[], Awaitable[T]]) -> T:
@@ -107,14 +112,12 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         job_request: JobSubmitRequestItem | Mapping[str, Any] | Callable[..., Any],
         job_set_prefix: str | None = "",
         lookout_url_template: str | None = None,
-        poll_interval: int = conf.getint(_SECTION, "default_poll_interval_s", fallback=30),
+        poll_interval: int | None = None,
         container_logs: str | None = None,
         k8s_token_retriever: TokenRetriever | None = None,
         deferrable: bool = True,  # deferrable-first (armada-airflow: [operators] default_deferrable)
-        job_acknowledgement_timeout: int = conf.getint(
-            _SECTION, "default_job_acknowledgement_timeout_s", fallback=5 * 60
-        ),
-        dry_run: bool = conf.getboolean(_SECTION, "default_dry_run", fallback=False),
+        job_acknowledgement_timeout: int | None = None,
+        dry_run: bool | None = None,
         reattach_policy: str | ReattachPolicy | None = None,
         extra_links: dict[str, str | re.Pattern[str]] | None = None,
         *,
@@ -143,14 +146,18 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         self.job_request = job_request
         self.job_set_prefix = job_set_prefix
         self.lookout_url_template = lookout_url_template
-        self.poll_interval = poll_interval
+        self.poll_interval = poll_interval if poll_interval is not None else setting(ARMADA_POLL_INTERVAL)
         self.container_logs = container_logs
         self.max_log_bytes = checked_max_log_bytes(max_log_bytes)
         self.k8s_token_retriever = k8s_token_retriever
         self.deferrable = deferrable
-        self.job_acknowledgement_timeout = job_acknowledgement_timeout
+        self.job_acknowledgement_timeout = (
+            job_acknowledgement_timeout
+            if job_acknowledgement_timeout is not None
+            else setting(ARMADA_ACKNOWLEDGEMENT_TIMEOUT)
+        )
         # armada-airflow keeps the flag under this name, shadowing BaseOperator.dry_run().
-        self.dry_run = dry_run  # type: ignore[method-assign, assignment]
+        self.dry_run = dry_run if dry_run is not None else setting(ARMADA_DRY_RUN)  # type: ignore[method-assign, assignment]
         self.reattach_policy = reattach_policy
         self.extra_links = dict(extra_links or {})
         self.kubernetes_conn_id = kubernetes_conn_id
@@ -270,7 +277,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             dag = context.get("dag")
             name = (getattr(dag, "default_args", None) or {}).get("reattach_policy")
         if name is None:
-            name = conf.get(_SECTION, "reattach_policy", fallback="never")
+            name = setting(ARMADA_REATTACH_POLICY)
         return policy(str(name))
 
     async def _reattach_or_submit(

@@ -17,7 +17,6 @@ from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 from airflow.triggers.base import StartTriggerArgs
@@ -54,7 +53,8 @@ from airflow_k8s_async.operators.shared import KubeOperatorMixin, checked_max_lo
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.starting import written_keywords
 from airflow_k8s_async.operators.sync import run_sync
-from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, delete_resources
+from airflow_k8s_async.settings import DEFAULT_EXECUTION_KIND, DELETE_POLICY, STARTUP_TIMEOUT_SECONDS, setting
+from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources
 from airflow_k8s_async.triggers.finish import (
     DELETE_POLICIES,
     FinishPlan,
@@ -198,7 +198,7 @@ def delete_policy_for(
         return "Never"
     if delete_policy is None and on_finish_action is not None:
         delete_policy = FINISH_ACTION_POLICIES[on_finish_action]
-    policy = delete_policy or conf.get(SECTION, "delete_policy", fallback="IfSucceeded")
+    policy = delete_policy or setting(DELETE_POLICY)
     if policy not in DELETE_POLICIES:
         raise ConfigurationError(f"delete_policy={policy!r}: use one of {DELETE_POLICIES}")
     return policy
@@ -842,7 +842,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         self.startup_timeout_seconds = (
             checked_seconds("startup_timeout_seconds", startup_timeout_seconds)
             if startup_timeout_seconds is not None
-            else conf.getfloat(SECTION, "startup_timeout_seconds", fallback=120.0)
+            else setting(STARTUP_TIMEOUT_SECONDS)
         )
         self.enable_jinja = enable_jinja
         self.jinja_job_args = jinja_job_args or {}
@@ -870,9 +870,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
             return body
         if not self.image:
             raise ConfigurationError("give a body, a body_filepath, or an image (with command)")
-        kind = conf.get(SECTION, "default_execution_kind", fallback="Job")
-        if kind not in _IMAGE_BODIES:
-            raise ConfigurationError(f"[{SECTION}] default_execution_kind={kind!r}: use Job or Pod")
+        kind = setting(DEFAULT_EXECUTION_KIND)
         return [json.loads(json.dumps(_IMAGE_BODIES[kind]))]
 
     def build_resources(

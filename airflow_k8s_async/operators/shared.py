@@ -16,18 +16,19 @@ from airflow.version import version as airflow_version
 
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import KubernetesAsyncHook, KubeTarget
-from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL, SECTION, KubeTrigger
+from airflow_k8s_async.settings import MAX_LOG_BYTES, START_FROM_TRIGGER, WAIT_BEFORE_DEFER_SECONDS, setting
+from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL, KubeTrigger
 from airflow_k8s_async.triggers.finish import ENDS, End
 
 
 def wait_before_defer_seconds(value: float | None) -> float:
     """The keyword, else ``[kubernetes_async] wait_before_defer_seconds`` (0: defer at once)."""
-    return value if value is not None else conf.getfloat(SECTION, "wait_before_defer_seconds", fallback=0.0)
+    return value if value is not None else setting(WAIT_BEFORE_DEFER_SECONDS)
 
 
 def start_from_trigger_default(value: bool | None) -> bool:
     """The keyword, else ``[kubernetes_async] start_from_trigger`` (False)."""
-    return value if value is not None else conf.getboolean(SECTION, "start_from_trigger", fallback=False)
+    return value if value is not None else setting(START_FROM_TRIGGER)
 
 
 def checked_max_log_bytes(value: Any) -> int | None:
@@ -37,7 +38,7 @@ def checked_max_log_bytes(value: Any) -> int | None:
         return value
     raise ConfigurationError(
         f"max_log_bytes={value!r}: use a number of bytes (e.g. 50 * 1024 * 1024), 0 for no budget, "
-        f"or None for [{SECTION}] max_log_bytes"
+        f"or None for [{MAX_LOG_BYTES.section}] {MAX_LOG_BYTES.name}"
     )
 
 

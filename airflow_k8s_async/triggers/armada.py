@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from airflow.configuration import conf
-
 from airflow_k8s_async._armada.client import ArmadaClient, get_armada_client
 from airflow_k8s_async._armada.hub import HubSettings, Subscription, get_job_set_hub
 from airflow_k8s_async._armada.kubeauth import with_token
@@ -42,7 +40,8 @@ from airflow_k8s_async.armada.auth import token_retriever_from
 from airflow_k8s_async.armada.links import link_xcom_key
 from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeUnauthorizedError
-from airflow_k8s_async.triggers.common import SECTION, KubeTrigger, shared_target
+from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, setting
+from airflow_k8s_async.triggers.common import KubeTrigger, shared_target
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, failure_message
 from airflow_k8s_async.triggers.logstream import (
     LAST_LINES,
@@ -202,7 +201,7 @@ class ArmadaJobTrigger(KubeTrigger):
             f"; details at {self.lookout_url}" if self.lookout_url else "",
         )
         settings = HubSettings(
-            linger=conf.getfloat(SECTION, "watch_linger_seconds", fallback=10.0),
+            linger=setting(WATCH_LINGER_SECONDS),
             poll_interval=float(self.poll_interval),
         )
         hub = get_job_set_hub(settings)

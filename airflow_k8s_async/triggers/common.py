@@ -9,7 +9,6 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from airflow.configuration import conf
 from airflow.triggers.base import (
     BaseTrigger,
     TaskFailedEvent,
@@ -25,9 +24,9 @@ from airflow_k8s_async._kube.states import ObjectState
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget_kube_target
+from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, WATCH_TIMEOUT_SECONDS, setting
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_action, finish_intent, outcome
 
-SECTION = "kubernetes_async"
 # How long a trigger that ended its task waits for Airflow to store the end before deleting.
 FINISH_WAIT_SECONDS = 30.0
 EVENTS_WAIT_SECONDS = 5.0
@@ -44,8 +43,8 @@ USER_ACTION_CANCEL = "__airflow_user_action__"
 def shared_hub() -> WatchHub:
     """The event loop's watch hub, configured from the ``[kubernetes_async]`` section."""
     return get_hub(
-        timeout_seconds=conf.getint(SECTION, "watch_timeout_seconds", fallback=300),
-        linger=conf.getfloat(SECTION, "watch_linger_seconds", fallback=10.0),
+        timeout_seconds=setting(WATCH_TIMEOUT_SECONDS),
+        linger=setting(WATCH_LINGER_SECONDS),
     )
 
 

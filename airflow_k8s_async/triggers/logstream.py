@@ -21,8 +21,6 @@ from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, NoReturn
 
-from airflow.configuration import conf
-
 from airflow_k8s_async._kube.client import MERGE_PATCH, KubeClient
 from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
 from airflow_k8s_async._kube.watch import PODS
@@ -34,14 +32,14 @@ from airflow_k8s_async.errors import (
     KubeServerError,
     KubeTooManyRequestsError,
 )
-from airflow_k8s_async.triggers.common import SECTION
+from airflow_k8s_async.settings import MAX_LOG_BYTES, setting
 
 log = logging.getLogger(__name__)
 
 LAST_LINES = 20
 # A task's log budget: past it one line says so and streaming stops (the task goes on). Per task
 # with the max_log_bytes keyword, else [kubernetes_async] max_log_bytes; 0: no budget.
-DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024
+DEFAULT_MAX_LOG_BYTES = MAX_LOG_BYTES.default
 CURSOR_ANNOTATION = "airflow-k8s-async/log-cursor"
 # At most this often a pod's cursor is saved while lines come; a triggerer SIGKILLed in between
 # shows the lines since the last save again (and the task log says so).
@@ -80,20 +78,7 @@ def log_budget(value: int | None) -> int:
     the trigger runs (a wrong setting is said, and the default used: no task fails for it)."""
     if value is not None:
         return value
-    setting = conf.get(SECTION, "max_log_bytes", fallback=str(DEFAULT_MAX_LOG_BYTES))
-    try:
-        budget = int(setting)
-    except (TypeError, ValueError):
-        budget = -1
-    if budget < 0:
-        log.warning(
-            "[%s] max_log_bytes=%r: not a number of bytes (0 for no budget); using %d",
-            SECTION,
-            setting,
-            DEFAULT_MAX_LOG_BYTES,
-        )
-        return DEFAULT_MAX_LOG_BYTES
-    return budget
+    return setting(MAX_LOG_BYTES)
 
 
 def rest_of_log(*, namespace: str, pod: str, container: str, cursor: LogCursor) -> str:
