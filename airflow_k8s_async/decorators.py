@@ -33,7 +33,14 @@ from airflow.sdk.definitions.context import Context, context_merge
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
 
-__all__ = ["kubernetes_cmd_task", "kubernetes_task", "task"]
+__all__ = [
+    "KubernetesCmdDecoratedOperator",
+    "KubernetesDecoratedOperator",
+    "function_source",
+    "kubernetes_cmd_task",
+    "kubernetes_task",
+    "task",
+]
 
 SCRIPT_ENV = "AIRFLOW_K8S_ASYNC_SCRIPT"
 INPUT_ENV = "AIRFLOW_K8S_ASYNC_INPUT"

@@ -23,6 +23,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+__all__ = [
+    "AirflowK8sAsyncError",
+    "ArmadaError",
+    "ConfigurationError",
+    "KubeApiError",
+    "KubeConflictError",
+    "KubeConnectionError",
+    "KubeForbiddenError",
+    "KubeGoneError",
+    "KubeInvalidError",
+    "KubeNotFoundError",
+    "KubeServerError",
+    "KubeTooManyRequestsError",
+    "KubeUnauthorizedError",
+    "api_error",
+    "rbac_need",
+]
+
 
 class AirflowK8sAsyncError(Exception):
     """Root of every error raised by airflow-k8s-async."""

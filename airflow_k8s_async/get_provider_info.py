@@ -16,6 +16,10 @@ from typing import Any
 from airflow_k8s_async import __version__
 from airflow_k8s_async.settings import provider_config
 
+__all__ = [
+    "get_provider_info",
+]
+
 _HOOK_MODULE = "airflow_k8s_async.hooks.kubernetes"
 _INTEGRATION = "Kubernetes (airflow-k8s-async)"
 

@@ -14,9 +14,21 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 __all__ = [
+    "ARMADA_ACKNOWLEDGEMENT_TIMEOUT",
+    "ARMADA_DRY_RUN",
+    "ARMADA_POLL_INTERVAL",
+    "ARMADA_REATTACH_POLICY",
     "ARMADA_SECTION",
+    "DEFAULT_EXECUTION_KIND",
+    "DELETE_POLICY",
+    "MAX_LOG_BYTES",
     "OPTIONS",
     "SECTION",
+    "STARTUP_TIMEOUT_SECONDS",
+    "START_FROM_TRIGGER",
+    "WAIT_BEFORE_DEFER_SECONDS",
+    "WATCH_LINGER_SECONDS",
+    "WATCH_TIMEOUT_SECONDS",
     "Option",
     "provider_config",
     "setting",

@@ -26,7 +26,7 @@ import yaml
 from airflow_k8s_async._kube.mapping import as_list, as_map
 
 from ..errors import ConfigurationError
-from .podcheck import _DNS_LABEL, _DNS_SUBDOMAIN, _check_metadata, validate_pod
+from .podcheck import DNS_LABEL, DNS_SUBDOMAIN, check_metadata, validate_pod
 from .podnames import random_token
 from .states import main_container_name
 
@@ -49,9 +49,9 @@ _DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 # (group, kind) -> (pattern, max length, what the name must be); the API server's own rules.
 _NAME_RULES: dict[tuple[str, str], tuple[re.Pattern[str], int, str]] = {
     ("", "Service"): (_DNS_1035, 63, "at most 63 lowercase letters, digits and '-', starting with a letter"),
-    ("", "Namespace"): (_DNS_LABEL, 63, "at most 63 lowercase letters, digits and '-'"),
-    ("batch", "Job"): (_DNS_SUBDOMAIN, 63, "at most 63 lowercase letters, digits, '-' and '.' (a label)"),
-    ("batch", "CronJob"): (_DNS_SUBDOMAIN, 52, "at most 52 lowercase letters, digits, '-' and '.'"),
+    ("", "Namespace"): (DNS_LABEL, 63, "at most 63 lowercase letters, digits and '-'"),
+    ("batch", "Job"): (DNS_SUBDOMAIN, 63, "at most 63 lowercase letters, digits, '-' and '.' (a label)"),
+    ("batch", "CronJob"): (DNS_SUBDOMAIN, 52, "at most 52 lowercase letters, digits, '-' and '.'"),
 }
 _SUBDOMAIN_NAMED = frozenset(
     {
@@ -494,7 +494,7 @@ def _name_problem(group: str, kind: str, name: Any) -> str | None:
         return "metadata.name is empty: give the resource a name"
     rule = _NAME_RULES.get((group, kind))
     if rule is None and (group, kind) in _SUBDOMAIN_NAMED:
-        rule = (_DNS_SUBDOMAIN, 253, "at most 253 lowercase letters, digits, '-' and '.'")
+        rule = (DNS_SUBDOMAIN, 253, "at most 253 lowercase letters, digits, '-' and '.'")
     if rule is not None:
         pattern, limit, what = rule
         if len(name) > limit or not pattern.fullmatch(name):
@@ -521,7 +521,7 @@ def _resource_problems(resource: Mapping[str, Any]) -> list[str]:
     name_problem = _name_problem(group, kind, metadata.get("name")) if named else None
     if name_problem:
         problems.append(name_problem)
-    _check_metadata({**metadata, "name": "placeholder", **placeholder_ns}, problems)
+    check_metadata({**metadata, "name": "placeholder", **placeholder_ns}, problems)
     for field, template in _pod_templates(resource) if (group, kind) in _WORKLOADS else []:
         template_metadata = {**as_map(template.get("metadata")), "name": "placeholder", **placeholder_ns}
         for text in _pod_problems({**template, "metadata": template_metadata}):

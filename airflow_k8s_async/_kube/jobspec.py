@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow_k8s_async._kube.mapping import as_map
 from airflow_k8s_async._kube.podmerge import merge_fields, reconcile_metadata, reconcile_specs
-from airflow_k8s_async._kube.podspec import _SERVER_METADATA
+from airflow_k8s_async._kube.podspec import SERVER_METADATA
 from airflow_k8s_async.errors import ConfigurationError
 
 
@@ -65,7 +65,7 @@ def job_template(*, from_file: Any, full_job_spec: Any) -> dict[str, Any] | None
         return None
     layer.pop("status", None)
     metadata = as_map(layer.get("metadata"))
-    for key in _SERVER_METADATA:
+    for key in SERVER_METADATA:
         metadata.pop(key, None)
     return layer
 

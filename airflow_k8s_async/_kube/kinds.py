@@ -6,7 +6,7 @@ It has one of three shapes::
     {"condition": {"type": "Ready", "status": "True"},          # succeeded when this condition holds
      "failure_condition": {"type": "Failed", "status": "True"}}  # failed when this one does (optional)
     {"field": "status.state", "success": ["COMPLETED"], "failure": ["FAILED", "ERROR"]}
-    {"callable": "package.module:function"}   # function(obj: dict) -> states.ObjectState
+    {"callable": "package.module:function"}   # function(obj: dict) -> airflow_k8s_async.kinds.ObjectState
 
 Without a rule, :func:`states.object_state` decides (Pod, Job, and for other kinds the well-known
 conditions, then ``status.phase``).
@@ -227,7 +227,8 @@ def evaluate(
         return ObjectState(state)
     if not isinstance(state, ObjectState):
         raise ConfigurationError(
-            f"status rule callable {rule.callable!r} returned {type(state).__name__}, not states.ObjectState"
+            f"status rule callable {rule.callable!r} returned {type(state).__name__}, "
+            "not airflow_k8s_async.kinds.ObjectState"
         )
     return state
 

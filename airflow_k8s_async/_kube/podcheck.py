@@ -18,8 +18,8 @@ from airflow_k8s_async._kube.mapping import as_list, as_map
 from ..errors import ConfigurationError
 
 MAX_LABEL_VALUE = 63
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 # An image reference as the kubelet parses it (the distribution/reference grammar): a name of
 # lowercase path components, after an optional registry host[:port], then :tag and/or @digest.
@@ -87,24 +87,24 @@ def sanitize_label_value(value: str) -> str:
 
 def _label_key_problem(key: str) -> str | None:
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
         return "its prefix must be a DNS subdomain (lowercase letters, digits, '-', '.')"
     if not name or len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name):
         return "its name must be 1-63 chars: letters, digits, '-', '_', '.', alphanumeric at both ends"
     return None
 
 
-def _check_metadata(metadata: Mapping[str, Any], problems: list[str]) -> None:
+def check_metadata(metadata: Mapping[str, Any], problems: list[str]) -> None:
     name = metadata.get("name")
     if not name:
         problems.append("metadata.name is empty: pass name= or set metadata.name in the pod template")
-    elif not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+    elif not isinstance(name, str) or len(name) > 253 or not DNS_SUBDOMAIN.fullmatch(name):
         problems.append(
             f"metadata.name {name!r} is not a valid pod name: use at most 253 lowercase letters, "
             "digits, '-' and '.', starting and ending with a letter or digit"
         )
     namespace = metadata.get("namespace")
-    if not isinstance(namespace, str) or len(namespace) > 63 or not _DNS_LABEL.fullmatch(namespace):
+    if not isinstance(namespace, str) or len(namespace) > 63 or not DNS_LABEL.fullmatch(namespace):
         problems.append(
             f"metadata.namespace {namespace!r} is not a valid namespace: use at most 63 lowercase "
             "letters, digits and '-', starting and ending with a letter or digit"
@@ -150,7 +150,7 @@ def _check_container(
 ) -> None:
     name = container.get("name")
     label = f"{where} ({name!r})" if name else where
-    if not isinstance(name, str) or len(name) > 63 or not _DNS_LABEL.fullmatch(name):
+    if not isinstance(name, str) or len(name) > 63 or not DNS_LABEL.fullmatch(name):
         problems.append(
             f"{where}.name {name!r} is not a valid container name: use at most 63 lowercase "
             "letters, digits and '-', starting and ending with a letter or digit"
@@ -182,12 +182,12 @@ def _check_container(
 def validate_pod(pod: Mapping[str, Any]) -> None:
     """Raise ConfigurationError listing every problem the API server would reject in this pod body."""
     problems: list[str] = []
-    _check_metadata(as_map(pod.get("metadata")), problems)
+    check_metadata(as_map(pod.get("metadata")), problems)
     spec = as_map(pod.get("spec"))
     volumes: set[str] = set()
     for i, volume in enumerate(as_list(spec.get("volumes"))):
         name = volume.get("name")
-        if not isinstance(name, str) or not _DNS_LABEL.fullmatch(name) or len(name) > 63:
+        if not isinstance(name, str) or not DNS_LABEL.fullmatch(name) or len(name) > 63:
             problems.append(f"spec.volumes[{i}].name {name!r} is not a valid volume name (a DNS-1123 label)")
         elif name in volumes:
             problems.append(f"spec.volumes[{i}]: volume {name!r} is declared twice: keep one")

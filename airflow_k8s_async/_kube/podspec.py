@@ -88,7 +88,7 @@ XCOM_SIDECAR_IMAGE = "alpine:3.24.2"  # the provider's pinned default (a tag, so
 XCOM_SIDECAR_COMMAND = 'trap "exit 0" INT; while true; do sleep 1; done;'
 XCOM_SIDECAR_RESOURCES: Mapping[str, Any] = MappingProxyType({"requests": {"cpu": "1m", "memory": "10Mi"}})
 # Fields the API server fills in; a template saved with `kubectl get -o yaml` would fail to create.
-_SERVER_METADATA = ("uid", "resourceVersion", "creationTimestamp", "selfLink", "managedFields", "generation")
+SERVER_METADATA = ("uid", "resourceVersion", "creationTimestamp", "selfLink", "managedFields", "generation")
 _NO_STRINGS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -272,7 +272,7 @@ def _template_layer(keywords: PodKeywords, *, base_dir: str | None) -> dict[str,
     layer.pop("status", None)
     metadata = layer.get("metadata")
     if isinstance(metadata, dict):
-        for key in _SERVER_METADATA:
+        for key in SERVER_METADATA:
             metadata.pop(key, None)
     return layer
 

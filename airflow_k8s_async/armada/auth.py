@@ -17,6 +17,15 @@ import grpc
 from airflow_k8s_async._armada.channel import build_object, describe_object
 from airflow_k8s_async.errors import ConfigurationError
 
+__all__ = [
+    "BearerTokenAuth",
+    "EnvTokenRetriever",
+    "FileTokenRetriever",
+    "TokenRetriever",
+    "describe_token_retriever",
+    "token_retriever_from",
+]
+
 
 @runtime_checkable
 class TokenRetriever(Protocol):

@@ -10,6 +10,12 @@ from typing import Any
 import attrs
 from airflow.sdk import BaseOperatorLink
 
+__all__ = [
+    "DynamicLink",
+    "LookoutLink",
+    "link_xcom_key",
+]
+
 
 def link_xcom_key(name: str) -> str:
     return f"armada_{name.lower()}_url"

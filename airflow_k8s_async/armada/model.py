@@ -14,6 +14,11 @@ from airflow_k8s_async._armada.channel import ChannelSpec, build_object, channel
 from airflow_k8s_async._armada.states import TERMINAL, UNKNOWN, as_job_state
 from airflow_k8s_async.errors import ConfigurationError
 
+__all__ = [
+    "GrpcChannelArgs",
+    "RunningJobContext",
+]
+
 
 class GrpcChannelArgs:
     """How to reach the Armada server: ``target`` (``host:port``), channel ``options``,

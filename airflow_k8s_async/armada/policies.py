@@ -15,6 +15,15 @@ from armada_client.typings import JobState
 from airflow_k8s_async._armada.states import FAILED, REJECTED
 from airflow_k8s_async.errors import ConfigurationError
 
+__all__ = [
+    "ReattachPolicy",
+    "always_reattach",
+    "external_job_uri",
+    "never_reattach",
+    "policy",
+    "running_or_succeeded_reattach",
+]
+
 ReattachPolicy = Callable[[JobState, str], bool]
 POLICY_NAMES = ("never", "always", "running_or_succeeded")
 

@@ -44,6 +44,13 @@ from airflow_k8s_async.settings import (
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger, armada_outcome
 from airflow_k8s_async.triggers.finish import FinishPlan
 
+__all__ = [
+    "ArmadaJobFailedError",
+    "ArmadaJobFailedFatalError",
+    "ArmadaOperator",
+    "annotation_prefix",
+]
+
 T = TypeVar("T")
 
 

@@ -32,7 +32,11 @@ from airflow_k8s_async.operators.starting import (
 from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.podstart import this_try
 
-__all__ = ["ArmadaStartTrigger", "start_trigger_args"]
+__all__ = [
+    "ArmadaStartTrigger",
+    "client_id_of",
+    "start_trigger_args",
+]
 
 
 def start_trigger_args(task: Any) -> StartTriggerArgs:

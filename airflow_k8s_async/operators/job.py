@@ -41,14 +41,9 @@ from airflow_k8s_async.errors import (
     KubeForbiddenError,
 )
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
-from airflow_k8s_async.operators.jobcontrol import (  # the provider's module holds them too
-    KubernetesDeleteJobOperator as KubernetesDeleteJobOperator,
-)
-from airflow_k8s_async.operators.jobcontrol import (
-    KubernetesPatchJobOperator as KubernetesPatchJobOperator,
-)
+from airflow_k8s_async.operators.jobcontrol import KubernetesDeleteJobOperator, KubernetesPatchJobOperator
 from airflow_k8s_async.operators.jobstart import start_trigger_args
-from airflow_k8s_async.operators.pod import KubernetesPodOperator, _api_value, log_choice
+from airflow_k8s_async.operators.pod import KubernetesPodOperator, api_value, log_choice
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, checked_max_log_bytes, checked_seconds
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.starting import written_keywords
@@ -65,6 +60,17 @@ from airflow_k8s_async.triggers.finish import (
 from airflow_k8s_async.triggers.job import PROPAGATION_POLICIES, KubernetesJobTrigger
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
+
+__all__ = [
+    "JobOptions",
+    "KubeApiEvent",
+    "KubernetesDeleteJobOperator",  # the provider's module holds them too
+    "KubernetesJobOperator",
+    "KubernetesLegacyJobOperator",
+    "KubernetesPatchJobOperator",
+    "delete_policy_for",
+    "pod_to_job",
+]
 
 # The pod operator's on_finish_action, for a Job. The provider's Job operator applies it to the Job's
 # pods once the Job has ended: delete_pod deletes them whatever the outcome, delete_succeeded_pod
@@ -207,7 +213,7 @@ def delete_policy_for(
 def _job_spec_fields(given: Mapping[str, Any]) -> dict[str, Any]:
     """The Job spec fields set by the keywords in an ``__init__``'s locals."""
     return {
-        field: _api_value(given[keyword], where=keyword)
+        field: api_value(given[keyword], where=keyword)
         for keyword, field in _JOB_SPEC_KEYWORDS.items()
         if given[keyword] is not None
     }
@@ -310,7 +316,7 @@ class _CreatesResources(KubeOperatorMixin):
             setattr(
                 self,
                 field.name,
-                _api_value(value, where=field.name) if field.name == "full_job_spec" else value,
+                api_value(value, where=field.name) if field.name == "full_job_spec" else value,
             )
         self._first_object = None
         self._first_created_at: float | None = None  # the first resource's creationTimestamp
@@ -810,7 +816,7 @@ class KubernetesJobOperator(_CreatesResources, BaseOperator):
         # The cncf provider's Job operator takes the pod operator's keywords (cmds, env_vars, ...),
         # those that shape the pod and those about waiting and finishing.
         self.pod_keywords = {
-            k: kwargs.pop(k) if k == "secrets" else _api_value(kwargs.pop(k), where=k)
+            k: kwargs.pop(k) if k == "secrets" else api_value(kwargs.pop(k), where=k)
             for k in list(kwargs)
             if k in _POD_ONLY_KEYWORDS
         }

@@ -47,6 +47,12 @@ from airflow_k8s_async.triggers.finish import FinishPlan, apply_finish_action, d
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from airflow_k8s_async.triggers.podstart import submission
 
+__all__ = [
+    "KubernetesPodOperator",
+    "api_value",
+    "log_choice",
+]
+
 KILL_ACTIONS = ("delete_pod", "keep_pod")
 # Keywords accepted so DAGs written for the provider keep working, with no effect in our design.
 _NO_EFFECT = (
@@ -69,7 +75,7 @@ def log_choice(value: Iterable[str] | str | bool | None) -> bool | str | list[st
     return value if value is None or isinstance(value, (bool, str)) else list(value)
 
 
-def _api_value(value: Any, *, where: str) -> Any:
+def api_value(value: Any, *, where: str) -> Any:
     """Client model objects (``k8s.V1Volume(...)``) become API dicts, so Jinja renders inside them;
     ``where`` (the keyword) names the value in the error for one that has no API form."""
     return value if isinstance(value, (str, bytes)) or value is None else to_api_dict(value, where=where)
@@ -250,7 +256,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
                 setattr(
                     self,
                     field.name,
-                    value if field.name == "secrets" else _api_value(value, where=field.name),
+                    value if field.name == "secrets" else api_value(value, where=field.name),
                 )
         if pod_template_file and pod_template_dict:  # (the provider silently drops the dict)
             raise ConfigurationError(

@@ -29,7 +29,7 @@ DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 MAX_XCOM_OUTPUT_SIZE = 49_344  # the provider's default
 
 
-def checked_command(command: Any) -> list[str]:
+def _checked_command(command: Any) -> list[str]:
     """A non-empty list of strings (a single string is refused: there is no shell)."""
     if isinstance(command, str) or not isinstance(command, Sequence):
         raise ConfigurationError(
@@ -40,7 +40,7 @@ def checked_command(command: Any) -> list[str]:
     return list(command)
 
 
-def pick_container(pod: dict[str, Any], wanted: str | None) -> str:
+def _pick_container(pod: dict[str, Any], wanted: str | None) -> str:
     """``wanted``, else the pod's default-container annotation, else its first container."""
     names = [str(c.get("name")) for c in as_list(as_map(pod.get("spec")).get("containers"))]
     meta = as_map(pod.get("metadata"))
@@ -55,7 +55,7 @@ def pick_container(pod: dict[str, Any], wanted: str | None) -> str:
     return default if default in names else names[0]
 
 
-def running_problem(pod: dict[str, Any], container: str) -> str | None:
+def _running_problem(pod: dict[str, Any], container: str) -> str | None:
     """Why ``container`` of ``pod`` cannot take an exec now, or None."""
     status = as_map(pod.get("status"))
     if status.get("phase") != "Running":
@@ -127,7 +127,7 @@ class KubernetesPodExecOperator(KubeOperatorMixin, BaseOperator):
         if max_xcom_output_size <= 0:
             raise ConfigurationError(f"max_xcom_output_size={max_xcom_output_size}: give a positive number")
         if not isinstance(command, str) or "{{" not in command:  # a Jinja string renders to a list
-            checked_command(command)
+            _checked_command(command)
         self.pod_name = pod_name
         self.command = command
         self.namespace = namespace
@@ -139,7 +139,7 @@ class KubernetesPodExecOperator(KubeOperatorMixin, BaseOperator):
         self.max_xcom_output_size = max_xcom_output_size
 
     def execute(self, context: Context) -> str | None:
-        command = checked_command(self.command)
+        command = _checked_command(self.command)
         if not self.pod_name:
             raise ConfigurationError("pod_name is empty: give the pod's name")
         target = self._target()
@@ -166,8 +166,8 @@ class KubernetesPodExecOperator(KubeOperatorMixin, BaseOperator):
                 pod = await client.request("GET", PODS.path(namespace=namespace, name=self.pod_name))
             except KubeNotFoundError:
                 raise ConfigurationError(f"pod {namespace}/{self.pod_name} does not exist") from None
-            container = pick_container(pod, self.container_name)
-            if problem := running_problem(pod, container):
+            container = _pick_container(pod, self.container_name)
+            if problem := _running_problem(pod, container):
                 raise AirflowException(f"cannot exec in pod {namespace}/{self.pod_name}: {problem}")
             self.log.info(
                 "Executing %s in container %s of pod %s/%s", command, container, namespace, self.pod_name

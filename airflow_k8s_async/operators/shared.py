@@ -20,6 +20,18 @@ from airflow_k8s_async.settings import MAX_LOG_BYTES, START_FROM_TRIGGER, WAIT_B
 from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL, KubeTrigger
 from airflow_k8s_async.triggers.finish import ENDS, End
 
+__all__ = [
+    "KubeOperatorMixin",
+    "check_start_from_trigger",
+    "checked_max_log_bytes",
+    "checked_seconds",
+    "custom_xcom_backend",
+    "pulls_xcom",
+    "start_from_trigger_default",
+    "static_path",
+    "wait_before_defer_seconds",
+]
+
 
 def wait_before_defer_seconds(value: float | None) -> float:
     """The keyword, else ``[kubernetes_async] wait_before_defer_seconds`` (0: defer at once)."""

@@ -31,7 +31,14 @@ from airflow_k8s_async.triggers.common import KubeTrigger, keep_running, once_cr
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome
 from airflow_k8s_async.triggers.podstart import secret_to_dict, template_env
 
-__all__ = ["OperatorStartTrigger", "operator_from", "start_args", "written_keywords"]
+__all__ = [
+    "OperatorStartTrigger",
+    "deadline_after",
+    "given_keywords",
+    "operator_from",
+    "start_args",
+    "written_keywords",
+]
 
 # BaseOperator's own keywords shape the task, not what it creates (execution_timeout travels apart).
 TASK_KEYWORDS = frozenset(inspect.signature(BaseOperator.__init__).parameters) | {"start_from_trigger"}

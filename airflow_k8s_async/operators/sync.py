@@ -9,6 +9,10 @@ from typing import TypeVar
 from airflow_k8s_async._kube.client import close_clients
 from airflow_k8s_async._kube.watch import get_hub
 
+__all__ = [
+    "run_sync",
+]
+
 T = TypeVar("T")
 
 

@@ -52,6 +52,11 @@ from airflow_k8s_async.triggers.logstream import (
     unread_note,
 )
 
+__all__ = [
+    "ArmadaJobTrigger",
+    "armada_outcome",
+]
+
 _PHASES = {SUCCEEDED: Phase.SUCCEEDED, RUNNING: Phase.RUNNING}
 
 

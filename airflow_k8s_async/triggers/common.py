@@ -27,6 +27,21 @@ from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget
 from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, WATCH_TIMEOUT_SECONDS, setting
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_action, finish_intent, outcome
 
+__all__ = [
+    "AIRFLOW_HAS_TRIGGER_ON_KILL",
+    "KubeTrigger",
+    "LoopStalls",
+    "delete_resources",
+    "first_of",
+    "keep_running",
+    "log_pod_events",
+    "loop_stalls",
+    "once_created",
+    "run_shielded",
+    "shared_hub",
+    "shared_target",
+]
+
 # How long a trigger that ended its task waits for Airflow to store the end before deleting.
 FINISH_WAIT_SECONDS = 30.0
 EVENTS_WAIT_SECONDS = 5.0

@@ -24,6 +24,23 @@ from airflow_k8s_async._kube.states import job_state
 from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
 
+__all__ = [
+    "DELETE_POLICIES",
+    "ENDS",
+    "POD_FINISH_ACTIONS",
+    "XCOM_SIDECAR_KEY",
+    "End",
+    "FinishPlan",
+    "Outcome",
+    "apply_finish_action",
+    "default_xcom_parser",
+    "deletes_at_end",
+    "failure_message",
+    "finish_intent",
+    "outcome",
+    "stop_xcom_sidecar",
+]
+
 End = Literal["success", "failed", "skipped"]
 ENDS: tuple[End, ...] = ("success", "failed", "skipped")
 

@@ -37,6 +37,11 @@ from airflow_k8s_async.triggers.logstream import (
     wanted_containers,
 )
 
+__all__ = [
+    "PROPAGATION_POLICIES",
+    "KubernetesJobTrigger",
+]
+
 MAX_KUBE_API_EVENTS = 1000  # they travel in the trigger event (a database row)
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 

@@ -34,6 +34,22 @@ from airflow_k8s_async.errors import (
 )
 from airflow_k8s_async.settings import MAX_LOG_BYTES, setting
 
+__all__ = [
+    "LAST_LINES",
+    "LogBudget",
+    "LogChoice",
+    "LogStreams",
+    "budget_note",
+    "container_states",
+    "drain_followers",
+    "log_budget",
+    "rest_of_log",
+    "saved_annotation",
+    "saved_cursors",
+    "unread_note",
+    "wanted_containers",
+]
+
 log = logging.getLogger(__name__)
 
 LAST_LINES = 20

@@ -45,6 +45,10 @@ from airflow_k8s_async.triggers.logstream import (
 )
 from airflow_k8s_async.triggers.podstart import render_submission, start_pod
 
+__all__ = [
+    "KubernetesPodTrigger",
+]
+
 _EMPTY_XCOM = "__airflow_xcom_result_empty__"
 _READ_XCOM = (
     f"if [ -s /airflow/xcom/return.json ]; then cat /airflow/xcom/return.json; else echo {_EMPTY_XCOM}; fi"

@@ -19,6 +19,10 @@ from airflow_k8s_async._kube.watch import DELETED
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, shared_hub
 
+__all__ = [
+    "KubernetesResourceTrigger",
+]
+
 
 class KubernetesResourceTrigger(KubeTrigger):
     """Wait until ``rule`` (or the generic conditions/phase rule) calls the object final."""

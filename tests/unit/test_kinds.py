@@ -202,7 +202,8 @@ def test_callable_rule_errors() -> None:
     with pytest.raises(ConfigurationError) as info:
         evaluate({"callable": "tests.unit.test_kinds:wrong_answer"}, custom())
     assert str(info.value) == (
-        "status rule callable 'tests.unit.test_kinds:wrong_answer' returned str, not states.ObjectState"
+        "status rule callable 'tests.unit.test_kinds:wrong_answer' returned str, "
+        "not airflow_k8s_async.kinds.ObjectState"
     )
     with pytest.raises(ConfigurationError) as info:
         evaluate({"callable": "tests.unit.no_such_module:f"}, custom())
