@@ -167,8 +167,8 @@ def _identity_problem(resource: Mapping[str, Any]) -> str | None:
 
 
 def _list_items(documents: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Documents with each ``kind: *List`` (``List``, ``PodList``, as ``kubectl get -o yaml`` writes)
-    replaced by its items; an item without ``apiVersion`` or ``kind`` takes the list's."""
+    """Documents with each ``kind: *List`` (``List``, ``PodList``) replaced by its items; an item
+    without ``apiVersion`` or ``kind`` takes the list's."""
     flat: list[tuple[str, Any]] = []
     for where, document in documents:
         kind = document.get("kind") if isinstance(document, Mapping) else None
@@ -224,7 +224,7 @@ def parse_body(
             raise ConfigurationError(f"{where}: {exc}") from None
     if not resources:
         raise ConfigurationError(
-            f"{source} holds no resources: give at least one (the task waits on the first)"
+            f"{source} holds no resources: give at least one"
         )
     return resources
 

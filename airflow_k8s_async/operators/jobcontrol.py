@@ -15,6 +15,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_k8s_async._kube.client import KubeClient, get_client
+from airflow_k8s_async._kube.k8s_objects import to_api_dict
 from airflow_k8s_async._kube.states import Phase, job_state
 from airflow_k8s_async._kube.watch import JOBS
 from airflow_k8s_async.errors import ConfigurationError, KubeNotFoundError
@@ -92,15 +93,17 @@ class KubernetesPatchJobOperator(_JobByName):
 
     def execute(self, context: Context) -> dict[str, Any]:
         namespace, name = _names(self.namespace, self.name)
-        if isinstance(self.body, Mapping):
-            body: Any = dict(self.body)
+        given = self.body
+        if not isinstance(given, (Mapping, list)):  # a k8s.V1Job, as the provider takes (a dict as
+            given = to_api_dict(given, where="body")  # given: its None values delete fields)
+        if isinstance(given, Mapping):
+            body: Any = dict(given)
             content_type = "application/strategic-merge-patch+json"
-        elif isinstance(self.body, list):
-            body, content_type = self.body, "application/json-patch+json"
+        elif isinstance(given, list):
+            body, content_type = given, "application/json-patch+json"
         else:
             raise ConfigurationError(
-                "body: a mapping (strategic merge patch) or a list (JSON patch), "
-                f"not {type(self.body).__name__}"
+                f"body: a mapping (strategic merge patch) or a list (JSON patch), not {type(given).__name__}"
             )
 
         async def patch() -> dict[str, Any]:
@@ -202,6 +205,13 @@ class KubernetesDeleteJobOperator(_JobByName):
         job = self._read(namespace, name)
         if job is None:
             self.log.info("The Kubernetes Job %s/%s does not exist", namespace, name)
+            return
+        if event.get("uid") and job["metadata"].get("uid") != event["uid"]:
+            self.log.info(
+                "The Kubernetes Job %s/%s waited for is gone; one of its name made since is not deleted",
+                namespace,
+                name,
+            )
             return
         self._delete(job)
 

@@ -27,6 +27,7 @@ __all__ = ["KubernetesPodExecOperator"]
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 MAX_XCOM_OUTPUT_SIZE = 49_344  # the provider's default
+LINE_LIMIT = 64 * 1024  # bytes of one line held before it is shown in pieces
 
 
 def _checked_command(command: Any) -> list[str]:
@@ -70,19 +71,35 @@ def _running_problem(pod: dict[str, Any], container: str) -> str | None:
 
 
 class _Lines:
-    """Chunks of one stream cut into lines for the task log; a partial line waits for its end."""
+    """Chunks of one stream cut into lines for the task log; a partial line waits for its end, up
+    to ``LINE_LIMIT`` bytes (a progress bar's ``\r`` or base64 without newlines is shown in pieces,
+    never held whole). Pieces are cut between UTF-8 characters."""
 
     def __init__(self, *, log: Any, name: str) -> None:
-        self.log, self.name, self.rest = log, name, b""
+        self.log, self.name, self.rest = log, name, bytearray()
 
     def feed(self, chunk: bytes) -> None:
-        *lines, self.rest = (self.rest + chunk).split(b"\n")
-        for line in lines:
-            self.log.info("[%s] %s", self.name, line.decode("utf-8", errors="replace").removesuffix("\r"))
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            self.rest += chunk[start:end]
+            self._show()
+            start = end + 1
+        self.rest += chunk[start:]
+        while len(self.rest) > LINE_LIMIT:
+            cut = LINE_LIMIT
+            while cut > LINE_LIMIT - 4 and self.rest[cut] & 0xC0 == 0x80:  # inside a character
+                cut -= 1
+            piece, self.rest = self.rest[:cut], self.rest[cut:]
+            self._show(piece)
 
     def close(self) -> None:
         if self.rest:
-            self.feed(b"\n")
+            self._show()
+
+    def _show(self, piece: bytearray | None = None) -> None:
+        if piece is None:
+            piece, self.rest = self.rest, bytearray()
+        self.log.info("[%s] %s", self.name, piece.decode("utf-8", errors="replace").removesuffix("\r"))
 
 
 class KubernetesPodExecOperator(KubeOperatorMixin, BaseOperator):
@@ -126,8 +143,8 @@ class KubernetesPodExecOperator(KubeOperatorMixin, BaseOperator):
             raise ConfigurationError(f"max_xcom_output_size={max_xcom_output_size!r}: give a number of bytes")
         if max_xcom_output_size <= 0:
             raise ConfigurationError(f"max_xcom_output_size={max_xcom_output_size}: give a positive number")
-        if not isinstance(command, str) or "{{" not in command:  # a Jinja string renders to a list
-            _checked_command(command)
+        if isinstance(command, (list, tuple)) or (isinstance(command, str) and "{{" not in command):
+            _checked_command(command)  # else (Jinja, an XComArg) once rendered, in execute
         self.pod_name = pod_name
         self.command = command
         self.namespace = namespace

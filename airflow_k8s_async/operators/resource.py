@@ -5,7 +5,8 @@ Nothing is waited for, so nothing is deferred. Kinds (custom ones included) are 
 cluster's discovery before anything is created or deleted, so an unknown kind or apiVersion fails
 with nothing done; if creating object k of n fails, objects 1..k-1 are deleted again. Each object
 created carries an annotation naming the task run, so a retry takes over what an earlier try of
-the same run created instead of failing on "already exists".
+the same run created instead of failing on "already exists" (objects with only ``generateName``
+cannot be found again: a retry makes new ones).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowException
 
 from airflow_k8s_async._kube import bodies
 from airflow_k8s_async._kube.client import KubeClient, get_client
@@ -83,7 +85,7 @@ class _ResourceOperator(KubeOperatorMixin, BaseOperator):
         self.config_file = config_file
         self.cluster_context = cluster_context
         self.in_cluster = in_cluster
-        if yaml_conf is not None and not _templated(yaml_conf):
+        if isinstance(yaml_conf, str) and not _templated(yaml_conf):  # (else: rendered in execute)
             self._resources()  # refuse a malformed body where the DAG is parsed
 
     def _resources(self) -> list[dict[str, Any]]:
@@ -150,20 +152,16 @@ class KubernetesCreateResourceOperator(_ResourceOperator):
             }
             what = _describe(resource, namespace)
             try:
-                try:
-                    answer = await client.request("POST", kind.path(namespace=namespace), body=body)
-                    self.log.info("Created %s", what)
-                except KubeConflictError:
-                    answer = await client.request("GET", kind.path(namespace=namespace, name=meta["name"]))
-                    if as_map(as_map(answer.get("metadata")).get("annotations")).get(CREATED_BY) != run:
-                        raise
-                    self.log.info("Found %s, created by an earlier try of this task run", what)
+                answer = await self._create_one(client, kind, namespace, body, run=run, what=what)
             except AirflowK8sAsyncError as exc:
                 deleted = await delete_resources(client, created, log=self.log)
-                raise ConfigurationError(
+                raise AirflowException(
                     f"creating object {index} of {len(placed)} ({what}) failed: {exc}; "
                     f"the {len(deleted)} created before it were deleted"
                 ) from exc
+            except BaseException:  # a timeout or a kill midway (asyncio.run cancels us): undo, then go
+                await delete_resources(client, created, log=self.log)
+                raise
             answer_meta = as_map(answer.get("metadata"))
             created.append(
                 {
@@ -174,6 +172,31 @@ class KubernetesCreateResourceOperator(_ResourceOperator):
                 }
             )
         self.log.info("Created %d object(s); they stay when the task ends", len(created))
+
+    async def _create_one(
+        self,
+        client: KubeClient,
+        kind: Resource,
+        namespace: str | None,
+        body: dict[str, Any],
+        *,
+        run: str,
+        what: str,
+    ) -> dict[str, Any]:
+        """The object created, or the one of its name an earlier try of ``run`` created."""
+        name = body["metadata"].get("name")
+        try:
+            answer: dict[str, Any] = await client.request("POST", kind.path(namespace=namespace), body=body)
+            self.log.info("Created %s", what)
+            return answer
+        except KubeConflictError:
+            if not name:  # generateName: nothing to take over
+                raise
+            answer = await client.request("GET", kind.path(namespace=namespace, name=name))
+            if as_map(as_map(answer.get("metadata")).get("annotations")).get(CREATED_BY) != run:
+                raise
+            self.log.info("Found %s, created by an earlier try of this task run", what)
+            return answer
 
 
 class KubernetesDeleteResourceOperator(_ResourceOperator):
@@ -200,4 +223,4 @@ class KubernetesDeleteResourceOperator(_ResourceOperator):
             except AirflowK8sAsyncError as exc:
                 failures.append(f"{what}: {exc}")
         if failures:
-            raise ConfigurationError(f"could not delete {len(failures)} object(s): " + "; ".join(failures))
+            raise AirflowException(f"could not delete {len(failures)} object(s): " + "; ".join(failures))

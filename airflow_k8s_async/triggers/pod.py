@@ -366,7 +366,8 @@ class KubernetesPodTrigger(KubeTrigger):
         )
         text = result.stdout.strip()
         if result.exit_code != 0:
-            raise AirflowK8sAsyncError(f"reading /airflow/xcom/return.json failed: {result.stderr.strip()}")
+            why = result.stderr.strip() or result.message or f"exit code {result.exit_code}"
+            raise AirflowK8sAsyncError(f"reading /airflow/xcom/return.json failed: {why}")
         if text == _EMPTY_XCOM:
             return None
         if len(text.encode()) > _MAX_XCOM_BYTES:

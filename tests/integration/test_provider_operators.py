@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from kubernetes import client
+from kubernetes.client import models as k8s
 
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators.job import KubernetesDeleteJobOperator, KubernetesPatchJobOperator
@@ -76,7 +78,7 @@ def test_a_retry_takes_over_what_its_run_created_and_another_run_is_refused(
     operator.execute(retry)  # type: ignore[arg-type]
     other = task_context("create")
     other["ti"].run_id = "manual__another"
-    with pytest.raises(ConfigurationError, match="already exists"):
+    with pytest.raises(AirflowException, match="already exists"):
         operator.execute(other)  # type: ignore[arg-type]
     assert names(core, namespace) == {"kept"}
 
@@ -86,7 +88,7 @@ def test_a_failed_create_deletes_what_it_created_before(core: client.CoreV1Api, 
     operator = KubernetesCreateResourceOperator(
         task_id="create", yaml_conf=configmaps(namespace, "mine", "theirs"), **CONNECTION
     )
-    with pytest.raises(ConfigurationError, match=r"object 2 of 2 \(ConfigMap .*/theirs\).*1 created before"):
+    with pytest.raises(AirflowException, match=r"object 2 of 2 \(ConfigMap .*/theirs\).*1 created before"):
         operator.execute(task_context("create"))  # type: ignore[arg-type]
     kube.eventually(lambda: names(core, namespace) == {"theirs"}, timeout=30)
 
@@ -104,9 +106,11 @@ def test_a_file_is_read_from_the_dag_folder_and_objects_take_the_namespace_keywo
     core: client.CoreV1Api, namespace: str, tmp_path: Path
 ) -> None:
     (tmp_path / "objects.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-file\n")
-    operator = KubernetesCreateResourceOperator(
-        task_id="create", yaml_conf_file=str(tmp_path / "objects.yaml"), namespace=namespace, **CONNECTION
-    )
+    with DAG("resources") as dag:
+        operator = KubernetesCreateResourceOperator(
+            task_id="create", yaml_conf_file="objects.yaml", namespace=namespace, **CONNECTION
+        )
+    dag.fileloc = str(tmp_path / "resources.py")
     operator.execute(task_context("create"))  # type: ignore[arg-type]
     assert names(core, namespace) == {"from-file"}
 
@@ -144,7 +148,17 @@ def test_patch_releases_a_held_job(batch: client.BatchV1Api, namespace: str) -> 
     ).execute(task_context("patch"))  # type: ignore[arg-type]
     assert answer["spec"]["parallelism"] == 1
     assert answer["metadata"]["name"] == "held"
-    json_patch = [{"op": "add", "path": "/metadata/labels/patched", "value": "yes"}]
+    model = k8s.V1Job(spec=k8s.V1JobSpec(parallelism=0, template=k8s.V1PodTemplateSpec()))
+    KubernetesPatchJobOperator(
+        task_id="patch", name="held", namespace=namespace, body=model, **CONNECTION
+    ).execute(
+        task_context("patch")  # type: ignore[arg-type]
+    )
+    assert batch.read_namespaced_job("held", namespace).spec.parallelism == 0
+    json_patch = [
+        {"op": "replace", "path": "/spec/parallelism", "value": 1},
+        {"op": "add", "path": "/metadata/labels/patched", "value": "yes"},
+    ]
     KubernetesPatchJobOperator(
         task_id="patch", name="held", namespace=namespace, body=json_patch, **CONNECTION
     ).execute(task_context("patch"))  # type: ignore[arg-type]
@@ -176,6 +190,40 @@ def test_delete_waits_deferred_for_the_job_then_deletes_it_with_its_pods(
     getattr(operator, deferred.value.method_name)(context, event)
     kube.eventually(lambda: not batch.list_namespaced_job(namespace).items, timeout=30)
     kube.eventually(lambda: not job_pods(core, namespace, "slow"), timeout=60)  # none orphaned
+
+
+def test_a_namesake_made_during_the_wait_is_not_deleted(
+    batch: client.BatchV1Api, namespace: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    batch.create_namespaced_job(namespace, job_body("again", "true"))
+    operator = KubernetesDeleteJobOperator(
+        task_id="delete", name="again", namespace=namespace, wait_for_completion=True, **CONNECTION
+    )
+    context = task_context("delete")
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)  # type: ignore[arg-type]
+    _, kwargs = deferred.value.trigger.serialize()
+    event = asyncio.run(first_event(KubernetesResourceTrigger(**{**kwargs, "finish": None}), timeout=60))
+    # Before the worker resumes, the pipeline replaces the Job with one of the same name.
+    batch.delete_namespaced_job("again", namespace, propagation_policy="Background")
+    kube.eventually(lambda: not batch.list_namespaced_job(namespace).items, timeout=30)
+    batch.create_namespaced_job(namespace, job_body("again", "sleep 30"))
+    operator.execute_complete(context, event)  # type: ignore[arg-type]
+    assert batch.read_namespaced_job("again", namespace).status.succeeded is None  # still there, running
+    assert "one of its name made since is not deleted" in Output(capfd).read()
+
+
+def test_delete_waits_on_the_worker_when_not_deferrable(batch: client.BatchV1Api, namespace: str) -> None:
+    batch.create_namespaced_job(namespace, job_body("quick", "sleep 2"))
+    KubernetesDeleteJobOperator(
+        task_id="delete",
+        name="quick",
+        namespace=namespace,
+        wait_for_completion=True,
+        deferrable=False,
+        **CONNECTION,
+    ).execute(task_context("delete"))  # type: ignore[arg-type]
+    kube.eventually(lambda: not batch.list_namespaced_job(namespace).items, timeout=30)
 
 
 def test_delete_on_status_keeps_a_job_that_ended_otherwise(

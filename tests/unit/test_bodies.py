@@ -161,10 +161,26 @@ def test_values_json_cannot_carry_are_named() -> None:
 
 
 def test_empty_body_and_wrong_type() -> None:
-    assert error(parse_body, "---\n", source="b") == (
-        "b holds no resources: give at least one (the task waits on the first)"
-    )
+    assert error(parse_body, "---\n", source="b") == ("b holds no resources: give at least one")
     assert error(parse_body, 3) == "body must be a YAML string, a dict or a list of dicts, not number"
+
+
+def test_a_list_stands_for_its_items() -> None:
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n"
+        "- {apiVersion: v1, kind: Secret, metadata: {name: b}}\n"
+        "---\napiVersion: v1\nkind: ConfigMapList\nitems:\n- metadata: {name: c}\n"
+    )
+    found = [(r["apiVersion"], r["kind"], r["metadata"]["name"]) for r in parse_body(text)]
+    assert found == [("v1", "ConfigMap", "a"), ("v1", "Secret", "b"), ("v1", "ConfigMap", "c")]
+    bad = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap}\n"
+    assert error(parse_body, bad) == (
+        "body document 1 (line 1).items[0]: metadata is missing: give the resource metadata.name"
+    )
+    assert error(parse_body, "apiVersion: v1\nkind: List\nitems: []\n", source="b") == (
+        "b holds no resources: give at least one"
+    )
 
 
 # --- load_body_file ------------------------------------------------------------------------------
