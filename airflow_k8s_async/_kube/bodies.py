@@ -223,9 +223,7 @@ def parse_body(
         except ConfigurationError as exc:
             raise ConfigurationError(f"{where}: {exc}") from None
     if not resources:
-        raise ConfigurationError(
-            f"{source} holds no resources: give at least one"
-        )
+        raise ConfigurationError(f"{source} holds no resources: give at least one")
     return resources
 
 
