@@ -18,6 +18,7 @@ import importlib
 import inspect
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -25,7 +26,6 @@ from airflow.triggers.base import StartTriggerArgs
 
 from airflow_k8s_async._kube.k8s_objects import Secret, to_api_dict
 from airflow_k8s_async.errors import ConfigurationError
-from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.operators.shared import custom_xcom_backend
 from airflow_k8s_async.triggers.common import KubeTrigger, keep_running, once_created
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome
@@ -147,6 +147,7 @@ def operator_from(classpath: str, keywords: Mapping[str, Any], *, task_id: str, 
     return task
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class OperatorStartTrigger(KubeTrigger):
     """Build the operator in the triggerer, let it create the task's work, then wait as its trigger.
 
@@ -156,32 +157,15 @@ class OperatorStartTrigger(KubeTrigger):
     keywords (``_decoded()``) and adjust the rebuilt operator (``_prepared()``).
     """
 
-    def __init__(
-        self,
-        *,
-        submit: dict[str, Any],
-        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
-        config_file: str | None = None,
-        cluster_context: str | None = None,
-        in_cluster: bool | None = None,
-        finish: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            kubernetes_conn_id=kubernetes_conn_id,
-            config_file=config_file,
-            cluster_context=cluster_context,
-            in_cluster=in_cluster,
-            finish=finish,
-        )
-        self.submit = submit
+    submit: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self._task: Any = None  # the operator, built again and rendered here
         self._context: Any = None
         self._render_error: str | None = None
         self._creation: asyncio.Task[KubeTrigger] | None = None
         self._waiting: KubeTrigger | None = None
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return self._classpath(), {**self._connection_kwargs(), "finish": self.finish, "submit": self.submit}
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         """Build the operator and render its template fields as a worker would (the triggerer calls

@@ -15,7 +15,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_k8s_async._armada.client import ArmadaClient, get_armada_client
@@ -96,6 +96,7 @@ def armada_outcome(
     return Outcome("failed", message, timeout=event.get("status") == "timeout", xcoms=xcoms)
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class ArmadaJobTrigger(KubeTrigger):
     """Wait for one Armada job to end; stream its container's log meanwhile.
 
@@ -104,60 +105,32 @@ class ArmadaJobTrigger(KubeTrigger):
     cluster id of the running event, as armada-airflow does.
     """
 
-    def __init__(
-        self,
-        *,
-        job_id: str,
-        job_set_id: str,
-        armada_queue: str,
-        channel_args: dict[str, Any],
-        channel_args_version: int = GrpcChannelArgs.__version__,
-        submit_time: float,
-        job_state: str = SUBMITTED,
-        job_acknowledgement_timeout: float = 300,
-        poll_interval: float = 30,
-        deadline: float | None = None,
-        container_logs: str | None = None,
-        max_log_bytes: int | None = None,
-        job_namespace: str | None = None,
-        k8s_token_retriever: list[Any] | None = None,
-        kubernetes_conn_id: str | None = None,
-        config_file: str | None = None,
-        cluster_context: str | None = None,
-        in_cluster: bool | None = None,
-        finish: dict[str, Any] | None = None,
-        lookout_url: str | None = None,
-        link_patterns: dict[str, str] | None = None,
-        log_position: list[int] | None = None,
-    ) -> None:
-        super().__init__(
-            kubernetes_conn_id=kubernetes_conn_id,
-            config_file=config_file,
-            cluster_context=cluster_context,
-            in_cluster=in_cluster,
-            finish=finish,
-        )
-        self.job_id = job_id
-        self.job_set_id = job_set_id
-        self.armada_queue = armada_queue
-        self.channel_args = channel_args
-        self.channel_args_version = channel_args_version
-        self.submit_time = submit_time
-        self.job_state = job_state
-        self.job_acknowledgement_timeout = job_acknowledgement_timeout
-        self.poll_interval = poll_interval
-        self.deadline = deadline
-        self.container_logs = container_logs
-        self.max_log_bytes = max_log_bytes
-        self.job_namespace = job_namespace
-        self.k8s_token_retriever = k8s_token_retriever
-        self.lookout_url = lookout_url
-        self.link_patterns = dict(link_patterns or {})
-        self.log_position = log_position
-        self._update = JobUpdate(job_id=job_id, state=job_state)
+    job_id: str
+    job_set_id: str
+    armada_queue: str
+    channel_args: dict[str, Any]
+    channel_args_version: int = GrpcChannelArgs.__version__
+    submit_time: float
+    job_state: str = SUBMITTED
+    job_acknowledgement_timeout: float = 300
+    poll_interval: float = 30
+    deadline: float | None = None
+    container_logs: str | None = None
+    max_log_bytes: int | None = None
+    job_namespace: str | None = None
+    k8s_token_retriever: list[Any] | None = None
+    kubernetes_conn_id: str | None = None  # none: the pod log is read only with explicit keywords
+    lookout_url: str | None = None
+    link_patterns: dict[str, str] = field(default_factory=dict)
+    log_position: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.link_patterns = dict(self.link_patterns or {})
+        self._update = JobUpdate(job_id=self.job_id, state=self.job_state)
         self._cursor = LogCursor()
-        if log_position:
-            seconds, nanos, same = log_position
+        if self.log_position:
+            seconds, nanos, same = self.log_position
             self._cursor = LogCursor(last=LogTime(seconds, nanos), same=same)
         self._follower: asyncio.Task[None] | None = None
         self._retired: list[asyncio.Task[None]] = []  # followers of earlier runs, cancelled
@@ -166,29 +139,6 @@ class ArmadaJobTrigger(KubeTrigger):
         self._budget: LogBudget | None = None  # once the wait starts (the triggerer's setting)
         self._budget_told = False
         self._links: dict[str, str] = {}
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return self._classpath(), {
-            "job_id": self.job_id,
-            "job_set_id": self.job_set_id,
-            "armada_queue": self.armada_queue,
-            "channel_args": self.channel_args,
-            "channel_args_version": self.channel_args_version,
-            "submit_time": self.submit_time,
-            "job_state": self.job_state,
-            "job_acknowledgement_timeout": self.job_acknowledgement_timeout,
-            "poll_interval": self.poll_interval,
-            "deadline": self.deadline,
-            "container_logs": self.container_logs,
-            "max_log_bytes": self.max_log_bytes,
-            "job_namespace": self.job_namespace,
-            "k8s_token_retriever": self.k8s_token_retriever,
-            **self._connection_kwargs(),
-            "finish": self.finish,
-            "lookout_url": self.lookout_url,
-            "link_patterns": self.link_patterns,
-            "log_position": self.log_position,
-        }
 
     def _armada(self) -> ArmadaClient:
         args = GrpcChannelArgs.deserialize(self.channel_args, self.channel_args_version)

@@ -7,6 +7,7 @@ import contextlib
 import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 from airflow.triggers.base import (
@@ -29,6 +30,7 @@ from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_
 
 __all__ = [
     "AIRFLOW_HAS_TRIGGER_ON_KILL",
+    "CONNECTION_FIELDS",
     "KubeTrigger",
     "LoopStalls",
     "delete_resources",
@@ -51,6 +53,9 @@ START_WAIT_SECONDS = 60.0
 # Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
 AIRFLOW_HAS_TRIGGER_ON_KILL = tuple(int(p) for p in airflow_version.split(".")[:2] if p.isdigit()) >= (3, 3)
 # The message Airflow >= 3.3 cancels a trigger with when it no longer belongs to this triggerer (a
+CONNECTION_FIELDS = ("kubernetes_conn_id", "config_file", "cluster_context", "in_cluster")
+"""KubeTrigger's fields that say how to reach the cluster (never credentials)."""
+
 # user's action, its timeout, a hand-over after a stall); a stopping triggerer cancels with none.
 USER_ACTION_CANCEL = "__airflow_user_action__"
 
@@ -103,29 +108,25 @@ async def shared_target(
         raise
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class KubeTrigger(BaseTrigger):
     """What our Kubernetes triggers share: reaching the cluster, ending the task, deleting on a kill.
 
-    Subclasses implement ``wait()``, ``_event()``, ``on_kill()`` (delete what the task owns) and
-    ``_keeps_on_kill()``. ``finish`` (a :class:`FinishPlan` as a dict) names the outcomes the
+    Subclasses are keyword-only dataclasses too: their fields are their kwargs, declared once, and
+    ``serialize()`` stores every field (so nothing secret may be one). They implement ``wait()``,
+    ``_event()``, ``on_kill()`` (delete what the task owns) and ``_keeps_on_kill()``, and normalize
+    fields in ``__post_init__``. ``finish`` (a :class:`FinishPlan` as a dict) names the outcomes the
     trigger ends the task with itself; the others resume on a worker with the event.
     """
 
-    def __init__(
-        self,
-        *,
-        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
-        config_file: str | None = None,
-        cluster_context: str | None = None,
-        in_cluster: bool | None = None,
-        finish: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.finish = finish
-        self.kubernetes_conn_id = kubernetes_conn_id
-        self.config_file = config_file
-        self.cluster_context = cluster_context
-        self.in_cluster = in_cluster
+    kubernetes_conn_id: str | None = DEFAULT_CONN_ID
+    config_file: str | None = None
+    cluster_context: str | None = None
+    in_cluster: bool | None = None
+    finish: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        BaseTrigger.__init__(self)  # type: ignore[no-untyped-call]
         self._fired = False
         self._killed = False
         self._kept = False
@@ -133,6 +134,10 @@ class KubeTrigger(BaseTrigger):
         self._cancelled_with: str | None = None  # the message of the cancel that stopped run()
         self._kill_task: asyncio.Task[None] | None = None
         self._shown: tuple[str, str] | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The class path and every field: what the triggerer stores and builds the trigger from."""
+        return self._classpath(), {field.name: getattr(self, field.name) for field in fields(self)}
 
     def _classpath(self) -> str:
         """What ``serialize()`` names: built from the class, so a subclass or move stays right."""
@@ -156,12 +161,7 @@ class KubeTrigger(BaseTrigger):
         return str(ident) if ident else None
 
     def _connection_kwargs(self) -> dict[str, Any]:
-        return {
-            "kubernetes_conn_id": self.kubernetes_conn_id,
-            "config_file": self.config_file,
-            "cluster_context": self.cluster_context,
-            "in_cluster": self.in_cluster,
-        }
+        return {name: getattr(self, name) for name in CONNECTION_FIELDS}
 
     async def _client(self) -> KubeClient:
         return await get_client((await shared_target(**self._connection_kwargs())).cluster)

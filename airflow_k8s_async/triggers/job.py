@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_k8s_async._kube.client import KubeClient
@@ -27,7 +28,6 @@ from airflow_k8s_async._kube.states import (
     pod_state,
 )
 from airflow_k8s_async._kube.watch import ADDED, DELETED, JOBS, PODS, Subscription, WatchEvent
-from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, log_pod_events, shared_hub
 from airflow_k8s_async.triggers.logstream import (
     LogChoice,
@@ -60,6 +60,7 @@ async def _pump(sub: Subscription, tag: str, queue: asyncio.Queue[tuple[str, Wat
         await queue.put((tag, event))
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class KubernetesJobTrigger(KubeTrigger):
     """Wait for one Job to complete or fail; stream every pod's logs into the task log.
 
@@ -72,85 +73,35 @@ class KubernetesJobTrigger(KubeTrigger):
     ``log_events_on_failure`` the events of the pods that did not succeed go into the task log.
     """
 
-    def __init__(
-        self,
-        *,
-        job_name: str,
-        job_namespace: str,
-        job_uid: str | None = None,
-        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
-        config_file: str | None = None,
-        cluster_context: str | None = None,
-        in_cluster: bool | None = None,
-        finish: dict[str, Any] | None = None,
-        base_container_name: str | None = None,
-        get_logs: bool = True,
-        container_logs: LogChoice = True,
-        init_container_logs: LogChoice = None,
-        max_log_bytes: int | None = None,
-        log_events_on_failure: bool = False,
-        parse_kube_api_events: bool = True,
-        startup_timeout: float = 120,
-        deadline: float | None = None,
-        resources: list[dict[str, Any]] | None = None,
-        delete_on_kill: bool = True,
-        watch_selector: str | None = MANAGED_SELECTOR,
-        on_kill_propagation_policy: str = "Foreground",
-    ) -> None:
-        if on_kill_propagation_policy not in PROPAGATION_POLICIES:
+    job_name: str
+    job_namespace: str
+    job_uid: str | None = None
+    base_container_name: str | None = None
+    get_logs: bool = True
+    container_logs: LogChoice = True
+    init_container_logs: LogChoice = None
+    max_log_bytes: int | None = None
+    log_events_on_failure: bool = False
+    parse_kube_api_events: bool = True
+    startup_timeout: float = 120
+    deadline: float | None = None
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    delete_on_kill: bool = True
+    watch_selector: str | None = MANAGED_SELECTOR
+    on_kill_propagation_policy: str = "Foreground"
+
+    def __post_init__(self) -> None:
+        if self.on_kill_propagation_policy not in PROPAGATION_POLICIES:
             raise ValueError(
-                f"on_kill_propagation_policy={on_kill_propagation_policy!r}: "
+                f"on_kill_propagation_policy={self.on_kill_propagation_policy!r}: "
                 f"use one of {PROPAGATION_POLICIES}"
             )
-        super().__init__(
-            kubernetes_conn_id=kubernetes_conn_id,
-            config_file=config_file,
-            cluster_context=cluster_context,
-            in_cluster=in_cluster,
-            finish=finish,
-        )
-        self.job_name = job_name
-        self.job_namespace = job_namespace
-        self.job_uid = job_uid
-        self.base_container_name = base_container_name
-        self.get_logs = get_logs
-        self.container_logs = container_logs
-        self.init_container_logs = init_container_logs
-        self.max_log_bytes = max_log_bytes
-        self.log_events_on_failure = log_events_on_failure
-        self.parse_kube_api_events = parse_kube_api_events
-        self.startup_timeout = startup_timeout
-        self.deadline = deadline
-        self.resources = list(resources or [])
-        self.delete_on_kill = delete_on_kill
-        self.watch_selector = watch_selector
-        self.on_kill_propagation_policy = on_kill_propagation_policy
+        super().__post_init__()
+        self.resources = list(self.resources or [])
         self._pods: dict[str, Mapping[str, Any]] = {}
         self._events: list[dict[str, str]] = []
         self._streams: LogStreams | None = None
         self._job: Mapping[str, Any] = {}
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return self._classpath(), {
-            "job_name": self.job_name,
-            "job_namespace": self.job_namespace,
-            "job_uid": self.job_uid,
-            **self._connection_kwargs(),
-            "finish": self.finish,
-            "base_container_name": self.base_container_name,
-            "get_logs": self.get_logs,
-            "container_logs": self.container_logs,
-            "init_container_logs": self.init_container_logs,
-            "max_log_bytes": self.max_log_bytes,
-            "log_events_on_failure": self.log_events_on_failure,
-            "parse_kube_api_events": self.parse_kube_api_events,
-            "startup_timeout": self.startup_timeout,
-            "deadline": self.deadline,
-            "resources": self.resources,
-            "delete_on_kill": self.delete_on_kill,
-            "watch_selector": self.watch_selector,
-            "on_kill_propagation_policy": self.on_kill_propagation_policy,
-        }
 
     async def wait(self) -> dict[str, Any]:
         """Watch the Job to its end; returns the event payload. Also used inline on a worker."""

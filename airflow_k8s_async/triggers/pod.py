@@ -13,6 +13,7 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_k8s_async._kube.client import KubeClient
@@ -24,7 +25,6 @@ from airflow_k8s_async._kube.podsubmit import delete_unless_adopted
 from airflow_k8s_async._kube.states import ObjectState, Phase, main_container_name, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
-from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import (
     KubeTrigger,
     delete_resources,
@@ -68,6 +68,7 @@ def _scheduled_at(pod: Mapping[str, Any]) -> float | None:
     return None
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class KubernetesPodTrigger(KubeTrigger):
     """Wait for one pod to finish; stream its containers' logs into the task log while it runs.
 
@@ -75,94 +76,40 @@ class KubernetesPodTrigger(KubeTrigger):
     credentials), the pod's namespace, name and uid, and absolute deadlines.
     """
 
-    def __init__(
-        self,
-        *,
-        pod_name: str = "",
-        pod_namespace: str = "",
-        pod_uid: str | None = None,
-        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
-        config_file: str | None = None,
-        cluster_context: str | None = None,
-        in_cluster: bool | None = None,
-        finish: dict[str, Any] | None = None,
-        base_container_name: str | None = "base",
-        get_logs: bool = True,
-        container_logs: LogChoice = True,
-        init_container_logs: LogChoice = None,
-        container_name_log_prefix_enabled: bool = True,
-        max_log_bytes: int | None = None,
-        do_xcom_push: bool = False,
-        startup_timeout: float = 120,
-        schedule_timeout: float | None = None,
-        deadline: float | None = None,
-        log_events_on_failure: bool = False,
-        on_kill_action: str = "delete_pod",
-        termination_grace_period: int | None = None,
-        watch_selector: str | None = MANAGED_SELECTOR,
-        log_positions: dict[str, list[int]] | None = None,
-        resources: list[dict[str, Any]] | None = None,
-        submit: dict[str, Any] | None = None,
-    ) -> None:
-        if not submit and not (pod_name and pod_namespace):
+    pod_name: str = ""
+    pod_namespace: str = ""
+    pod_uid: str | None = None
+    base_container_name: str | None = "base"
+    get_logs: bool = True
+    container_logs: LogChoice = True
+    init_container_logs: LogChoice = None
+    container_name_log_prefix_enabled: bool = True
+    max_log_bytes: int | None = None
+    do_xcom_push: bool = False
+    startup_timeout: float = 120
+    schedule_timeout: float | None = None  # None: startup_timeout
+    deadline: float | None = None
+    log_events_on_failure: bool = False
+    on_kill_action: str = "delete_pod"
+    termination_grace_period: int | None = None
+    watch_selector: str | None = MANAGED_SELECTOR
+    log_positions: dict[str, list[int]] = field(default_factory=dict)
+    resources: list[dict[str, Any]] = field(default_factory=list)  # made with the pod (job operator)
+    submit: dict[str, Any] | None = None  # start_from_trigger: the pod to create (triggers/podstart.py)
+
+    def __post_init__(self) -> None:
+        if not self.submit and not (self.pod_name and self.pod_namespace):
             raise ValueError("KubernetesPodTrigger needs pod_name and pod_namespace, or submit")
-        super().__init__(
-            kubernetes_conn_id=kubernetes_conn_id,
-            config_file=config_file,
-            cluster_context=cluster_context,
-            in_cluster=in_cluster,
-            finish=finish,
-        )
-        self.pod_name = pod_name
-        self.pod_namespace = pod_namespace
-        self.pod_uid = pod_uid
-        self.base_container_name = base_container_name
-        self.get_logs = get_logs
-        self.container_logs = container_logs
-        self.init_container_logs = init_container_logs
-        self.container_name_log_prefix_enabled = container_name_log_prefix_enabled
-        self.max_log_bytes = max_log_bytes
-        self.do_xcom_push = do_xcom_push
-        self.startup_timeout = startup_timeout
-        self.schedule_timeout = schedule_timeout if schedule_timeout is not None else startup_timeout
-        self.deadline = deadline
-        self.log_events_on_failure = log_events_on_failure
-        self.on_kill_action = on_kill_action
-        self.termination_grace_period = termination_grace_period
-        self.watch_selector = watch_selector
-        self.log_positions = dict(log_positions or {})
-        self.resources = list(resources or [])  # what the task created with the pod (job operator)
-        self.submit = submit  # start_from_trigger: the pod to create (see triggers/podstart.py)
+        super().__post_init__()
+        if self.schedule_timeout is None:
+            self.schedule_timeout = self.startup_timeout
+        self._schedule_seconds: float = self.schedule_timeout
+        self.log_positions = dict(self.log_positions or {})
+        self.resources = list(self.resources or [])
         self._render_error: str | None = None
         self._submitting: asyncio.Task[None] | None = None
         self._streams: LogStreams | None = None
         self._pod: Mapping[str, Any] = {}
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return self._classpath(), {
-            "pod_name": self.pod_name,
-            "pod_namespace": self.pod_namespace,
-            "pod_uid": self.pod_uid,
-            **self._connection_kwargs(),
-            "finish": self.finish,
-            "base_container_name": self.base_container_name,
-            "get_logs": self.get_logs,
-            "container_logs": self.container_logs,
-            "init_container_logs": self.init_container_logs,
-            "container_name_log_prefix_enabled": self.container_name_log_prefix_enabled,
-            "max_log_bytes": self.max_log_bytes,
-            "do_xcom_push": self.do_xcom_push,
-            "startup_timeout": self.startup_timeout,
-            "schedule_timeout": self.schedule_timeout,
-            "deadline": self.deadline,
-            "log_events_on_failure": self.log_events_on_failure,
-            "on_kill_action": self.on_kill_action,
-            "termination_grace_period": self.termination_grace_period,
-            "watch_selector": self.watch_selector,
-            "log_positions": self.log_positions,
-            "resources": self.resources,
-            "submit": self.submit,
-        }
 
     # -- start_from_trigger: render, then create or adopt the pod ------------------------------
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
@@ -289,7 +236,7 @@ class KubernetesPodTrigger(KubeTrigger):
         if self._pod and pod_state(self._pod, main_container=self.base_container_name).phase == Phase.PENDING:
             scheduled = _scheduled_at(self._pod)
             if scheduled is None:
-                checks.append(_created(self._pod) + self.schedule_timeout)
+                checks.append(_created(self._pod) + self._schedule_seconds)
             else:
                 checks.append(scheduled + self.startup_timeout)
         return max(0.05, min(checks) - time.time()) if checks else None
@@ -298,8 +245,8 @@ class KubernetesPodTrigger(KubeTrigger):
         if state.phase != Phase.PENDING:
             return None
         scheduled = _scheduled_at(self._pod)
-        if scheduled is None and now - _created(self._pod) >= self.schedule_timeout:
-            message = f"the pod was not scheduled within {self.schedule_timeout:g}s"
+        if scheduled is None and now - _created(self._pod) >= self._schedule_seconds:
+            message = f"the pod was not scheduled within {self._schedule_seconds:g}s"
             if state.reason:
                 message += f": {state.reason}: {state.message}"
             return self._event("failed", reason=state.reason or "Unschedulable", message=message)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_k8s_async._kube.discovery import resolve
@@ -16,7 +17,6 @@ from airflow_k8s_async._kube.kinds import evaluate, rule_from_dict
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import Phase
 from airflow_k8s_async._kube.watch import DELETED
-from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, shared_hub
 
 __all__ = [
@@ -24,63 +24,26 @@ __all__ = [
 ]
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class KubernetesResourceTrigger(KubeTrigger):
     """Wait until ``rule`` (or the generic conditions/phase rule) calls the object final."""
 
-    def __init__(
-        self,
-        *,
-        api_version: str,
-        kind: str,
-        name: str,
-        namespace: str | None,
-        uid: str | None = None,
-        rule: dict[str, Any] | None = None,
-        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
-        config_file: str | None = None,
-        cluster_context: str | None = None,
-        in_cluster: bool | None = None,
-        finish: dict[str, Any] | None = None,
-        deadline: float | None = None,
-        resources: list[dict[str, Any]] | None = None,
-        delete_on_kill: bool = True,
-        watch_selector: str | None = MANAGED_SELECTOR,
-    ) -> None:
-        super().__init__(
-            kubernetes_conn_id=kubernetes_conn_id,
-            config_file=config_file,
-            cluster_context=cluster_context,
-            in_cluster=in_cluster,
-            finish=finish,
-        )
-        if rule is not None:
-            rule_from_dict(rule)  # refuse a malformed rule where it is built, not in the triggerer
-        self.api_version = api_version
-        self.kind = kind
-        self.name = name
-        self.namespace = namespace
-        self.uid = uid
-        self.rule = rule
-        self.deadline = deadline
-        self.resources = list(resources or [])
-        self.delete_on_kill = delete_on_kill
-        self.watch_selector = watch_selector
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    uid: str | None = None
+    rule: dict[str, Any] | None = None
+    deadline: float | None = None
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    delete_on_kill: bool = True
+    watch_selector: str | None = MANAGED_SELECTOR
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return self._classpath(), {
-            "api_version": self.api_version,
-            "kind": self.kind,
-            "name": self.name,
-            "namespace": self.namespace,
-            "uid": self.uid,
-            "rule": self.rule,
-            **self._connection_kwargs(),
-            "finish": self.finish,
-            "deadline": self.deadline,
-            "resources": self.resources,
-            "delete_on_kill": self.delete_on_kill,
-            "watch_selector": self.watch_selector,
-        }
+    def __post_init__(self) -> None:
+        if self.rule is not None:
+            rule_from_dict(self.rule)  # refuse a malformed rule where it is built, not in the triggerer
+        super().__post_init__()
+        self.resources = list(self.resources or [])
 
     async def wait(self) -> dict[str, Any]:
         client = await self._client()
