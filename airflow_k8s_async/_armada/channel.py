@@ -7,10 +7,8 @@ opens the channel, so a triggerer rebuilds it from trigger kwargs that hold no s
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from airflow_k8s_async._kube.perloop import PerLoop
 from airflow_k8s_async.errors import ConfigurationError
 
 
@@ -105,21 +104,19 @@ def open_channel(spec: ChannelSpec) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(spec.target, credentials, options=options, compression=compression)
 
 
-# One channel per spec per loop; keyed weakly by loop so a closed loop's channels go with it.
-_CHANNELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ChannelSpec, grpc.aio.Channel]]
-_CHANNELS = weakref.WeakKeyDictionary()
+# One channel per spec per loop.
+async def _close(channel: grpc.aio.Channel) -> None:
+    await channel.close()
+
+
+CHANNELS: PerLoop[ChannelSpec, grpc.aio.Channel] = PerLoop("gRPC channels", close=_close, order=3)
 
 
 def get_channel(spec: ChannelSpec) -> grpc.aio.Channel:
     """The shared channel for ``spec`` on the running loop (gRPC multiplexes every call on it)."""
-    per_loop = _CHANNELS.setdefault(asyncio.get_running_loop(), {})
-    channel = per_loop.get(spec)
-    if channel is None:
-        channel = per_loop[spec] = open_channel(spec)
-    return channel
+    return CHANNELS.get_now(spec, lambda: open_channel(spec))
 
 
 async def close_channels() -> None:
     """Close the running loop's channels (end of a worker's ``asyncio.run``, tests)."""
-    for channel in _CHANNELS.pop(asyncio.get_running_loop(), {}).values():
-        await channel.close()
+    await CHANNELS.close()

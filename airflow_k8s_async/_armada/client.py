@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from armada_client.armada import event_pb2, event_pb2_grpc, job_pb2, job_pb2_grp
 
 from airflow_k8s_async._armada.channel import ChannelSpec, get_channel
 from airflow_k8s_async._armada.states import state_name
+from airflow_k8s_async._kube.perloop import PerLoop
 from airflow_k8s_async._kube.retry import backoff_delays
 from airflow_k8s_async.errors import ArmadaError
 
@@ -151,26 +151,21 @@ class ArmadaClient:
 
 
 # One client per channel spec per loop (the channel under it is shared the same way).
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ChannelSpec, ArmadaClient]]
-_CLIENTS = weakref.WeakKeyDictionary()
+CLIENTS: PerLoop[ChannelSpec, ArmadaClient] = PerLoop("Armada clients", order=2)
 
 
 def get_armada_client(spec: ChannelSpec) -> ArmadaClient:
     """The shared client for ``spec`` on the running loop."""
-    per_loop = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
-    client = per_loop.get(spec)
-    if client is None:
-        client = per_loop[spec] = ArmadaClient(spec=spec, channel=get_channel(spec))
-    return client
+    return CLIENTS.get_now(spec, lambda: ArmadaClient(spec=spec, channel=get_channel(spec)))
 
 
 def calls_on_this_loop() -> Mapping[str, int]:
     """Calls made by every client of the running loop, by method (for tests and benchmarks)."""
     total: Counter[str] = Counter()
-    for client in _CLIENTS.get(asyncio.get_running_loop(), {}).values():
+    for client in CLIENTS.values():
         total.update(client.calls)
     return dict(total)
 
 
 def forget_clients() -> None:
-    _CLIENTS.pop(asyncio.get_running_loop(), None)
+    CLIENTS.forget()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from airflow_k8s_async._armada.channel import ChannelSpec
 from airflow_k8s_async._armada.client import ArmadaClient, armada_error
 from airflow_k8s_async._armada.states import JobUpdate, event_update
 from airflow_k8s_async._kube.detached import detached_task
+from airflow_k8s_async._kube.perloop import PerLoop
 from airflow_k8s_async._kube.retry import backoff_delays
 from airflow_k8s_async.errors import ArmadaError
 
@@ -286,19 +286,13 @@ class JobSetHub:
         self.streams.clear()
 
 
-_HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, JobSetHub] = weakref.WeakKeyDictionary()
+HUBS: PerLoop[None, JobSetHub] = PerLoop("Armada job-set hubs", close=JobSetHub.close, order=0)
 
 
 def get_job_set_hub(settings: HubSettings | None = None) -> JobSetHub:
     """The running loop's hub (created with ``settings`` on first use)."""
-    loop = asyncio.get_running_loop()
-    hub = _HUBS.get(loop)
-    if hub is None:
-        hub = _HUBS[loop] = JobSetHub(settings)
-    return hub
+    return HUBS.get_now(None, lambda: JobSetHub(settings))
 
 
 async def close_job_set_hub() -> None:
-    hub = _HUBS.pop(asyncio.get_running_loop(), None)
-    if hub is not None:
-        await hub.close()
+    await HUBS.close()

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import socket
-import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -31,6 +30,7 @@ from kubernetes_asyncio.config.kube_config import KubeConfigLoader, KubeConfigMe
 
 from airflow_k8s_async import __version__
 from airflow_k8s_async._kube.cluster import ClusterConfig
+from airflow_k8s_async._kube.perloop import PerLoop
 from airflow_k8s_async._kube.retry import backoff_delays
 from airflow_k8s_async.errors import (
     ConfigurationError,
@@ -142,6 +142,8 @@ class KubeClient:
         self._unary = asyncio.Semaphore(_MAX_UNARY_IN_FLIGHT)
         self.requests: Counter[str] = Counter()  # by HTTP method; read by tests and benchmarks
         self.credential_reloads = 0
+        # The cluster's kinds by apiVersion (``discovery.py``): they live and go with the client.
+        self.discovered: dict[str, asyncio.Task[Any]] = {}
 
     @classmethod
     async def connect(cls, *, cluster: ClusterConfig) -> KubeClient:
@@ -157,6 +159,9 @@ class KubeClient:
         return str(self._cfg.host)
 
     async def close(self) -> None:
+        for lookup in self.discovered.values():
+            lookup.cancel()
+        self.discovered.clear()
         for rest in [self._rest, *self._retired]:
             await rest.close()
         self._retired.clear()
@@ -379,42 +384,22 @@ class KubeClient:
             return
 
 
-# One client per cluster config per loop. Keyed weakly by loop, so a closed loop's clients go away
-# with it (tests and `asyncio.run` on workers create and drop loops).
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClusterConfig, asyncio.Task[KubeClient]]]
-_CLIENTS = weakref.WeakKeyDictionary()
+# One client per cluster config per loop (tests and `asyncio.run` on workers create and drop loops).
+CLIENTS: PerLoop[ClusterConfig, KubeClient] = PerLoop("Kubernetes clients", close=KubeClient.close, order=2)
 
 
 async def get_client(cluster: ClusterConfig) -> KubeClient:
     """The shared client for ``cluster`` on the running loop; created on first use.
 
-    The connection is made by a task of its own, not by the first caller: a caller cancelled
-    meanwhile (a user's kill while many triggers start) cancels only its own wait.
+    Connecting is bounded: a credential plugin that hangs must fail (and be tried again), not
+    block every trigger.
     """
-    loop = asyncio.get_running_loop()
-    per_loop = _CLIENTS.setdefault(loop, {})
-    task = per_loop.get(cluster)
-    if task is None:
-        # Bounded: a credential plugin that hangs must fail (and be tried again), not block all.
-        connect = asyncio.wait_for(KubeClient.connect(cluster=cluster), CONNECT_TIMEOUT)
-        task = per_loop[cluster] = loop.create_task(connect)
-        task.add_done_callback(lambda done: _forget_failed(per_loop, cluster, done))
-    return await asyncio.shield(task)
+    return await CLIENTS.get(
+        cluster, lambda: asyncio.wait_for(KubeClient.connect(cluster=cluster), CONNECT_TIMEOUT)
+    )
 
 
-def _forget_failed(
-    per_loop: dict[ClusterConfig, asyncio.Task[KubeClient]],
-    cluster: ClusterConfig,
-    task: asyncio.Task[KubeClient],
-) -> None:
-    """A failed connection is not kept: the next caller tries again (e.g. after a fixed kubeconfig)."""
-    if task.cancelled() or task.exception() is not None:  # exception() also marks it retrieved
-        if per_loop.get(cluster) is task:
-            del per_loop[cluster]
-
-
-_LEASES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClusterConfig, int]]
-_LEASES = weakref.WeakKeyDictionary()
+_LEASES: PerLoop[None, dict[ClusterConfig, int]] = PerLoop("client leases")
 
 
 @contextlib.asynccontextmanager
@@ -422,8 +407,7 @@ async def leased_client(cluster: ClusterConfig) -> AsyncIterator[KubeClient]:
     """The shared client for ``cluster``, closed once its last lease ends: for credentials that
     are renewed (a new token, a new cluster config each time), whose clients would otherwise
     stay open for the life of the process."""
-    loop = asyncio.get_running_loop()
-    leases = _LEASES.setdefault(loop, {})
+    leases = _LEASES.get_now(None, dict)
     leases[cluster] = leases.get(cluster, 0) + 1
     try:
         yield await get_client(cluster)
@@ -431,17 +415,11 @@ async def leased_client(cluster: ClusterConfig) -> AsyncIterator[KubeClient]:
         leases[cluster] -= 1
         if not leases[cluster]:
             del leases[cluster]
-            task = _CLIENTS.get(loop, {}).pop(cluster, None)
-            if task is not None and task.done() and not task.cancelled() and task.exception() is None:
-                await task.result().close()
+            client = await CLIENTS.pop(cluster)
+            if client is not None:
+                await client.close()
 
 
 async def close_clients() -> None:
     """Close every client of the running loop (end of a worker's `asyncio.run`, tests)."""
-    per_loop = _CLIENTS.pop(asyncio.get_running_loop(), {})
-    for task in per_loop.values():
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        elif not task.cancelled() and task.exception() is None:
-            await task.result().close()
+    await CLIENTS.close()

@@ -2,15 +2,14 @@
 
 ``GET /api/v1`` lists the core kinds, ``GET /apis/{group}/{version}`` the kinds of a group version
 (custom kinds included, once their CRD is established). Plurals come from the server, never from
-appending "s" (``Proxy`` -> ``proxies``, ``Endpoints`` -> ``endpoints``). Answers are cached per
-client and apiVersion; a kind missing from a cached answer is looked up once more, since its CRD
+appending "s" (``Proxy`` -> ``proxies``, ``Endpoints`` -> ``endpoints``). Answers are cached on the
+client, by apiVersion; a kind missing from a cached answer is looked up once more, since its CRD
 may have been installed since.
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,8 +19,6 @@ from .mapping import as_list, as_map
 from .watch import Resource
 
 _Kinds = dict[str, Resource]
-_CACHE: weakref.WeakKeyDictionary[KubeClient, dict[str, asyncio.Task[_Kinds]]]
-_CACHE = weakref.WeakKeyDictionary()
 
 
 def _split(api_version: str) -> tuple[str, str]:
@@ -66,7 +63,7 @@ async def _fetch(client: KubeClient, api_version: str) -> _Kinds:
 
 
 async def _kinds(client: KubeClient, api_version: str, *, fresh: bool) -> _Kinds:
-    per_client = _CACHE.setdefault(client, {})
+    per_client: dict[str, asyncio.Task[_Kinds]] = client.discovered
     task = per_client.get(api_version)
     if task is None or (fresh and task.done()):
         # One lookup per (client, apiVersion) at a time, in a task of its own: a caller that is
@@ -107,4 +104,4 @@ async def resolve_all(
 
 def forget(client: KubeClient) -> None:
     """Drop what is cached for ``client`` (after CRDs changed, or in tests)."""
-    _CACHE.pop(client, None)
+    client.discovered.clear()

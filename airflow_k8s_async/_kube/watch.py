@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import aiohttp
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.detached import detached_task
+from airflow_k8s_async._kube.perloop import PerLoop
 from airflow_k8s_async._kube.retry import backoff_delays
 from airflow_k8s_async.errors import (
     KubeConnectionError,
@@ -634,13 +634,9 @@ class WatchHub:
         await asyncio.gather(*(w.task for w in watches), return_exceptions=True)
 
 
-_HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WatchHub] = weakref.WeakKeyDictionary()
+HUBS: PerLoop[None, WatchHub] = PerLoop("watch hubs", close=WatchHub.close, order=0)
 
 
 def get_hub(**settings: Any) -> WatchHub:
     """The running loop's hub; ``settings`` apply only when this call creates it."""
-    loop = asyncio.get_running_loop()
-    hub = _HUBS.get(loop)
-    if hub is None:
-        hub = _HUBS[loop] = WatchHub(**settings)
-    return hub
+    return HUBS.get_now(None, lambda: WatchHub(**settings))

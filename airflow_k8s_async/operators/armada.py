@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
@@ -20,9 +20,7 @@ from airflow.triggers.base import StartTriggerArgs
 from armada_client.armada.submit_pb2 import JobSubmitRequestItem
 from google.protobuf.json_format import MessageToDict, MessageToJson, ParseDict, ParseError
 
-from airflow_k8s_async._armada.channel import close_channels
-from airflow_k8s_async._armada.client import ArmadaClient, JobRun, forget_clients, get_armada_client
-from airflow_k8s_async._armada.hub import close_job_set_hub
+from airflow_k8s_async._armada.client import ArmadaClient, JobRun, get_armada_client
 from airflow_k8s_async._armada.states import SUBMITTED, TERMINAL, WITH_ERRORS, as_job_state
 from airflow_k8s_async.armada.auth import TokenRetriever, describe_token_retriever
 from airflow_k8s_async.armada.links import DynamicLink, LookoutLink, link_xcom_key
@@ -50,22 +48,6 @@ __all__ = [
     "ArmadaOperator",
     "annotation_prefix",
 ]
-
-T = TypeVar("T")
-
-
-def _run(make: Callable[[], Awaitable[T]]) -> T:
-    """``run_sync`` that also closes the loop's Armada streams and channels."""
-
-    async def main() -> T:
-        try:
-            return await make()
-        finally:
-            await close_job_set_hub()
-            forget_clients()
-            await close_channels()
-
-    return run_sync(main)
 
 
 def annotation_prefix() -> str:
@@ -245,7 +227,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
                 "dry_run: job set %s, nothing submitted; the request:\n%s", job_set_id, MessageToJson(item)
             )
             return {}
-        job = _run(lambda: self._reattach_or_submit(context, job_set_id, item))
+        job = run_sync(lambda: self._reattach_or_submit(context, job_set_id, item))
         self._job = job
         context["ti"].xcom_push(key="job_context", value=job.to_xcom())
         if self.lookout_url_template:
@@ -253,7 +235,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         trigger = self._trigger(context, job, item)
         if self.deferrable and not job.terminal:
             # Opt-in (wait_before_defer_seconds > 0): the same wait on the worker first.
-            event = _run(lambda: self._wait_briefly(trigger))
+            event = run_sync(lambda: self._wait_briefly(trigger))
             if event is None:
                 position = trigger.current_log_position()
                 finish = self._finish_plan(try_number=context["ti"].try_number)
@@ -261,7 +243,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
                 self.log.info("Deferring: the triggerer waits for Armada job %s", job.job_id)
                 self.defer(trigger=trigger, method_name="execute_complete")
         else:
-            event = _run(trigger.wait)
+            event = run_sync(trigger.wait)
         return self.execute_complete(context, event)
 
     def _link_xcoms(self, context: Context) -> dict[str, str]:
@@ -473,7 +455,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             )
 
         try:
-            _run(cancel)
+            run_sync(cancel)
         except AirflowK8sAsyncError as exc:
             self.log.warning("Could not cancel Armada job %s: %s", event.get("job_id"), exc)
 

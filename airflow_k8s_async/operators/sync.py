@@ -6,8 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from airflow_k8s_async._kube.client import close_clients
-from airflow_k8s_async._kube.watch import get_hub
+from airflow_k8s_async._kube.perloop import close_loop_resources
 
 __all__ = [
     "run_sync",
@@ -17,7 +16,7 @@ T = TypeVar("T")
 
 
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:
-    """Run ``make()`` on a fresh event loop, then close that loop's clients and watches.
+    """Run ``make()`` on a fresh event loop, then close what it shared (clients, watches, channels).
 
     Exceptions (including ``TaskDeferred``) pass through unchanged.
     """
@@ -26,7 +25,6 @@ def run_sync(make: Callable[[], Awaitable[T]]) -> T:
         try:
             return await make()
         finally:
-            await get_hub().close()
-            await close_clients()
+            await close_loop_resources()
 
     return asyncio.run(main())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.detached import detached_task
+from airflow_k8s_async._kube.perloop import PerLoop
 from airflow_k8s_async._kube.states import ObjectState
 from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
@@ -72,9 +72,7 @@ def shared_hub() -> WatchHub:
 # trigger table each time it wakes: 1000 triggers starting at once must not make 1000 lookups.
 # One lookup per connection and loop, shared by the triggers that start together, reused briefly.
 TARGET_TTL_SECONDS = 60.0
-_TARGETS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[Any, ...], tuple[float, asyncio.Task[KubeTarget]]]
-] = weakref.WeakKeyDictionary()
+_TARGETS: PerLoop[tuple[Any, ...], KubeTarget] = PerLoop("connection targets", ttl=TARGET_TTL_SECONDS)
 
 
 async def shared_target(
@@ -85,27 +83,15 @@ async def shared_target(
     in_cluster: bool | None,
 ) -> KubeTarget:
     """The connection's :class:`KubeTarget`, looked up once per loop and minute (failures are not kept)."""
-    loop = asyncio.get_running_loop()
-    cache = _TARGETS.setdefault(loop, {})
-    key = (kubernetes_conn_id, config_file, cluster_context, in_cluster)
-    cached = cache.get(key)
-    if cached is None or loop.time() - cached[0] > TARGET_TTL_SECONDS:
-        lookup = aget_kube_target(
+    return await _TARGETS.get(
+        (kubernetes_conn_id, config_file, cluster_context, in_cluster),
+        lambda: aget_kube_target(
             conn_id=kubernetes_conn_id,
             config_file=config_file,
             cluster_context=cluster_context,
             in_cluster=in_cluster,
-        )
-        cached = (loop.time(), loop.create_task(lookup))
-        cache[key] = cached
-    try:
-        return await asyncio.shield(cached[1])
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        if cache.get(key) is cached:
-            del cache[key]  # the next trigger asks again (e.g. after the connection was fixed)
-        raise
+        ),
+    )
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -476,17 +462,17 @@ class LoopStalls:
         self._note()  # a stall that just ended, before the ticker has run again
         return self._loop.time() - self._last_stall < STALL_MEMORY_SECONDS
 
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
-_STALLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopStalls] = weakref.WeakKeyDictionary()
+
+_STALLS: PerLoop[None, LoopStalls] = PerLoop("loop stall watches", close=LoopStalls.close)
 
 
 def loop_stalls() -> LoopStalls:
     """The running loop's stall watch (started with the first trigger of the process)."""
-    loop = asyncio.get_running_loop()
-    stalls = _STALLS.get(loop)
-    if stalls is None:
-        stalls = _STALLS[loop] = LoopStalls(loop)
-    return stalls
+    return _STALLS.get_now(None, lambda: LoopStalls(asyncio.get_running_loop()))
 
 
 _END_EVENTS: dict[str, type[TaskSuccessEvent | TaskFailedEvent | TaskSkippedEvent]] = {
