@@ -2,6 +2,8 @@
 
 - In CI (CI=true) a skipped integration or e2e test is a failure, never a skip.
 - The soak (``--soak-rounds N``, tests marked ``soak``) runs only when asked: not collected else.
+- An async test that leaves a task of its own running fails: what the package shares on the loop
+  (clients, hubs, channels) is closed first, anything still pending after that leaked.
 - Airflow reads ``AIRFLOW_HOME`` (and its ``airflow.cfg``, which may configure a secrets backend)
   once, at import: the suite gets an empty home of its own so nothing from ``~/airflow`` leaks in;
   connections are defined per test with ``AIRFLOW_CONN_<ID>`` environment variables.
@@ -9,14 +11,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import inspect
 import os
 import shutil
 import tempfile
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
+
+from airflow_k8s_async._kube.perloop import close_loop_resources
 
 pytest_plugins = ["tests.support.cluster_fixtures", "tests.support.airflow_fixture"]
 
@@ -70,3 +76,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, which must run every integration test: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _no_task_left_behind(request: pytest.FixtureRequest) -> None:
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        request.getfixturevalue("_tasks_checked")
+
+
+@pytest.fixture
+async def _tasks_checked() -> AsyncIterator[None]:
+    """Runs on the test's loop; torn down after the test's other fixtures."""
+    before = asyncio.all_tasks()
+    yield
+    await close_loop_resources()
+    await asyncio.sleep(0)  # cancellations settle
+    me = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() if t is not me and not t.done() and t not in before]
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    assert not left, f"the test left {len(left)} task(s) running: " + ", ".join(
+        f"{t.get_name()} {t.get_coro()}" for t in left
+    )

@@ -31,7 +31,7 @@ from airflow_k8s_async._kube import client as kube_clients
 from airflow_k8s_async.armada.auth import FileTokenRetriever, describe_token_retriever
 from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
-from tests.integration.test_watch_hub import until
+from tests.support.waiting import until
 from tests.support import kube
 from tests.support.armada_server import ArmadaTestServer, JobScript
 from tests.support.tcp_proxy import TcpProxy
@@ -87,6 +87,11 @@ def trigger(server: ArmadaTestServer, job_id: str, *, job_set: str = "js", **kwa
     )
 
 
+def caught_up(server: ArmadaTestServer, job_set: str = "js") -> bool:
+    """The trigger's stream has sent every event of the job set so far (the trigger has them)."""
+    return server.delivered[job_set] == len(server.job_set("q", job_set).messages)
+
+
 async def event_of(trig: ArmadaJobTrigger, timeout: float = 60) -> dict[str, Any]:
     async def first() -> dict[str, Any]:
         async for event in trig.run():
@@ -134,7 +139,7 @@ async def test_cancelled_from_outside(server: ArmadaTestServer) -> None:
     [job_id] = submit(server, script=SCENARIOS["long"])
     trig = trigger(server, job_id)
     waiting = asyncio.create_task(event_of(trig))
-    await asyncio.sleep(1.0)
+    await until(lambda: server.jobs[job_id].state == "RUNNING" and caught_up(server))
     server.cancel_from_outside(job_id, "an admin cancelled it")
     event = await waiting
     assert (event["status"], event["reason"], event["message"]) == (
@@ -149,7 +154,7 @@ async def test_resumes_from_the_last_message_id_after_the_stream_is_cut(
 ) -> None:
     [job_id] = submit(server, script=JobScript(steps=(("QUEUED", 0.1), ("RUNNING", 0.2), ("SUCCEEDED", 3.0))))
     waiting = asyncio.create_task(event_of(trigger(server, job_id)))
-    await asyncio.sleep(1.5)  # running by now: the stream has delivered submitted, queued, running
+    await until(lambda: server.jobs[job_id].state == "RUNNING" and caught_up(server))
     assert server.cut_streams() == 1
     event = await waiting
     assert event["status"] == "success"
@@ -257,8 +262,7 @@ async def test_a_late_trigger_does_not_cancel_a_job_armada_acknowledged(server: 
     """As after a triggerer restart: the acknowledgement deadline has passed, and the new stream
     replays the job set from its SUBMITTED event on; the job itself has been running for a while."""
     [job_id] = submit(server, script=SLOW)
-    await asyncio.sleep(1.0)
-    assert server.jobs[job_id].state == "RUNNING"
+    await until(lambda: server.jobs[job_id].state == "RUNNING")
     late = trigger(server, job_id)
     late.submit_time, late.job_acknowledgement_timeout = time.time() - 100, 2.0
     event = await event_of(late)
@@ -271,7 +275,7 @@ async def test_on_kill_cancels_the_job(server: ArmadaTestServer) -> None:
     [job_id] = submit(server, script=SCENARIOS["long"])
     trig = trigger(server, job_id)
     waiting = asyncio.create_task(event_of(trig))
-    await asyncio.sleep(1.0)
+    await until(lambda: server.jobs[job_id].state == "RUNNING" and caught_up(server))
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting

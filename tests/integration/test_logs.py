@@ -25,6 +25,7 @@ from airflow_k8s_async.triggers import logstream
 from airflow_k8s_async.triggers.logstream import CURSOR_ANNOTATION, DRAIN_IDLE_SECONDS, LogStreams
 from tests.integration.test_watch_hub import proxied, until
 from tests.support import kube
+from tests.support.waiting import until
 
 
 def test_parse_log_time_orders_nanoseconds() -> None:
@@ -69,8 +70,9 @@ async def test_cut_log_streams_resume_without_duplicates_or_gaps(
             )
         )
         cuts = 0
-        for _ in range(5):
-            await asyncio.sleep(0.8)
+        for _ in range(5):  # each cut once new lines came: mid-stream, never before it started
+            seen = len(lines)
+            await until(lambda n=seen: len(lines) > n and proxy.open_connections > 0)  # type: ignore[misc]
             cuts += proxy.cut()
 
         def succeeded() -> bool:

@@ -23,12 +23,13 @@ from airflow_k8s_async._kube.client import close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podspec import XCOM_SIDECAR_NAME as XCOM_SIDECAR
-from airflow_k8s_async._kube.watch import PODS
+from airflow_k8s_async._kube.watch import PODS, get_hub
 from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.finish import apply_finish_action
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
-from tests.integration.test_watch_hub import proxied, until
+from tests.integration.test_watch_hub import proxied
 from tests.support import kube
+from tests.support.waiting import until
 
 IMAGE = {"image": kube.IMAGE, "imagePullPolicy": kube.PULL_POLICY}
 
@@ -258,7 +259,7 @@ async def test_an_interrupted_finish_reads_the_xcom_again_and_the_kept_pod_ends(
 async def test_deleted_pod_ends_the_wait(core: client.CoreV1Api, namespace: str) -> None:
     uid = create(core, namespace, pod_body("doomed", "sleep 300"))
     task = asyncio.create_task(first_event(trigger(namespace, "doomed", uid)))
-    await asyncio.sleep(2)
+    await until(lambda: any(stats.watch_streams for stats in get_hub().watches.values()))  # watching
     await asyncio.to_thread(core.delete_namespaced_pod, "doomed", namespace, grace_period_seconds=0)
     event = await task
     assert event["status"] == "failed" and event["reason"] == "PodDeleted"

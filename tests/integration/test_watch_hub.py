@@ -27,6 +27,7 @@ from airflow_k8s_async._kube.states import Phase, pod_state
 from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription, WatchEvent, WatchHub
 from tests.support import kube
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import until
 
 LOCAL_CLUSTER = Path(__file__).resolve().parents[3] / "shared" / "k8s-local"
 
@@ -52,13 +53,6 @@ async def proxied(kubeconfig: dict[str, Any]) -> AsyncIterator[tuple[TcpProxy, d
         yield proxy, copy
     finally:
         await proxy.close()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -155,8 +149,9 @@ async def test_cutting_every_connection_repeatedly_loses_no_terminal_transition(
                     streams_before = stats.watch_streams
                     cuts += proxy.cut()
                     proxy.refuse()  # these transitions happen while the hub cannot connect
+                    refused = proxy.refused
                     await in_thread(move, batch)
-                    await asyncio.sleep(1.0)
+                    await until(lambda n=refused: proxy.refused > n)  # it tried, and was refused
                     proxy.accept()
                     # Next round only once the watch is back, so that every cut breaks a watch.
                     await until(lambda n=streams_before: stats.watch_streams > n)

@@ -141,6 +141,7 @@ class ArmadaTestServer:
         self._denied: tuple[grpc.StatusCode, str] | None = None
         self.open_by_job_set: Counter[str] = Counter()
         self.stream_requests: list[tuple[str, str]] = []  # (job set, from_message_id) per stream call
+        self.delivered: Counter[str] = Counter()  # by job set: messages sent on its furthest stream
         self._cut: set[object] = set()
         self._streams: set[object] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -495,6 +496,7 @@ class ArmadaTestServer:
                 while position < len(log.messages):
                     yield log.messages[position]
                     position += 1
+                    self.delivered[request.id] = max(self.delivered[request.id], position)
                 if not request.watch:
                     return
                 async with log.changed:

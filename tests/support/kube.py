@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import yaml
 from kubernetes import client, config
+from tests.support.waiting import eventually as eventually  # (callers import it from here too)
 
 T = TypeVar("T")
 
@@ -45,16 +46,6 @@ def with_token(config: dict[str, Any], token: str) -> dict[str, Any]:
     for entry in config["users"]:
         entry["user"] = {"token": token}
     return config
-
-
-def eventually(check: Callable[[], T | None], *, timeout: float = 60, interval: float = 0.2) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not true within {timeout}s: {check}"
-        time.sleep(interval)
 
 
 def metrics_text(api: client.ApiClient) -> str:

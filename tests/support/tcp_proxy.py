@@ -21,6 +21,7 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.port = 0
         self.connections_opened = 0
+        self.refused = 0  # connections refused (see refuse())
         self._refusing = False
         self._released = asyncio.Event()
         self._released.set()
@@ -83,6 +84,7 @@ class TcpProxy:
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
         if self._refusing:
+            self.refused += 1
             writer.transport.abort()
             return
         self.connections_opened += 1

@@ -21,6 +21,7 @@ from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.watch import DELETED, PODS, WatchEvent, WatchHub
 from airflow_k8s_async.errors import KubeForbiddenError, KubeUnauthorizedError
 from tests.unit.fake_api import HANG, FakeApi, pod, pod_list, status
+from tests.support.waiting import until
 
 
 def kubeconfig(url: str, token: str) -> dict[str, Any]:
@@ -54,13 +55,6 @@ async def hub() -> AsyncIterator[WatchHub]:
 
 async def next_event(sub: Any, timeout: float = 5) -> WatchEvent:
     return await asyncio.wait_for(sub.__anext__(), timeout)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_410_error_event_relists_and_delivers_missed_changes(
