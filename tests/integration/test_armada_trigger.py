@@ -31,10 +31,10 @@ from airflow_k8s_async._kube import client as kube_clients
 from airflow_k8s_async.armada.auth import FileTokenRetriever, describe_token_retriever
 from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger
-from tests.support.waiting import until
 from tests.support import kube
 from tests.support.armada_server import ArmadaTestServer, JobScript
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import until
 
 SLOW = JobScript(steps=(("QUEUED", 0.2), ("RUNNING", 0.5), ("SUCCEEDED", 3.0)))
 # The events carry only the first line of each error; GetJobErrors returns all of it.

@@ -23,7 +23,7 @@ from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.logs import LogCursor, follow_container_log, parse_log_time
 from airflow_k8s_async.triggers import logstream
 from airflow_k8s_async.triggers.logstream import CURSOR_ANNOTATION, DRAIN_IDLE_SECONDS, LogStreams
-from tests.integration.test_watch_hub import proxied, until
+from tests.integration.test_watch_hub import proxied
 from tests.support import kube
 from tests.support.waiting import until
 

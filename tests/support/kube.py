@@ -6,15 +6,14 @@ from __future__ import annotations
 import base64
 import os
 import ssl
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from kubernetes import client, config
+
 from tests.support.waiting import eventually as eventually  # (callers import it from here too)
 
 T = TypeVar("T")

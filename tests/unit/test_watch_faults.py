@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,8 @@ from airflow_k8s_async._kube.client import KubeClient, close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.watch import DELETED, PODS, WatchEvent, WatchHub
 from airflow_k8s_async.errors import KubeForbiddenError, KubeUnauthorizedError
-from tests.unit.fake_api import HANG, FakeApi, pod, pod_list, status
 from tests.support.waiting import until
+from tests.unit.fake_api import HANG, FakeApi, pod, pod_list, status
 
 
 def kubeconfig(url: str, token: str) -> dict[str, Any]:
