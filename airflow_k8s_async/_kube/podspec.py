@@ -110,7 +110,7 @@ class PodKeywords:
     secrets: Sequence[Any] | None = None  # Secret objects (ours or the provider's): env, envFrom or volume
     labels: Mapping[str, Any] | None = None  # metadata.labels, merged over the template's (None -> "")
     annotations: Mapping[str, Any] | None = None  # metadata.annotations, merged over the template's
-    base_container_name: str | None = "base"  # the container the keywords shape (None -> "base")
+    base_container_name: str | None = None  # the container the keywords shape (None: "base")
     image_pull_policy: str | None = None  # base container imagePullPolicy
     container_resources: Any = None  # base container resources (V1ResourceRequirements or dict)
     affinity: Any = None  # spec.affinity (V1Affinity or dict)
