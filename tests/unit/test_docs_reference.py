@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_k8s_async.operators import job
+from airflow_k8s_async.operators import jobkeywords
 from airflow_k8s_async.operators.armada import ArmadaOperator
 from airflow_k8s_async.operators.job import (
     KubernetesDeleteJobOperator,
@@ -44,7 +44,7 @@ REFERENCE = Path(__file__).parents[2] / "docs" / "reference.md"
 # class -> keywords it accepts through **kwargs by name (not in any signature)
 DOCUMENTED: dict[type, Iterable[str]] = {
     KubernetesPodOperator: (),
-    KubernetesJobOperator: job._POD_ONLY_KEYWORDS | job._POD_WAITING_KEYWORDS,
+    KubernetesJobOperator: jobkeywords.POD_ONLY_KEYWORDS | jobkeywords.pod_waiting_keywords(),
     KubernetesLegacyJobOperator: (),
     KubernetesPatchJobOperator: (),
     KubernetesDeleteJobOperator: (),

@@ -19,7 +19,7 @@ from kubernetes.client import models as k8s
 from airflow_k8s_async._kube.podspec import PodKeywords
 from airflow_k8s_async._kube.states import job_state
 from airflow_k8s_async.errors import ConfigurationError
-from airflow_k8s_async.operators import job as job_module
+from airflow_k8s_async.operators import jobkeywords
 from airflow_k8s_async.operators.job import KubeApiEvent, KubernetesJobOperator, KubernetesLegacyJobOperator
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
 from airflow_k8s_async.triggers.logstream import wanted_containers
@@ -307,7 +307,7 @@ def accepted(cls: type) -> set[str]:
     """Keyword-only parameters of ``cls`` and of our base classes it passes ``**kwargs`` to, plus the
     pod keywords KubernetesJobOperator takes out of ``**kwargs``."""
     found: set[str] = (
-        set(job_module._POD_ONLY_KEYWORDS | job_module._POD_WAITING_KEYWORDS)
+        set(jobkeywords.POD_ONLY_KEYWORDS | jobkeywords.pod_waiting_keywords())
         if cls is KubernetesJobOperator
         else set()
     )
@@ -569,7 +569,7 @@ def test_every_provider_keyword_is_taken_by_the_job_operator() -> None:
     """Fails when a keyword of the provider's Job operator (inherited ones included) is refused."""
     own = set(inspect.signature(KubernetesJobOperator.__init__).parameters)
     waiting = set(CNCF_JOB_KEYWORDS + PROVIDER_KEYWORDS) - own - POD_BUILDING
-    assert waiting == set(WAITING_SAMPLES) == set(job_module._POD_WAITING_KEYWORDS)
+    assert waiting == set(WAITING_SAMPLES) == set(jobkeywords.pod_waiting_keywords())
     for cls in (KubernetesJobOperator, KubernetesLegacyJobOperator):
         op = cls(task_id="all", image="busybox:local", cmds=["true"], **WAITING_SAMPLES)
         assert op.build_resources()[0]["kind"] == "Job"

@@ -1,0 +1,187 @@
+"""Creating a body's resources for a Job-operator task, and clearing what an earlier try left.
+
+Plain functions of a client and their inputs: the operators (on a worker) and the start trigger
+(in the triggerer) call them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_k8s_async._kube import bodies
+from airflow_k8s_async._kube.client import KubeClient
+from airflow_k8s_async._kube.jobspec import job_summary
+from airflow_k8s_async._kube.mapping import as_list, as_map, as_time
+from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
+from airflow_k8s_async._kube.states import object_state
+from airflow_k8s_async._kube.watch import Resource
+from airflow_k8s_async.errors import (
+    AirflowK8sAsyncError,
+    ConfigurationError,
+    KubeConflictError,
+    KubeForbiddenError,
+)
+from airflow_k8s_async.triggers.common import delete_resources
+
+__all__ = ["Creation", "clear_earlier_tries", "create_all", "same_start"]
+
+
+@dataclass
+class Creation:
+    """What was created (``{"apiVersion", "kind", "name", "namespace", "uid", "path"}``, in order),
+    the first object as the API server answered (its summary), and when it was made."""
+
+    created: list[dict[str, Any]] = field(default_factory=list)
+    first_object: dict[str, Any] | None = None
+    first_created_at: float | None = None
+
+
+async def same_start(client: KubeClient, path: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The object at ``path`` when it carries ``labels`` (this try's): else the name is taken."""
+    found = as_map(await client.request("GET", path))
+    meta = as_map(found.get("metadata"))
+    theirs = as_map(meta.get("labels"))
+    if meta.get("deletionTimestamp") or any(theirs.get(key) != value for key, value in labels.items()):
+        raise KubeConflictError(
+            f"{path} exists and is not this try's (labels {dict(theirs)})", status=409, path=path
+        )
+    return found
+
+
+async def create_all(
+    client: KubeClient,
+    kinds: Mapping[tuple[str, str], Resource],
+    resources: list[dict[str, Any]],
+    *,
+    namespace: str,
+    labels: Mapping[str, str],
+    adopt: bool,
+    log: Any,
+) -> Creation:
+    """Create ``resources`` in order, labelled ``labels``; on a failure delete those created before
+    it. ``adopt`` (a start in the triggerer, names derived from the try): an object of the same name
+    with this try's labels is the same start run again, and is taken instead of refused."""
+    owned = bodies.own_resources(
+        resources,
+        labels=labels,
+        namespace=namespace,
+        namespaced=lambda version, kind: kinds[version, kind].namespaced,
+    )
+    creation = Creation()
+    created = creation.created
+    for index, resource in enumerate(owned, start=1):
+        kind: Resource = kinds[str(resource["apiVersion"]), str(resource["kind"])]
+        meta = resource["metadata"]
+        ns = meta.get("namespace") if kind.namespaced else None
+        try:
+            try:
+                answer = await client.request("POST", kind.path(namespace=ns), body=resource)
+            except KubeConflictError:
+                if not adopt:
+                    raise
+                answer = await same_start(client, kind.path(namespace=ns, name=meta["name"]), labels)
+                log.info("Found %s %s of this try (created before a restart)", resource["kind"], meta["name"])
+        except AirflowK8sAsyncError as exc:
+            await delete_resources(client, created, log=log)
+            raise ConfigurationError(
+                f"creating resource {index} of {len(owned)} ({resource['kind']} {meta.get('name')}) "
+                f"failed: {exc}; the {len(created)} created before it were deleted"
+            ) from exc
+        if index == 1:
+            creation.first_object = job_summary(answer)
+        if resource["kind"] == "Job" and (resource.get("spec") or {}).get("suspend"):
+            if not (answer.get("spec") or {}).get("suspend"):
+                log.warning(
+                    "The API server dropped spec.suspend of Job %s (Kubernetes < 1.21 has no "
+                    "suspend): the Job runs at once",
+                    meta["name"],
+                )
+        created.append(
+            {
+                "apiVersion": resource["apiVersion"],
+                "kind": resource["kind"],
+                "name": meta["name"],
+                "namespace": ns,
+                "uid": answer["metadata"]["uid"],
+                "path": kind.path(namespace=ns, name=meta["name"]),
+            }
+        )
+        if index == 1:
+            creation.first_created_at = as_time(answer["metadata"].get("creationTimestamp"))
+        log.info("Created %s %s", resource["kind"], meta["name"])
+    return creation
+
+
+async def clear_earlier_tries(
+    client: KubeClient,
+    kinds: Mapping[tuple[str, str], Resource],
+    resources: list[dict[str, Any]],
+    *,
+    namespace: str,
+    identity: Mapping[str, str],
+    try_number: int,
+    main_container: str | None,
+    log: Any,
+) -> None:
+    """Delete what an earlier try left running: its worker died after creating and before the
+    wait was handed over (nothing waits for those objects any more, and this try makes them
+    again). A try whose first object ended is kept, as delete_policy decided at its end.
+    Only Job- or Pod-led bodies: another kind's end is told by a rule this may not know."""
+    first = (str(resources[0]["apiVersion"]), str(resources[0]["kind"]))
+    if first not in (("batch/v1", "Job"), ("v1", "Pod")):
+        return
+    wanted = dict.fromkeys((str(r["apiVersion"]), str(r["kind"])) for r in resources)
+    selector = ",".join(
+        [
+            *(f"{k}={v}" for k, v in identity.items()),
+            MANAGED_SELECTOR,
+            f"try_number!={try_number}",
+        ]
+    )
+    by_try: dict[str, list[tuple[Resource, dict[str, Any]]]] = {}
+    for version, kind_name in wanted:
+        kind = kinds[version, kind_name]
+        path = kind.path(namespace=namespace if kind.namespaced else None)
+        try:
+            found = await client.request("GET", path, query={"labelSelector": selector})
+        except KubeForbiddenError:
+            if (version, kind_name) == first:
+                raise
+            # The shipped RBAC lets the worker create and delete a body's other kinds, not list
+            # them: those of a try left running are then not found (the GC has no owner to go by).
+            log.info("Not looking for %s left by earlier tries: no permission to list them", kind.plural)
+            continue
+        for item in as_list(found.get("items")):
+            meta = as_map(item.get("metadata"))
+            if not meta.get("deletionTimestamp"):
+                by_try.setdefault(str(as_map(meta.get("labels")).get("try_number")), []).append((kind, item))
+    for earlier, objects in sorted(by_try.items()):
+        tracked = [
+            {**item, "apiVersion": kind.api_version, "kind": kind.kind}  # a list's items have neither
+            for kind, item in objects
+            if (kind.api_version, kind.kind) == first
+        ]
+        if not tracked or all(object_state(item, main_container=main_container).terminal for item in tracked):
+            continue
+        left = [
+            {
+                "kind": kind.kind,
+                "name": item["metadata"]["name"],
+                "uid": item["metadata"]["uid"],
+                "path": kind.path(
+                    namespace=item["metadata"].get("namespace") if kind.namespaced else None,
+                    name=item["metadata"]["name"],
+                ),
+            }
+            for kind, item in objects
+        ]
+        deleted = await delete_resources(client, left, log=log)
+        if deleted:
+            log.warning(
+                "Deleted %s of try %s, still running with that try over (e.g. its worker was "
+                "lost before deferring): this try runs it anew",
+                ", ".join(deleted),
+                earlier,
+            )
