@@ -18,6 +18,7 @@ from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import KubernetesAsyncHook, KubeTarget
 from airflow_k8s_async.settings import MAX_LOG_BYTES, START_FROM_TRIGGER, WAIT_BEFORE_DEFER_SECONDS, setting
 from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL, KubeTrigger
+from airflow_k8s_async.triggers.events import Event
 from airflow_k8s_async.triggers.finish import ENDS, End
 
 __all__ = [
@@ -207,7 +208,7 @@ class KubeOperatorMixin:
         base = started.timestamp() if started is not None else time.time()
         return float(base + self.execution_timeout.total_seconds())
 
-    async def _wait_briefly(self, trigger: KubeTrigger) -> dict[str, Any] | None:
+    async def _wait_briefly(self, trigger: KubeTrigger) -> Event | None:
         """The trigger's own wait, on the worker, for ``wait_before_defer_seconds``: what ends by then
         finishes without a defer/resume round trip (and clear of apache/airflow#71580)."""
         if self.wait_before_defer_seconds <= 0:

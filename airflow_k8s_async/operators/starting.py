@@ -28,6 +28,7 @@ from airflow_k8s_async._kube.k8s_objects import Secret, to_api_dict
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators.shared import custom_xcom_backend
 from airflow_k8s_async.triggers.common import KubeTrigger, keep_running, once_created
+from airflow_k8s_async.triggers.events import Event, Status
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome
 from airflow_k8s_async.triggers.podstart import secret_to_dict, template_env
 
@@ -196,7 +197,7 @@ class OperatorStartTrigger(KubeTrigger):
         """The rebuilt operator, before it is rendered (a subclass sets what did not travel)."""
         return task
 
-    async def wait(self) -> dict[str, Any]:
+    async def wait(self) -> Event:
         if self._render_error:
             raise ConfigurationError(self._render_error)
         if self._task is None or self.task_instance is None:
@@ -222,20 +223,30 @@ class OperatorStartTrigger(KubeTrigger):
             self.log.warning("Could not push the XComs %s from the triggerer: %s", ", ".join(xcoms), exc)
 
     # -- as the waiting trigger ---------------------------------------------------------------
-    def _event(self, status: str, *, reason: str = "", message: str = "") -> dict[str, Any]:
+    def _event(self, status: Status, *, reason: str = "", message: str = "") -> Event:
         if self._waiting is not None:
             return self._waiting._event(status, reason=reason, message=message)
-        return {"status": status, "reason": reason, "message": message}
+        # Nothing was created yet to name: the task's start itself.
+        task_id = str(getattr(self.task_instance, "task_id", "") or "")
+        return {
+            "status": status,
+            "kind": "task start",
+            "name": task_id,
+            "namespace": None,
+            "uid": None,
+            "reason": reason,
+            "message": message,
+        }
 
-    def _outcome(self, event: dict[str, Any], plan: FinishPlan) -> Outcome:
+    def _outcome(self, event: Mapping[str, Any], plan: FinishPlan) -> Outcome:
         waiting = self._waiting
         return waiting._outcome(event, plan) if waiting is not None else super()._outcome(event, plan)
 
-    def _finish_intent(self, event: dict[str, Any], plan: FinishPlan) -> str | None:
+    def _finish_intent(self, event: Mapping[str, Any], plan: FinishPlan) -> str | None:
         waiting = self._waiting
         return waiting._finish_intent(event, plan) if waiting is not None else None
 
-    async def _apply_finish_action(self, event: dict[str, Any], plan: FinishPlan) -> None:
+    async def _apply_finish_action(self, event: Mapping[str, Any], plan: FinishPlan) -> None:
         if self._waiting is not None:
             await self._waiting._apply_finish_action(event, plan)
 

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from typing_extensions import Unpack
+
 from airflow_k8s_async._armada.client import ArmadaClient, get_armada_client
 from airflow_k8s_async._armada.hub import HubSettings, Subscription, get_job_set_hub
 from airflow_k8s_async._armada.kubeauth import with_token
@@ -42,6 +44,7 @@ from airflow_k8s_async.armada.model import GrpcChannelArgs
 from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeUnauthorizedError
 from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, setting
 from airflow_k8s_async.triggers.common import KubeTrigger, shared_target
+from airflow_k8s_async.triggers.events import ArmadaEvent, ArmadaExtra, Event, Status
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, failure_message
 from airflow_k8s_async.triggers.logstream import (
     LAST_LINES,
@@ -145,7 +148,7 @@ class ArmadaJobTrigger(KubeTrigger):
         return get_armada_client(args.spec())
 
     # -- the wait ------------------------------------------------------------------------------
-    async def wait(self) -> dict[str, Any]:
+    async def wait(self) -> ArmadaEvent | Event:
         """Follow the job to its end; returns the event payload. Also used inline on a worker."""
         client = self._armada()
         self.log.info(
@@ -173,7 +176,7 @@ class ArmadaJobTrigger(KubeTrigger):
         finally:
             await self._stop_logs()
 
-    async def _follow(self, client: ArmadaClient, sub: Subscription) -> dict[str, Any]:
+    async def _follow(self, client: ArmadaClient, sub: Subscription) -> ArmadaEvent | Event:
         while True:
             try:
                 update: JobUpdate | None = await asyncio.wait_for(
@@ -222,7 +225,7 @@ class ArmadaJobTrigger(KubeTrigger):
             checks.append(self._ack_deadline())
         return max(0.05, min(checks) - time.time()) if checks else None
 
-    async def _not_acknowledged(self, client: ArmadaClient) -> dict[str, Any]:
+    async def _not_acknowledged(self, client: ArmadaClient) -> ArmadaEvent:
         timeout = self.job_acknowledgement_timeout
         message = (
             f"Armada did not acknowledge job {self.job_id} within job_acknowledgement_timeout={timeout:g}s "
@@ -232,7 +235,7 @@ class ArmadaJobTrigger(KubeTrigger):
         await self._cancel(client, reason=f"not acknowledged within {timeout:g}s")
         return self._event("failed", reason="AcknowledgementTimeout", message=message, state=CANCELLED)
 
-    async def _finish(self, client: ArmadaClient) -> dict[str, Any]:
+    async def _finish(self, client: ArmadaClient) -> ArmadaEvent:
         state = self._update.state
         if self._follower is not None:
             if await drain_followers([self._follower], lines=lambda: self._lines):
@@ -367,10 +370,13 @@ class ArmadaJobTrigger(KubeTrigger):
         await asyncio.gather(*followers, return_exceptions=True)
 
     # -- events --------------------------------------------------------------------------------
-    def _event(self, status: str, *, reason: str = "", message: str = "", **extra: Any) -> dict[str, Any]:
+    def _event(
+        self, status: Status, *, reason: str = "", message: str = "", **extra: Unpack[ArmadaExtra]
+    ) -> ArmadaEvent:
         update = self._update
-        event: dict[str, Any] = {
+        event: ArmadaEvent = {
             "status": status,
+            "kind": "Armada job",
             "name": self.job_id,
             "namespace": update.namespace or self.job_namespace,
             "uid": None,
@@ -382,22 +388,22 @@ class ArmadaJobTrigger(KubeTrigger):
             "state": update.state,
             "cluster": update.cluster or None,
             "links": dict(self._links),
-            **extra,
         }
+        event.update(extra)  # type: ignore[typeddict-item]  # (its keys are the event's; mypy fears others)
         if status != "success":
             event["last_log_lines"] = list(self._last)
         return event
 
     # -- the end in the triggerer ---------------------------------------------------------------
-    def _outcome(self, event: dict[str, Any], plan: FinishPlan) -> Outcome:
+    def _outcome(self, event: Mapping[str, Any], plan: FinishPlan) -> Outcome:
         return armada_outcome(event, lookout_url=self.lookout_url, return_value=plan.return_value)
 
-    def _finish_intent(self, event: dict[str, Any], plan: FinishPlan) -> str | None:
+    def _finish_intent(self, event: Mapping[str, Any], plan: FinishPlan) -> str | None:
         if event.get("status") != "timeout":
             return None
         return f"Once Airflow has stored the end: cancel Armada job {self.job_id} (it outlived the task)"
 
-    async def _apply_finish_action(self, event: dict[str, Any], plan: FinishPlan) -> None:
+    async def _apply_finish_action(self, event: Mapping[str, Any], plan: FinishPlan) -> None:
         if event.get("status") == "timeout":  # a job that outlived the task must not run on
             await self._cancel(self._armada(), reason="the Airflow task timed out")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget_kube_target
 from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, WATCH_TIMEOUT_SECONDS, setting
+from airflow_k8s_async.triggers.events import Event, Status
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_action, finish_intent, outcome
 
 __all__ = [
@@ -138,7 +139,7 @@ class KubeTrigger(BaseTrigger):
             detail = f" ({state.reason})" if state.reason else ""
             self.log.info("%s is %s%s", what, state.phase.value, detail)
 
-    def _timeout_event(self) -> dict[str, Any]:
+    def _timeout_event(self) -> Event:
         return self._event("timeout", reason="Timeout", message="the task's execution_timeout passed")
 
     def _try_id(self) -> str | None:
@@ -152,11 +153,11 @@ class KubeTrigger(BaseTrigger):
     async def _client(self) -> KubeClient:
         return await get_client((await shared_target(**self._connection_kwargs())).cluster)
 
-    async def wait(self) -> dict[str, Any]:
+    async def wait(self) -> Event:
         """Wait to the end; the event payload. Also run inline on a worker (deferrable=False)."""
         raise NotImplementedError
 
-    def _event(self, status: str, *, reason: str = "", message: str = "") -> dict[str, Any]:
+    def _event(self, status: Status, *, reason: str = "", message: str = "") -> Event:
         raise NotImplementedError
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -215,7 +216,7 @@ class KubeTrigger(BaseTrigger):
             self.log.warning("Unusable finish plan %r (%s): the task resumes on a worker", self.finish, exc)
             return FinishPlan()
 
-    async def _finish_when_stored(self, event: dict[str, Any], plan: FinishPlan) -> None:
+    async def _finish_when_stored(self, event: Mapping[str, Any], plan: FinishPlan) -> None:
         deadline = time.monotonic() + FINISH_WAIT_SECONDS
         while time.monotonic() < deadline:
             try:
@@ -226,7 +227,7 @@ class KubeTrigger(BaseTrigger):
             await asyncio.sleep(0.5)
         await self._apply_finish_action(event, plan)
 
-    def _outcome(self, event: dict[str, Any], plan: FinishPlan) -> Outcome:
+    def _outcome(self, event: Mapping[str, Any], plan: FinishPlan) -> Outcome:
         return outcome(event, plan=plan)
 
     async def _push_xcoms(self, xcoms: dict[str, Any]) -> None:
@@ -263,10 +264,10 @@ class KubeTrigger(BaseTrigger):
             "The task ends here, in the triggerer, as %s: it does not return to a worker", result.state
         )
 
-    def _finish_intent(self, event: dict[str, Any], plan: FinishPlan) -> str | None:
+    def _finish_intent(self, event: Mapping[str, Any], plan: FinishPlan) -> str | None:
         return finish_intent(plan.action, event) if event.get("name") else None
 
-    async def _apply_finish_action(self, event: dict[str, Any], plan: FinishPlan) -> None:
+    async def _apply_finish_action(self, event: Mapping[str, Any], plan: FinishPlan) -> None:
         try:
             client = await self._client()
             await apply_finish_action(client, event, action=plan.action, log=self.log)

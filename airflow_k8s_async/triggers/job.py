@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing_extensions import Unpack
+
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.jobspec import job_summary
 from airflow_k8s_async._kube.logevents import parse_kube_api_line
@@ -29,6 +31,7 @@ from airflow_k8s_async._kube.states import (
 )
 from airflow_k8s_async._kube.watch import ADDED, DELETED, JOBS, PODS, Subscription, WatchEvent
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, log_pod_events, shared_hub
+from airflow_k8s_async.triggers.events import Event, JobEvent, JobExtra, Status
 from airflow_k8s_async.triggers.logstream import (
     LogChoice,
     LogStreams,
@@ -103,7 +106,7 @@ class KubernetesJobTrigger(KubeTrigger):
         self._streams: LogStreams | None = None
         self._job: Mapping[str, Any] = {}
 
-    async def wait(self) -> dict[str, Any]:
+    async def wait(self) -> JobEvent | Event:
         """Watch the Job to its end; returns the event payload. Also used inline on a worker."""
         client = await self._client()
         self.log.info("Waiting for Job %s/%s (shared watches, no polling)", self.job_namespace, self.job_name)
@@ -160,7 +163,7 @@ class KubernetesJobTrigger(KubeTrigger):
         pumps: list[asyncio.Task[None]],
         *,
         pods: Subscription,
-    ) -> dict[str, Any]:
+    ) -> JobEvent | Event:
         while True:
             checks = [t for t in (self.deadline, self._startup_deadline()) if t is not None]
             timeout = max(0.05, min(checks) - time.time()) if checks else None
@@ -206,7 +209,7 @@ class KubernetesJobTrigger(KubeTrigger):
                 await self._streams.drain()
                 return self._finish(state)
 
-    async def _take_in_known_pods(self, pods: Subscription) -> dict[str, Any] | None:
+    async def _take_in_known_pods(self, pods: Subscription) -> JobEvent | None:
         """Before a startup timeout, the Job's pods as the watch knows them (a failure, or None).
 
         A trigger (re)started long after the Job was created gets the Job's LIST and the pods'
@@ -297,7 +300,7 @@ class KubernetesJobTrigger(KubeTrigger):
                 self.log.info("Events of pod %s:", meta.get("name"))
                 await log_pod_events(client, namespace=self.job_namespace, uid=meta.get("uid"), log=self.log)
 
-    def _on_pod(self, event: WatchEvent) -> dict[str, Any] | None:
+    def _on_pod(self, event: WatchEvent) -> JobEvent | None:
         pod = event.object
         name = str((pod.get("metadata") or {}).get("name"))
         if event.type == DELETED:
@@ -335,7 +338,7 @@ class KubernetesJobTrigger(KubeTrigger):
         name, value = parsed
         self._events.append({"name": name, "value": value, "pod": pod, "container": container})
 
-    def _finish(self, state: ObjectState) -> dict[str, Any]:
+    def _finish(self, state: ObjectState) -> JobEvent:
         if state.phase == Phase.SUCCEEDED:
             return self._event("success", reason=state.reason, message=state.message)
         # Name the pod that failed last, with its exit code: what a user needs first.
@@ -354,8 +357,10 @@ class KubernetesJobTrigger(KubeTrigger):
             message = f"{state.message}; pod {pod_name}: {pod_result.message}"
         return self._event("failed", reason=state.reason, message=message, **extra)
 
-    def _event(self, status: str, *, reason: str = "", message: str = "", **extra: Any) -> dict[str, Any]:
-        event: dict[str, Any] = {
+    def _event(
+        self, status: Status, *, reason: str = "", message: str = "", **extra: Unpack[JobExtra]
+    ) -> JobEvent:
+        event: JobEvent = {
             "status": status,
             "kind": "Job",
             "name": self.job_name,
@@ -365,8 +370,8 @@ class KubernetesJobTrigger(KubeTrigger):
             "message": message,
             "resources": self.resources,
             "kube_api_events": self._events,
-            **extra,
         }
+        event.update(extra)  # type: ignore[typeddict-item]  # (its keys are the event's; mypy fears others)
         if self._job:  # the Job as last seen (its metadata and status), as the provider's event has it
             event["job"] = job_summary(self._job)
         if status != "success" and self._streams is not None:

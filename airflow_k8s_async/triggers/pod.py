@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing_extensions import Unpack
+
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.exec import exec_in_container
 from airflow_k8s_async._kube.mapping import as_list, as_map, as_time
@@ -35,6 +37,7 @@ from airflow_k8s_async.triggers.common import (
     shared_hub,
     shared_target,
 )
+from airflow_k8s_async.triggers.events import Event, PodEvent, PodExtra, Status
 from airflow_k8s_async.triggers.finish import XCOM_SIDECAR_KEY
 from airflow_k8s_async.triggers.logstream import (
     LogChoice,
@@ -128,7 +131,7 @@ class KubernetesPodTrigger(KubeTrigger):
             setattr(self, key, value)
 
     # -- the wait ------------------------------------------------------------------------------
-    async def wait(self) -> dict[str, Any]:
+    async def wait(self) -> PodEvent | Event:
         """Watch the pod to its end; returns the event payload. Also used inline on a worker."""
         client = await self._client()
         if self.submit and not self.pod_uid:
@@ -166,7 +169,7 @@ class KubernetesPodTrigger(KubeTrigger):
 
     async def _follow(
         self, client: KubeClient, sub: Subscription, *, denied: asyncio.Future[Any]
-    ) -> dict[str, Any]:
+    ) -> PodEvent | Event:
         while True:
             timeout = self._seconds_to_next_check()
             try:
@@ -241,7 +244,7 @@ class KubernetesPodTrigger(KubeTrigger):
                 checks.append(scheduled + self.startup_timeout)
         return max(0.05, min(checks) - time.time()) if checks else None
 
-    def _startup_failure(self, state: ObjectState, now: float) -> dict[str, Any] | None:
+    def _startup_failure(self, state: ObjectState, now: float) -> PodEvent | None:
         if state.phase != Phase.PENDING:
             return None
         scheduled = _scheduled_at(self._pod)
@@ -273,7 +276,7 @@ class KubernetesPodTrigger(KubeTrigger):
         self._streams.update(self._pod, wanted)
 
     # -- the end -------------------------------------------------------------------------------
-    async def _finish(self, client: KubeClient, state: ObjectState) -> dict[str, Any]:
+    async def _finish(self, client: KubeClient, state: ObjectState) -> PodEvent:
         if self._streams is not None:
             await self._streams.drain()
         extra: dict[str, Any] = {"exit_code": state.exit_code, "container": state.container}
@@ -334,17 +337,20 @@ class KubernetesPodTrigger(KubeTrigger):
     def _deleted_message(self) -> str:
         return f"pod {self.pod_namespace}/{self.pod_name} was deleted before it finished"
 
-    def _event(self, status: str, *, reason: str = "", message: str = "", **extra: Any) -> dict[str, Any]:
-        event = {
+    def _event(
+        self, status: Status, *, reason: str = "", message: str = "", **extra: Unpack[PodExtra]
+    ) -> PodEvent:
+        event: PodEvent = {
             "status": status,
+            "kind": "Pod",
             "name": self.pod_name,
             "namespace": self.pod_namespace,
             "uid": self.pod_uid or (self._pod.get("metadata") or {}).get("uid"),
             "reason": reason,
             "message": message,
             "phase": (self._pod.get("status") or {}).get("phase"),
-            **extra,
         }
+        event.update(extra)  # type: ignore[typeddict-item]  # (its keys are the event's; mypy fears others)
         if self.resources:
             event["resources"] = self.resources
         if status != "success" and self._streams is not None:  # quoted by the failure message

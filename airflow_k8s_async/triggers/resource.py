@@ -18,6 +18,7 @@ from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import Phase
 from airflow_k8s_async._kube.watch import DELETED
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, shared_hub
+from airflow_k8s_async.triggers.events import Event, Status
 
 __all__ = [
     "KubernetesResourceTrigger",
@@ -45,7 +46,7 @@ class KubernetesResourceTrigger(KubeTrigger):
         super().__post_init__()
         self.resources = list(self.resources or [])
 
-    async def wait(self) -> dict[str, Any]:
+    async def wait(self) -> Event:
         client = await self._client()
         resource = await resolve(client, api_version=self.api_version, kind=self.kind)
         where = f"{self.namespace}/{self.name}" if resource.namespaced else self.name
@@ -70,10 +71,10 @@ class KubernetesResourceTrigger(KubeTrigger):
                 state = evaluate(self.rule, event.object)
                 self._show_progress(f"{self.kind} {where}", state)
                 if state.terminal:
-                    status = "success" if state.phase == Phase.SUCCEEDED else "failed"
+                    status: Status = "success" if state.phase == Phase.SUCCEEDED else "failed"
                     return self._event(status, reason=state.reason, message=state.message)
 
-    def _event(self, status: str, *, reason: str = "", message: str = "") -> dict[str, Any]:
+    def _event(self, status: Status, *, reason: str = "", message: str = "") -> Event:
         return {
             "status": status,
             "kind": self.kind,

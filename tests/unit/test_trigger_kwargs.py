@@ -13,6 +13,7 @@ import pytest
 from airflow.sdk.module_loading import import_string
 
 from airflow_k8s_async.triggers.common import KubeTrigger
+from airflow_k8s_async.triggers.events import STATUSES, Event
 from tests.unit.test_security import BUILDERS
 from tests.unit.test_security import _connection as _connection  # the builders' connection (autouse)
 
@@ -43,3 +44,12 @@ def test_a_field_change_is_seen() -> None:
     trigger = next(iter(BUILDERS.values()))()
     trigger.finish = {"ends": ["success"]}
     assert trigger.serialize()[1]["finish"] == {"ends": ["success"]}
+
+
+@pytest.mark.parametrize("cls", list(BUILDERS), ids=lambda c: c.__name__)
+def test_every_event_has_the_common_keys_and_a_known_status(cls: type[KubeTrigger]) -> None:
+    trigger = BUILDERS[cls]()
+    for event in (trigger._event("failed", reason="R", message="M"), trigger._timeout_event()):
+        assert Event.__required_keys__ <= set(event), set(Event.__required_keys__) - set(event)  # type: ignore[attr-defined]
+        assert event["status"] in STATUSES and event["kind"] and event["reason"]
+        json.dumps(event)  # what Airflow stores
