@@ -3,8 +3,9 @@
 ``[kubernetes_async]`` is ours (declared to Airflow by ``get_provider_info``, derived from
 ``OPTIONS``); ``[armada_operator]`` is armada-airflow's, read for the same defaults. Values are
 read when asked (:func:`setting`), never at import time: a DAG file's import must not depend on the
-configuration of the process that parses it. A value that is not of its type is logged and the
-default used, so no task fails for a typo in the configuration.
+configuration of the process that parses it. A number or a flag that cannot be read is logged and
+the default used, so no task fails for it; a word that is not one of its choices (``delete_policy =
+never``) fails the task, naming the option: its default could delete what was meant to be kept.
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ def _parse(option: Option[T], raw: str) -> T:
 
 
 def setting(option: Option[T]) -> T:
-    """The option's configured value, read now; its default when unset or not of its type."""
+    """The option's configured value, read now; its default when unset or not a number or flag it
+    can read; a word not among its choices raises ConfigurationError."""
     from airflow.configuration import conf  # here: importing this module reads nothing
 
     raw = conf.get(option.section, option.name, fallback=None)
@@ -192,11 +194,19 @@ def setting(option: Option[T]) -> T:
     try:
         return _parse(option, str(raw))
     except ValueError:
-        allowed = (
-            f"one of {', '.join(option.choices)}" if option.choices else f"a {option.kind.__name__} >= 0"
-        )
+        if option.choices:
+            from airflow_k8s_async.errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"[{option.section}] {option.name} = {raw!r}: use one of {', '.join(option.choices)}"
+            ) from None
         log.warning(
-            "[%s] %s=%r is not %s; using %s", option.section, option.name, raw, allowed, _text(option.default)
+            "[%s] %s=%r is not a %s >= 0; using %s",
+            option.section,
+            option.name,
+            raw,
+            option.kind.__name__,
+            _text(option.default),
         )
         return option.default
 

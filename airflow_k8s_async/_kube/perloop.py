@@ -5,16 +5,20 @@ A triggerer runs one loop for its life; a worker runs ``asyncio.run`` per task s
 make many loops. So each shared thing is kept per loop and key, made once however many callers
 ask at the same time (the making runs as a task of its own: a caller cancelled meanwhile cancels
 only its own wait), forgotten when making fails (the next caller tries again), and closed by
-:func:`close_loop_resources` when the loop's work ends. Loops are weak keys, so a loop dropped
-without that call takes its entries with it once nothing else holds it.
+:func:`close_loop_resources` when the loop's work ends: ``run_sync`` calls it, and so does the
+test suite after every async test. (Loops are weak keys, but a value made on a loop holds it: a
+loop that ends without that call stays, with its entries, until the process ends.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
+
+from airflow_k8s_async._kube.detached import detached_task
 
 __all__ = ["PerLoop", "close_loop_resources"]
 
@@ -23,6 +27,8 @@ V = TypeVar("V")
 T = TypeVar("T")
 
 _ALL: list[PerLoop[Any, Any]] = []
+_CLOSING: set[asyncio.Task[None]] = set()
+log = logging.getLogger(__name__)
 
 
 class PerLoop(Generic[K, V]):
@@ -106,19 +112,40 @@ class PerLoop(Generic[K, V]):
             self._here().pop(key, None)
 
     async def pop(self, key: K) -> V | None:
-        """Take ``key``'s value out, for the caller to close; None if there is none (one being
-        made is cancelled)."""
+        """Take ``key``'s value out, for the caller to close; None if there is none. One still
+        being made is left to its waiters and closed when it arrives."""
         found = self._here().pop(key, None)
         if found is None:
             return None
-        return await _settled(found[1])
+        future = found[1]
+        if not future.done():
+            future.add_done_callback(self._close_when_made)
+            return None
+        return await _settled(future)
+
+    def _close_when_made(self, future: asyncio.Future[V]) -> None:
+        if self._close is not None and not future.cancelled() and future.exception() is None:
+            close, value = self._close, future.result()
+
+            async def closing_it() -> None:
+                await close(value)
+
+            closing = detached_task(closing_it(), name=f"closing one of the {self.name}")
+            _CLOSING.add(closing)  # (a task nothing holds may be collected before it ends)
+            closing.add_done_callback(_CLOSING.discard)
 
     async def close(self) -> None:
         """Close and forget every value of the running loop; one being made is cancelled."""
         for _, future in list(self._loops.pop(asyncio.get_running_loop(), {}).values()):
             value = await _settled(future)
-            if value is not None and self._close is not None:
+            if value is None or self._close is None:
+                continue
+            try:
                 await self._close(value)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one that fails to close must not keep the others open
+                log.warning("Could not close one of the %s", self.name, exc_info=True)
 
 
 async def _settled(future: asyncio.Future[T]) -> T | None:

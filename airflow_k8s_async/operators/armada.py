@@ -433,7 +433,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
             returned: dict[str, Any] = result.xcoms["return_value"]
             return returned
         message = result.message
-        if result.timeout:
+        if result.timeout and event.get("job_id"):  # (a start that timed out may have submitted none)
             self._cancel_after_timeout(event)
             raise AirflowTaskTimeout(message)
         if status == "failed" and state in TERMINAL:
@@ -448,7 +448,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         async def cancel() -> None:
             client = get_armada_client(self.channel_args.spec())
             await client.cancel(
-                queue=str(event["queue"]),
+                queue=str(event.get("queue") or self.armada_queue),
                 job_set_id=str(event["job_set_id"]),
                 job_id=str(event["job_id"]),
                 reason="the Airflow task timed out",

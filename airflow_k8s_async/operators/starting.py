@@ -226,12 +226,12 @@ class OperatorStartTrigger(KubeTrigger):
     def _event(self, status: Status, *, reason: str = "", message: str = "") -> Event:
         if self._waiting is not None:
             return self._waiting._event(status, reason=reason, message=message)
-        # Nothing was created yet to name: the task's start itself.
-        task_id = str(getattr(self.task_instance, "task_id", "") or "")
+        # Nothing was created yet: no kind and no name, so messages say "(not created)" and no
+        # finish action looks for an object.
         return {
             "status": status,
-            "kind": "task start",
-            "name": task_id,
+            "kind": "",
+            "name": "",
             "namespace": None,
             "uid": None,
             "reason": reason,

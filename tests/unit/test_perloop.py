@@ -8,6 +8,7 @@ import pytest
 
 from airflow_k8s_async._kube.perloop import PerLoop, close_loop_resources
 from airflow_k8s_async.operators.sync import run_sync
+from tests.support.waiting import until
 
 
 async def test_callers_at_once_share_one_making_and_a_cancelled_caller_does_not_cancel_it() -> None:
@@ -91,3 +92,23 @@ async def test_close_loop_resources_leaves_the_registries_empty() -> None:
     things.get_now("k", lambda: "v")
     await close_loop_resources()
     assert things.values() == []
+
+
+async def test_a_value_popped_while_being_made_reaches_its_waiters_then_is_closed() -> None:
+    closed: list[str] = []
+    release = asyncio.Event()
+
+    async def close(value: str) -> None:
+        closed.append(value)
+
+    async def make() -> str:
+        await release.wait()
+        return "client"
+
+    things: PerLoop[str, str] = PerLoop("test things", close=close)
+    waiter = asyncio.create_task(things.get("k", make))
+    await asyncio.sleep(0)
+    assert await things.pop("k") is None  # (its last lease ended while it was being made)
+    release.set()
+    assert await waiter == "client"  # not cancelled under the waiter
+    await until(lambda: closed == ["client"])

@@ -24,7 +24,7 @@ PACKAGE = Path(airflow_k8s_async.__file__).parent
 LAYERS: dict[str, set[str]] = {
     "root": set(),
     "errors": set(),
-    "settings": set(),
+    "settings": {"errors"},
     "_kube": {"root", "errors"},
     "_armada": {"_kube", "errors"},
     "kinds": {"_kube"},

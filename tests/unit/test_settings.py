@@ -13,6 +13,7 @@ import pytest
 
 from airflow_k8s_async import settings
 from airflow_k8s_async.armada.model import GrpcChannelArgs
+from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.get_provider_info import get_provider_info
 from airflow_k8s_async.operators.armada import ArmadaOperator
 
@@ -40,7 +41,6 @@ def test_a_value_is_read_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
         (settings.WATCH_TIMEOUT_SECONDS, "five"),
         (settings.MAX_LOG_BYTES, "-1"),
         (settings.START_FROM_TRIGGER, "perhaps"),
-        (settings.DEFAULT_EXECUTION_KIND, "Deployment"),
     ],
     ids=lambda v: getattr(v, "name", v),
 )
@@ -53,6 +53,21 @@ def test_a_value_not_of_its_type_is_said_and_the_default_used(
     monkeypatch.setenv(f"AIRFLOW__{option.section.upper()}__{option.name.upper()}", value)
     assert settings.setting(option) == option.default
     assert f"[{option.section}] {option.name}={value!r} is not" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "option", [settings.DELETE_POLICY, settings.DEFAULT_EXECUTION_KIND], ids=lambda o: o.name
+)
+def test_a_word_not_among_the_choices_fails_naming_them(
+    option: settings.Option,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A typo in delete_policy must not fall back to deleting what was meant to be kept."""
+    monkeypatch.setenv(f"AIRFLOW__{option.section.upper()}__{option.name.upper()}", "never")
+    with pytest.raises(
+        ConfigurationError, match=rf"\[{option.section}\] {option.name} = 'never': use one of"
+    ):
+        settings.setting(option)
 
 
 def test_the_provider_declares_every_option_of_ours() -> None:

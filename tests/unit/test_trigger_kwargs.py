@@ -51,5 +51,5 @@ def test_every_event_has_the_common_keys_and_a_known_status(cls: type[KubeTrigge
     trigger = BUILDERS[cls]()
     for event in (trigger._event("failed", reason="R", message="M"), trigger._timeout_event()):
         assert Event.__required_keys__ <= set(event), set(Event.__required_keys__) - set(event)  # type: ignore[attr-defined]
-        assert event["status"] in STATUSES and event["kind"] and event["reason"]
+        assert event["status"] in STATUSES and isinstance(event["kind"], str) and event["reason"]
         json.dumps(event)  # what Airflow stores
