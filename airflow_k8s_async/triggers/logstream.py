@@ -529,8 +529,13 @@ class LogStreams:
 
     # -- where each log was passed on to, saved on its pod ---------------------------------------
     async def _save_every(self) -> None:
+        # On a fixed cadence, not a pause after each save: a save slowed by a busy API server must
+        # not stretch the span of lines a killed triggerer's successor shows again.
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
-            await asyncio.sleep(CHECKPOINT_SECONDS)
+            due = max(due + CHECKPOINT_SECONDS, loop.time())
+            await asyncio.sleep(due - loop.time())
             await self.save(final=False)
 
     async def save(self, *, final: bool) -> None:

@@ -84,11 +84,13 @@ def restart_round(airflow: AirflowEnv, core: client.CoreV1Api, namespace: str) -
         ticks = [int(n) for n in re.findall(r"\] tick-(\d+)\b", log)]
         lost = sorted(set(range(1, RESTART_SECONDS + 1)) - set(ticks))
         assert not lost, f"task {index}: lines lost: {lost}"
-        # A line a second: at most those since the last save before the SIGKILL come twice (the
-        # graceful restart saved its place), and the task log says they may.
+        # A line a second: at most those since the last completed save before the SIGKILL come
+        # twice (the graceful restart saved its place), and the task log says they may. Saves
+        # start every CHECKPOINT_SECONDS; one in flight at the kill adds its own time, seconds
+        # when 50 triggers save at once on a loaded 2-core machine (16 lines seen in a full run).
         repeated = len(ticks) - len(set(ticks))
         print(f"task {index}: {repeated} lines repeated after the SIGKILL")
-        assert repeated <= CHECKPOINT_SECONDS + 5, f"task {index}: {repeated} lines repeated"
+        assert repeated <= 2 * CHECKPOINT_SECONDS, f"task {index}: {repeated} lines repeated"
         assert not repeated or "may be shown twice" in log, f"task {index}: lines repeated unannounced"
         assert airflow.xcom(DAG_ID, run_id, "run", map_index=index) == {"index": index}
     assert airflow.executor_enqueues(DAG_ID, run_id, "run") == RESTART_TASKS  # none went back to a worker
