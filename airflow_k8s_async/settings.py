@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from airflow_k8s_async.errors import ConfigurationError
+
 __all__ = [
     "ARMADA_ACKNOWLEDGEMENT_TIMEOUT",
     "ARMADA_DRY_RUN",
@@ -195,8 +197,6 @@ def setting(option: Option[T]) -> T:
         return _parse(option, str(raw))
     except ValueError:
         if option.choices:
-            from airflow_k8s_async.errors import ConfigurationError
-
             raise ConfigurationError(
                 f"[{option.section}] {option.name} = {raw!r}: use one of {', '.join(option.choices)}"
             ) from None

@@ -126,7 +126,7 @@ _STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z ")
 _STAMP_MAX = 32  # "2026-01-02T03:04:05.123456789Z "
 
 
-def _char_boundary(data: bytes | bytearray, cut: int) -> int:
+def char_boundary(data: bytes | bytearray, cut: int) -> int:
     """``cut`` moved back (at most 3 bytes) so that it does not split a UTF-8 character."""
     back = cut
     while back > max(0, cut - 3) and data[back] & 0xC0 == 0x80:  # a continuation byte
@@ -207,7 +207,7 @@ class LogParser:
 
     def _spill(self, out: list[Piece]) -> None:
         while len(self._line) > MAX_LINE:  # the byte after the cut is known
-            self._emit(out, _char_boundary(self._line, MAX_LINE), last=False)
+            self._emit(out, char_boundary(self._line, MAX_LINE), last=False)
 
 
 async def follow_container_log(

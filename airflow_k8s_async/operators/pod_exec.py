@@ -16,11 +16,12 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_k8s_async._kube.client import get_client
 from airflow_k8s_async._kube.exec import STDERR, STDOUT, ExecResult, exec_in_container
+from airflow_k8s_async._kube.logs import char_boundary
 from airflow_k8s_async._kube.mapping import as_list, as_map
 from airflow_k8s_async._kube.watch import PODS
 from airflow_k8s_async.errors import ConfigurationError, KubeNotFoundError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.operators.shared import KubeOperatorMixin
+from airflow_k8s_async.operators.shared import KubeOperatorMixin, templated
 from airflow_k8s_async.operators.sync import run_sync
 
 __all__ = ["KubernetesPodExecOperator"]
@@ -85,10 +86,8 @@ class _Lines:
             self._show()
             start = end + 1
         self.rest += chunk[start:]
-        while len(self.rest) > LINE_LIMIT:
-            cut = LINE_LIMIT
-            while cut > LINE_LIMIT - 4 and self.rest[cut] & 0xC0 == 0x80:  # inside a character
-                cut -= 1
+        while len(self.rest) > LINE_LIMIT:  # (the byte after the cut is known)
+            cut = char_boundary(self.rest, LINE_LIMIT)
             piece, self.rest = self.rest[:cut], self.rest[cut:]
             self._show(piece)
 
@@ -143,7 +142,7 @@ class KubernetesPodExecOperator(KubeOperatorMixin, BaseOperator):
             raise ConfigurationError(f"max_xcom_output_size={max_xcom_output_size!r}: give a number of bytes")
         if max_xcom_output_size <= 0:
             raise ConfigurationError(f"max_xcom_output_size={max_xcom_output_size}: give a positive number")
-        if isinstance(command, (list, tuple)) or (isinstance(command, str) and "{{" not in command):
+        if isinstance(command, (list, tuple)) or (isinstance(command, str) and not templated(command)):
             _checked_command(command)  # else (Jinja, an XComArg) once rendered, in execute
         self.pod_name = pod_name
         self.command = command

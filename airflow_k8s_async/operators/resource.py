@@ -24,7 +24,7 @@ from airflow_k8s_async._kube.mapping import as_map
 from airflow_k8s_async._kube.watch import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeConflictError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.operators.shared import KubeOperatorMixin
+from airflow_k8s_async.operators.shared import KubeOperatorMixin, templated
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.common import delete_resources
 
@@ -35,10 +35,6 @@ CREATED_BY = "airflow-k8s-async/created-by"
 
 _DEFAULT_NAMESPACE = "default"
 DELETE_GRACE_SECONDS = 5  # the provider's: pods the YAML names stop within 5 s
-
-
-def _templated(value: str) -> bool:
-    return "{{" in value or "{%" in value
 
 
 class _ResourceOperator(KubeOperatorMixin, BaseOperator):
@@ -85,7 +81,7 @@ class _ResourceOperator(KubeOperatorMixin, BaseOperator):
         self.config_file = config_file
         self.cluster_context = cluster_context
         self.in_cluster = in_cluster
-        if isinstance(yaml_conf, str) and not _templated(yaml_conf):  # (else: rendered in execute)
+        if isinstance(yaml_conf, str) and not templated(yaml_conf):  # (else: rendered in execute)
             self._resources()  # refuse a malformed body where the DAG is parsed
 
     def _resources(self) -> list[dict[str, Any]]:
@@ -107,15 +103,11 @@ class _ResourceOperator(KubeOperatorMixin, BaseOperator):
         async def act() -> None:
             client = await get_client(target.cluster)
             kinds = await resolve_all(client, resources=resources)  # unknown kinds: nothing done
-            placed = [
-                (
-                    resource,
-                    kind,
-                    (as_map(resource["metadata"]).get("namespace") or namespace) if kind.namespaced else None,
-                )
-                for resource in resources
-                for kind in [kinds[str(resource["apiVersion"]), str(resource["kind"])]]
-            ]
+            placed: list[tuple[dict[str, Any], Resource, str | None]] = []
+            for resource in resources:
+                kind = kinds[str(resource["apiVersion"]), str(resource["kind"])]
+                own = as_map(resource["metadata"]).get("namespace") or namespace
+                placed.append((resource, kind, own if kind.namespaced else None))
             await self._act(client, placed, context)
 
         run_sync(act)

@@ -30,6 +30,7 @@ __all__ = [
     "pulls_xcom",
     "start_from_trigger_default",
     "static_path",
+    "templated",
     "wait_before_defer_seconds",
 ]
 
@@ -120,9 +121,14 @@ def check_start_from_trigger(task: Any) -> None:
             )
 
 
+def templated(value: Any) -> bool:
+    """Whether ``value`` holds Jinja: known only once rendered, so checked then, not at parse time."""
+    return "{{" in str(value) or "{%" in str(value)
+
+
 def static_path(keyword: str, path: Any) -> str:
     """A file path read at parse time for a task started in the triggerer (which may not have it)."""
-    if "{{" in str(path) or "{%" in str(path):
+    if templated(path):
         raise ConfigurationError(
             f"start_from_trigger: {keyword} is templated; give a path the dag-processor reads"
         )
