@@ -65,20 +65,6 @@ class _JobByName(KubeOperatorMixin, BaseOperator):
     async def _client(self) -> KubeClient:
         return await get_client(self._target().cluster)
 
-    def _read(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """The Job, or None when it does not exist."""
-
-        async def read() -> dict[str, Any] | None:
-            try:
-                job: dict[str, Any] = await (await self._client()).request(
-                    "GET", JOBS.path(namespace=namespace, name=name)
-                )
-            except KubeNotFoundError:
-                return None
-            return job
-
-        return run_sync(read)
-
 
 class KubernetesPatchJobOperator(_JobByName):
     """Patch the Job ``namespace/name`` with ``body``: a mapping is a strategic merge patch (as the
@@ -155,21 +141,16 @@ class KubernetesDeleteJobOperator(_JobByName):
 
     def execute(self, context: Context) -> None:
         namespace, name = _names(self.namespace, self.name)
-
-        job = self._read(namespace, name)
-        if job is None:
-            self.log.info("The Kubernetes Job %s/%s does not exist", namespace, name)
+        job = run_sync(lambda: self._settle(namespace, name, wait=self.wait_for_completion))
+        if job is None:  # deleted, kept by delete_on_status, or not there
             return
-        if self.wait_for_completion and not job_state(job).terminal:
-            trigger = self._trigger(context, namespace=namespace, name=name, uid=job["metadata"]["uid"])
-            event = run_sync(lambda: self._wait_briefly(trigger))
-            if event is None and self.deferrable:
-                self.defer(trigger=trigger, method_name="execute_complete")
-            if event is None:
-                event = run_sync(trigger.wait)
-            self.execute_complete(context, event)
-            return
-        self._delete(job)
+        trigger = self._trigger(context, namespace=namespace, name=name, uid=job["metadata"]["uid"])
+        event = run_sync(lambda: self._wait_briefly(trigger))
+        if event is None and self.deferrable:
+            self.defer(trigger=trigger, method_name="execute_complete")
+        if event is None:
+            event = run_sync(trigger.wait)
+        self.execute_complete(context, event)
 
     def _trigger(self, context: Context, *, namespace: str, name: str, uid: str) -> KubernetesResourceTrigger:
         why = "KubernetesDeleteJobOperator decides and deletes on a worker"
@@ -179,10 +160,7 @@ class KubernetesDeleteJobOperator(_JobByName):
             name=name,
             namespace=namespace,
             uid=uid,
-            kubernetes_conn_id=self.kubernetes_conn_id,
-            config_file=self.config_file,
-            cluster_context=self.cluster_context,
-            in_cluster=self.in_cluster,
+            **self._connection_kwargs(),
             finish=FinishPlan(why=dict.fromkeys(ENDS, why)).to_dict(),
             deadline=self._deadline(context),
             delete_on_kill=False,  # not ours: a kill leaves the Job alone
@@ -202,23 +180,32 @@ class KubernetesDeleteJobOperator(_JobByName):
                 f"{event.get('message') or event.get('reason')}"
             )
 
-        job = self._read(namespace, name)
-        if job is None:
+        run_sync(lambda: self._settle(namespace, name, waited_for=event.get("uid")))
+
+    async def _settle(
+        self, namespace: str, name: str, *, wait: bool = False, waited_for: str | None = None
+    ) -> dict[str, Any] | None:
+        """Read the Job and delete it as ``delete_on_status`` says, in one go; the Job when it is
+        still to be waited for (``wait``). ``waited_for``: the uid the wait watched (a Job of the
+        same name made since is not that one)."""
+        client = await self._client()
+        path = JOBS.path(namespace=namespace, name=name)
+        try:
+            job: dict[str, Any] = await client.request("GET", path)
+        except KubeNotFoundError:
             self.log.info("The Kubernetes Job %s/%s does not exist", namespace, name)
-            return
-        if event.get("uid") and job["metadata"].get("uid") != event["uid"]:
+            return None
+        uid = job["metadata"]["uid"]
+        if waited_for and uid != waited_for:
             self.log.info(
                 "The Kubernetes Job %s/%s waited for is gone; one of its name made since is not deleted",
                 namespace,
                 name,
             )
-            return
-        self._delete(job)
-
-    def _delete(self, job: Mapping[str, Any]) -> None:
-        meta = job["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
+            return None
         state = job_state(job)
+        if wait and not state.terminal:
+            return job
         wanted = DELETE_ON_STATUS[self.delete_on_status]
         if wanted is not None and state.phase != wanted:
             self.log.info(
@@ -228,16 +215,12 @@ class KubernetesDeleteJobOperator(_JobByName):
                 state.phase.value,
                 self.delete_on_status,
             )
-            return
-
-        async def delete() -> bool:
-            client = await self._client()
-            # uid: never a namesake made since; Background: its pods go too (the API's default for
-            # batch/v1 Jobs orphans them).
-            return await client.delete(JOBS.path(namespace=namespace, name=name), uid=meta["uid"])
-
+            return None
         self.log.info("Deleting Kubernetes Job %s/%s (%s) and its pods", namespace, name, state.phase.value)
-        if run_sync(delete):
+        # uid: never a namesake made since; Background: its pods go too (the API's default for
+        # batch/v1 Jobs orphans them).
+        if await client.delete(path, uid=uid):
             self.log.info("Kubernetes Job %s/%s was deleted", namespace, name)
         else:
             self.log.info("The Kubernetes Job %s/%s does not exist", namespace, name)
+        return None

@@ -309,13 +309,7 @@ class CreatesResources(KubeOperatorMixin):
         from ``execution_timeout`` and the task's start."""
         first = self._created[0]
         deadline = deadline if deadline is not None else self._deadline(context)
-        connection: dict[str, Any] = {
-            "kubernetes_conn_id": self.kubernetes_conn_id,
-            "config_file": self.config_file,
-            "cluster_context": self.cluster_context,
-            "in_cluster": self.in_cluster,
-            "finish": finish,
-        }
+        connection: dict[str, Any] = {**self._connection_kwargs(), "finish": finish}
         if first["kind"] == "Job" and str(first["apiVersion"]).startswith("batch/"):
             return KubernetesJobTrigger(
                 job_name=first["name"],

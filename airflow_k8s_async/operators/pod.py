@@ -398,10 +398,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
     def _pod_trigger(self, **kwargs: Any) -> KubernetesPodTrigger:
         """The trigger with this task's waiting keywords; ``kwargs``: what identifies the pod."""
         return KubernetesPodTrigger(
-            kubernetes_conn_id=self.kubernetes_conn_id,
-            config_file=self.config_file,
-            cluster_context=self.cluster_context,
-            in_cluster=self.in_cluster,
+            **self._connection_kwargs(),
             base_container_name=self._base_container,
             get_logs=self.get_logs,
             container_logs=self.container_logs,

@@ -17,7 +17,7 @@ from airflow.version import version as airflow_version
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import KubernetesAsyncHook, KubeTarget
 from airflow_k8s_async.settings import MAX_LOG_BYTES, START_FROM_TRIGGER, WAIT_BEFORE_DEFER_SECONDS, setting
-from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL, KubeTrigger
+from airflow_k8s_async.triggers.common import AIRFLOW_HAS_TRIGGER_ON_KILL, CONNECTION_FIELDS, KubeTrigger
 from airflow_k8s_async.triggers.events import Event
 from airflow_k8s_async.triggers.finish import ENDS, End
 
@@ -200,6 +200,10 @@ class KubeOperatorMixin:
 
     def _target(self) -> KubeTarget:
         return self.hook.get_conn()
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        """How the task's triggers reach the cluster (never credentials: the triggerer resolves them)."""
+        return {name: getattr(self, name) for name in CONNECTION_FIELDS}
 
     def _dag_folder(self) -> str | None:
         """Where relative file keywords are read from."""
