@@ -38,7 +38,7 @@ from airflow_k8s_async.operators.jobkeywords import (
     secret_files,
     secret_volume_name,
 )
-from airflow_k8s_async.operators.jobrun import CreatesResources
+from airflow_k8s_async.operators.jobtask import JobTaskMixin
 from airflow_k8s_async.operators.legacyjob import KubernetesLegacyJobOperator
 from airflow_k8s_async.operators.pod import api_value
 from airflow_k8s_async.operators.shared import checked_max_log_bytes, checked_seconds
@@ -61,7 +61,7 @@ __all__ = [  # the provider's module holds the Patch and Delete operators too
 ]
 
 
-class KubernetesJobOperator(CreatesResources, BaseOperator):
+class KubernetesJobOperator(JobTaskMixin, BaseOperator):
     """Create the resources of a body (or a Job from ``image``), wait for the first, clean up.
 
     :param body / body_filepath: YAML text, a dict or a list of dicts / a YAML file (relative to the
@@ -212,7 +212,6 @@ class KubernetesJobOperator(CreatesResources, BaseOperator):
         self._set_job_options(given)
         self.deferrable = deferrable
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
-        self._created: list[dict[str, Any]] = []
         self._written_keywords = written
         self._init_start_from_trigger(start_from_trigger)
 

@@ -44,7 +44,7 @@ FINISH_ACTION_POLICIES = {
     "keep_pod": "Never",
     "delete_active_pod": "Never",
 }
-# Pod operator waiting/finishing keywords with a meaning for a Job (see CreatesResources); the others
+# Pod operator waiting/finishing keywords with a meaning for a Job (see JobTaskMixin); the others
 # of pod_waiting_keywords() are accepted with no effect.
 POD_WAITING_MAPPED = frozenset(
     {

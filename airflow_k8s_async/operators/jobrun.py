@@ -1,351 +1,134 @@
-"""What both Job operators do with their resources: create them (``jobcreate``), wait for the first
-through its trigger, and finish (``delete_policy``), on a worker or by the trigger."""
+"""One try's resources, as an object the Job operators hold: created in order (after clearing what
+an earlier try left running), waited for through the first one's trigger, finished by
+``delete_policy``, deleted on a kill. It takes its settings explicitly (:class:`RunSettings`), so it
+runs the same on a worker and in the triggerer (``operators/jobstart.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-import jinja2
-from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
-from airflow.triggers.base import StartTriggerArgs
-
-from airflow_k8s_async._kube import bodies
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.discovery import resolve_all
-from airflow_k8s_async._kube.jobspec import job_template, reconcile_jobs
 from airflow_k8s_async._kube.kinds import rule_for, rule_to_dict
-from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
-from airflow_k8s_async._kube.podcheck import sanitize_label_value
-from airflow_k8s_async._kube.podnames import add_unique_suffix
-from airflow_k8s_async._kube.podspec import load_template_file
-from airflow_k8s_async._kube.podsubmit import identity_labels
-from airflow_k8s_async.errors import (
-    ConfigurationError,
-)
 from airflow_k8s_async.hooks.kubernetes import KubeTarget
 from airflow_k8s_async.operators.jobcreate import clear_earlier_tries, create_all
-from airflow_k8s_async.operators.jobkeywords import (
-    POD_WAITING_MAPPED,
-    JobOptions,
-    KubeApiEvent,
-    delete_policy_for,
-)
-from airflow_k8s_async.operators.jobstart import start_trigger_args
-from airflow_k8s_async.operators.pod import api_value, log_choice
-from airflow_k8s_async.operators.shared import KubeOperatorMixin
-from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources
-from airflow_k8s_async.triggers.finish import (
-    FinishPlan,
-    apply_finish_action,
-    default_xcom_parser,
-    outcome,
-)
-from airflow_k8s_async.triggers.job import PROPAGATION_POLICIES, KubernetesJobTrigger
+from airflow_k8s_async.triggers.finish import apply_finish_action
+from airflow_k8s_async.triggers.job import KubernetesJobTrigger
+from airflow_k8s_async.triggers.logstream import LogChoice
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 from airflow_k8s_async.triggers.resource import KubernetesResourceTrigger
 
 __all__ = [
-    "CreatesResources",
+    "ResourceRun",
+    "RunSettings",
 ]
 
 
-class CreatesResources(KubeOperatorMixin):
-    """Create resources, wait for the first through its trigger, finish: shared by both operators.
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """How a Job operator's try waits for its first resource and finishes: the operator's keywords,
+    rendered, as the triggers take them."""
 
-    The operator provides ``build_resources(context)`` and the attributes declared here.
-    """
-
-    namespace: str | None
-    labels: dict[str, Any] | None
-    delete_policy: str
-    delete_on_kill: bool
+    delete_policy: str  # Never, Always, IfFailed, IfSucceeded: at the end
+    delete_on_kill: bool  # delete what the try created when it is killed
+    wait_until_job_complete: bool  # False: create and return (nothing is waited for or deleted)
+    on_kill_propagation_policy: str  # how a kill deletes a Job's pods
     get_logs: bool
-    container_logs: bool | str | list[str] | None
-    init_container_logs: bool | str | list[str] | None
+    container_logs: LogChoice
+    init_container_logs: LogChoice
     log_events_on_failure: bool
     max_log_bytes: int | None
-    startup_timeout_seconds: Any
-    status_rule: dict[str, Any] | None
-    deferrable: bool
-    on_kube_api_event: Callable[[KubeApiEvent, Context], None] | None
-    parse_xcom_event: Callable[[str], dict[str, Any]]
+    startup_timeout_seconds: float
+    base_container_name: str | None  # None: the main-container annotation, "base", the first
+    status_rule: dict[str, Any] | None  # a custom kind's rule; None: a registered one, else the default
+
+
+@dataclass(kw_only=True)
+class ResourceRun:
+    """One try's resources (``created``: kind, name, namespace, uid, apiVersion, path of each)."""
+
+    settings: RunSettings
+    target: KubeTarget
     log: Any
-    _created: list[dict[str, Any]]
-    body: str | dict[str, Any] | list[dict[str, Any]] | None
-    body_filepath: str | None
-    enable_jinja: bool
-    jinja_job_args: dict[str, Any]
-    job_template_file: str | None
-    full_job_spec: Any
-    wait_until_job_complete: bool
-    on_kill_propagation_policy: str
-    _first_object: dict[str, Any] | None
-    _written_keywords: dict[str, Any]  # what the DAG gave __init__ (operators/jobstart.py)
+    created: list[dict[str, Any]] = field(default_factory=list)
+    first_object: dict[str, Any] | None = None  # the first resource as the API server returned it
+    first_created_at: float | None = None  # its creationTimestamp
 
-    if TYPE_CHECKING:  # provided by the operator classes (BaseOperator, and their own builder)
+    async def _client(self) -> KubeClient:
+        return await get_client(self.target.cluster)
 
-        def build_resources(
-            self, context: Context | None = None, *, target: KubeTarget | None = None
-        ) -> list[dict[str, Any]]: ...
-
-        def defer(self, **kwargs: Any) -> Any: ...
-
-    def _set_pod_waiting_keywords(self, given: Mapping[str, Any], *, delete_policy: str | None) -> None:
-        """The pod operator's waiting and finishing keywords a task was given, as they apply to a Job
-        (both operators: one mapping). The ones with no meaning for a Job are logged, at debug."""
-        self.container_logs = log_choice(given.get("container_logs", True))
-        self.init_container_logs = log_choice(given.get("init_container_logs"))
-        self.log_events_on_failure = bool(given.get("log_events_on_failure", False))
-        self.delete_policy = delete_policy_for(
-            delete_policy=delete_policy,
-            on_finish_action=given.get("on_finish_action"),
-            is_delete_operator_pod=given.get("is_delete_operator_pod"),
-        )
-        # On a kill the provider deletes the Job whatever on_finish_action says: only delete_policy and
-        # is_delete_operator_pod=False keep what a killed task created.
-        self.delete_on_kill = (
-            delete_policy_for(
-                delete_policy=delete_policy,
-                on_finish_action=None,
-                is_delete_operator_pod=given.get("is_delete_operator_pod"),
-            )
-            != "Never"
-        )
-        ignored = sorted(set(given) - POD_WAITING_MAPPED)
-        if ignored:
-            self.log.debug(
-                "%s: accepted for compatibility, no effect on a Job (see docs/job-operator.md)", ignored
-            )
-
-    def _base_container_name(self) -> str | None:
-        """The container whose exit code decides (None: the main-container annotation, "base", the first)."""
-        return getattr(self, "base_container_name", None)
-
-    def _set_job_options(self, given: Mapping[str, Any]) -> None:
-        """Store :class:`JobOptions` from an ``__init__``'s locals, checked at parse time."""
-        options = JobOptions(**{f.name: given[f.name] for f in fields(JobOptions)})
-        if options.on_kill_propagation_policy not in PROPAGATION_POLICIES:
-            raise ConfigurationError(
-                f"on_kill_propagation_policy={options.on_kill_propagation_policy!r}: "
-                f"use one of {PROPAGATION_POLICIES}"
-            )
-        for field in fields(JobOptions):
-            value = getattr(options, field.name)
-            setattr(
-                self,
-                field.name,
-                api_value(value, where=field.name) if field.name == "full_job_spec" else value,
-            )
-        self._first_object = None
-        self._first_created_at: float | None = None  # the first resource's creationTimestamp
-        # A task started in the triggerer: the files' contents, read when the DAG was parsed.
-        self._parse_time_files: dict[str, Any] = {}
-
-    def _pod_template(self) -> dict[str, Any]:
-        """``pod_template_file`` read at parse time (a task started in the triggerer): its content
-        as ``pod_template_dict``, which it wins over, as the file would; else nothing."""
-        if "pod_template_file" not in self._parse_time_files:
-            return {}
-        return {"pod_template_file": None, "pod_template_dict": self._parse_time_files["pod_template_file"]}
-
-    def _load_body(self, context: Context | None) -> Any:
-        """``body``, or ``body_filepath``'s text (Jinja-rendered with ``job`` when enabled); else None."""
-        if self.body_filepath:
-            text = self._parse_time_files.get("body_filepath")
-            if text is None:
-                text = bodies.load_body_file(self.body_filepath, base_dir=self._dag_folder())
-            if self.enable_jinja and context is not None:
-                jinja_context: dict[str, Any] = {**context, "job": self.jinja_job_args}
-                try:
-                    text = self.render_template(text, jinja_context)  # type: ignore[attr-defined]
-                except jinja2.TemplateError as exc:
-                    where = f" at line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
-                    raise ConfigurationError(
-                        f"body_filepath {self.body_filepath!r}: Jinja{where}: {exc}"
-                    ) from exc
-            return text
-        return self.body
-
-    def _job_template(self, *, body_job: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        """``job_template_file`` with ``full_job_spec`` over it (or a body's Job): the lower layer."""
-        from_file = body_job
-        if "job_template_file" in self._parse_time_files:
-            from_file = self._parse_time_files["job_template_file"]
-        elif self.job_template_file:
-            from_file = load_template_file(
-                self.job_template_file, base_dir=self._dag_folder(), keyword="job_template_file"
-            )
-        return job_template(from_file=from_file, full_job_spec=self.full_job_spec)
-
-    def _over_template(
-        self, template: dict[str, Any], job: dict[str, Any], *, name_given: bool, random_suffix: bool
-    ) -> dict[str, Any]:
-        """The keywords' Job over the template; the template's name and namespace stand when the
-        keywords give none (as in the provider, where the Job's name and namespace start unset)."""
-        merged = reconcile_jobs(template, job)
-        meta, lower = merged["metadata"], template.get("metadata") or {}
-        if not name_given and lower.get("name"):
-            name = str(lower["name"])
-            meta["name"] = add_unique_suffix(name) if random_suffix else name
-        if not self.namespace and lower.get("namespace"):
-            meta["namespace"] = lower["namespace"]
-        return merged
-
-    def _identity(self, context: Context) -> dict[str, str]:
-        """The labels of every try of this task instance (as the pod operator's)."""
-        ti = context["ti"]
-        return identity_labels(
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            run_id=context["run_id"],
-            map_index=getattr(ti, "map_index", None),
-        )
-
-    def _labels(self, context: Context) -> dict[str, str]:
-        user = {k: sanitize_label_value(str(v)) for k, v in (self.labels or {}).items()}
-        try_number = str(context["ti"].try_number)
-        return {**user, **self._identity(context), "try_number": try_number, MANAGED_BY_KEY: MANAGED_BY_VALUE}
-
-    # -- running ---------------------------------------------------------------------------------
-    def execute(self, context: Context) -> Any:
-        target = self._target()
-        resources = self.build_resources(context, target=target)
-        namespace = self.namespace or target.namespace or "default"
-        self._created = run_sync(lambda: self._create_all(target, resources, namespace, context))
-        first = self._created[0]
-        if first["kind"] == "Job":  # as the provider's Job operator
-            context["ti"].xcom_push(key="job_name", value=first["name"])
-            context["ti"].xcom_push(key="job_namespace", value=first["namespace"])
-        if not self.wait_until_job_complete:
-            if first["kind"] == "Job":
-                context["ti"].xcom_push(key="job", value=self._first_object)
-            self.log.info(
-                "wait_until_job_complete=False: not waiting for %s %s/%s, which keeps running; "
-                "delete_policy is not applied",
-                first["kind"],
-                first["namespace"],
-                first["name"],
-            )
-            return None
-        trigger = self._resource_trigger(context)
-        if self.deferrable:
-            event = run_sync(lambda: self._wait_briefly(trigger))
-            if event is None:
-                finish = self._finish_plan(try_number=context["ti"].try_number)
-                trigger = self._resource_trigger(context, finish=finish)
-                self.log.info(
-                    "Deferring: the triggerer waits for %s %s",
-                    self._created[0]["kind"],
-                    self._created[0]["name"],
-                )
-                self.defer(trigger=trigger, method_name="execute_complete")
-        else:
-            event = run_sync(trigger.wait)
-        assert event is not None  # defer() raises when the wait is handed to the triggerer
-        return self.execute_complete(context, event)
-
-    async def _create_all(
+    async def create(
         self,
-        target: KubeTarget,
         resources: list[dict[str, Any]],
-        namespace: str,
-        context: Context,
         *,
+        namespace: str,
+        identity: Mapping[str, str],
+        labels: Mapping[str, str],
+        try_number: int,
         adopt: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Create ``resources`` (``jobcreate.create_all``), after clearing what an earlier try left
-        running; unknown kinds fail before anything is created."""
-        client = await get_client(target.cluster)
+    ) -> None:
+        """Create ``resources`` in order (``jobcreate.create_all``), after clearing what an earlier
+        try of the task instance (``identity``) left running; unknown kinds fail before anything is
+        created. ``adopt``: an object of the same name with these ``labels`` is taken, not created."""
+        client = await self._client()
         kinds = await resolve_all(client, resources=resources)
+        settings = self.settings
         # wait_until_job_complete=False: an earlier try's Job runs on by design
-        if context["ti"].try_number > 1 and self.delete_policy != "Never" and self.wait_until_job_complete:
+        if try_number > 1 and settings.delete_policy != "Never" and settings.wait_until_job_complete:
             await clear_earlier_tries(
                 client,
                 kinds,
                 resources,
                 namespace=namespace,
-                identity=self._identity(context),
-                try_number=context["ti"].try_number,
-                main_container=self._base_container_name(),
+                identity=identity,
+                try_number=try_number,
+                main_container=settings.base_container_name,
                 log=self.log,
             )
         creation = await create_all(
-            client,
-            kinds,
-            resources,
-            namespace=namespace,
-            labels=self._labels(context),
-            adopt=adopt,
-            log=self.log,
+            client, kinds, resources, namespace=namespace, labels=labels, adopt=adopt, log=self.log
         )
-        self._first_object, self._first_created_at = creation.first_object, creation.first_created_at
-        return creation.created
+        self.created = creation.created
+        self.first_object, self.first_created_at = creation.first_object, creation.first_created_at
 
-    def _worker_callables(self) -> list[str]:
-        """The keywords set to callables of the DAG's, which only a worker can run."""
-        return [
-            name
-            for name, custom in (
-                ("on_kube_api_event", self.on_kube_api_event is not None),
-                ("parse_xcom_event", self.parse_xcom_event is not default_xcom_parser),
-            )
-            if custom
-        ]
-
-    def _finish_plan(self, *, try_number: int | None) -> dict[str, Any]:
-        """What the trigger does at the end, and which outcomes it ends without a worker."""
-        worker_only = self._worker_callables()
-        ends, why = self._triggerer_ends(try_number=try_number, xcoms=True, worker_only=worker_only)
-        return FinishPlan(ends=ends, why=why, action=self.delete_policy).to_dict()
-
-    def _resource_trigger(
-        self, context: Context, *, finish: dict[str, Any] | None = None, deadline: float | None = None
+    def trigger(
+        self, *, connection: Mapping[str, Any], deadline: float | None, finish: dict[str, Any] | None
     ) -> KubeTrigger:
-        """The trigger that waits for the first resource; ``deadline`` (absolute) replaces the one
-        from ``execution_timeout`` and the task's start."""
-        first = self._created[0]
-        deadline = deadline if deadline is not None else self._deadline(context)
-        connection: dict[str, Any] = {**self._connection_kwargs(), "finish": finish}
+        """The trigger that waits for the first resource: a Job's, a Pod's, or a custom kind's."""
+        first, settings = self.created[0], self.settings
+        common = {**connection, "finish": finish, "deadline": deadline, "resources": self.created}
+        logs: dict[str, Any] = {
+            "base_container_name": settings.base_container_name,
+            "get_logs": settings.get_logs,
+            "container_logs": settings.container_logs,
+            "init_container_logs": settings.init_container_logs,
+            "max_log_bytes": settings.max_log_bytes,
+            "log_events_on_failure": settings.log_events_on_failure,
+            "startup_timeout": settings.startup_timeout_seconds,
+        }
         if first["kind"] == "Job" and str(first["apiVersion"]).startswith("batch/"):
             return KubernetesJobTrigger(
                 job_name=first["name"],
                 job_namespace=first["namespace"],
                 job_uid=first["uid"],
-                base_container_name=self._base_container_name(),
-                get_logs=self.get_logs,
-                container_logs=self.container_logs,
-                init_container_logs=self.init_container_logs,
-                max_log_bytes=self.max_log_bytes,
-                log_events_on_failure=self.log_events_on_failure,
-                startup_timeout=self.startup_timeout_seconds,
-                deadline=deadline,
-                resources=self._created,
-                delete_on_kill=self.delete_on_kill,
-                on_kill_propagation_policy=self.on_kill_propagation_policy,
-                **connection,
+                delete_on_kill=settings.delete_on_kill,
+                on_kill_propagation_policy=settings.on_kill_propagation_policy,
+                **logs,
+                **common,
             )
         if first["kind"] == "Pod" and first["apiVersion"] == "v1":
             return KubernetesPodTrigger(
                 pod_name=first["name"],
                 pod_namespace=first["namespace"],
                 pod_uid=first["uid"],
-                base_container_name=self._base_container_name(),  # None: annotation, "base", the first
-                get_logs=self.get_logs,
-                container_logs=self.container_logs,
-                init_container_logs=self.init_container_logs,
-                max_log_bytes=self.max_log_bytes,
-                log_events_on_failure=self.log_events_on_failure,
-                startup_timeout=self.startup_timeout_seconds,
-                deadline=deadline,
-                on_kill_action="delete_pod" if self.delete_on_kill else "keep_pod",
-                resources=self._created,
-                **connection,
+                on_kill_action="delete_pod" if settings.delete_on_kill else "keep_pod",
+                **logs,
+                **common,
             )
-        rule = self.status_rule
+        rule = settings.status_rule
         if rule is None and (registered := rule_for(first["apiVersion"], first["kind"])) is not None:
             rule = rule_to_dict(registered)
         return KubernetesResourceTrigger(
@@ -355,67 +138,29 @@ class CreatesResources(KubeOperatorMixin):
             namespace=first["namespace"],
             uid=first["uid"],
             rule=rule,
-            deadline=deadline,
-            resources=self._created,
-            delete_on_kill=self.delete_on_kill,
-            **connection,
+            delete_on_kill=settings.delete_on_kill,
+            **common,
         )
 
-    def _start_trigger_args(self) -> StartTriggerArgs:
-        """``start_from_trigger``: the trigger that builds and creates the resources in the
-        triggerer and waits (``operators/jobstart.py``); what needs a worker is refused by name."""
-        return start_trigger_args(self)
-
-    # -- finishing -------------------------------------------------------------------------------
-    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
-        """Resume after the trigger (when the triggerer did not end the task itself): the same
-        rules as the trigger's (``triggers/finish.py``), the user's callables, then delete_policy."""
-        try:  # whatever the user's callables raise, delete_policy is applied
-            for raw in event.get("kube_api_events") or []:
-                if self.on_kube_api_event is not None:
-                    kube_event = KubeApiEvent(
-                        name=raw["name"], value=raw["value"], pod=raw["pod"], container=raw["container"]
-                    )
-                    self.on_kube_api_event(kube_event, context)
-            plan = FinishPlan(action=self.delete_policy)
-            result = outcome(event, plan=plan, parse_xcom=self.parse_xcom_event)
-            for key, value in result.xcoms.items():
-                context["ti"].xcom_push(key=key, value=value)
-            if result.xcoms:
-                self.log.info("XComs: %s", ", ".join(result.xcoms))
-            if result.state == "success":
-                self.log.info("%s", result.message)
-                return None
-            if result.timeout:
-                raise AirflowTaskTimeout(result.message)
-            raise AirflowException(result.message)
-        finally:
-            self._apply_delete_policy(event)
-
-    def _apply_delete_policy(self, event: Mapping[str, Any]) -> None:
-        # After a deferral this is a new operator instance: the event carries what was created.
-        created = self._created or list(event.get("resources") or [])
-        if not created:
-            return
-
-        async def finish() -> None:
-            client: KubeClient = await get_client(self._target().cluster)
+    async def finish(self, event: Mapping[str, Any]) -> None:
+        """``delete_policy`` on what was created (after a deferral, the event carries it)."""
+        created = self.created or list(event.get("resources") or [])
+        if created:
             await apply_finish_action(
-                client, {**event, "resources": created}, action=self.delete_policy, log=self.log
+                await self._client(),
+                {**event, "resources": created},
+                action=self.settings.delete_policy,
+                log=self.log,
             )
 
-        run_sync(finish)
-
-    def on_kill(self) -> None:
+    async def kill(self) -> None:
         """Killed on the worker (``deferrable=False``, or before deferring): delete what was created,
         as the trigger does when deferred."""
-        created = self._created
-        if not created or not self.delete_on_kill or not self.wait_until_job_complete:
-            return
-
-        async def delete_created() -> None:
-            client: KubeClient = await get_client(self._target().cluster)
-            policy = self.on_kill_propagation_policy
-            await delete_resources(client, created, log=self.log, propagation=policy)
-
-        run_sync(delete_created)
+        settings = self.settings
+        if self.created and settings.delete_on_kill and settings.wait_until_job_complete:
+            await delete_resources(
+                await self._client(),
+                self.created,
+                log=self.log,
+                propagation=settings.on_kill_propagation_policy,
+            )

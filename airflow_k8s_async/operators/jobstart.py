@@ -73,11 +73,11 @@ class KubernetesJobStartTrigger(OperatorStartTrigger):
         target = await shared_target(**self._connection_kwargs())
         with stable_suffixes(*this_try(ti)):
             resources = task.build_resources(context, target=target)
-        namespace = task.namespace or target.namespace or "default"
-        task._created = await task._create_all(target, resources, namespace, context, adopt=True)
-        first = task._created[0]
+        run = task._new_run(target)
+        await task._create(run, resources, context, adopt=True)
+        first = run.created[0]
         if first["kind"] == "Job":  # as the operator pushes them on a worker
             await self._push_start_xcoms({"job_name": first["name"], "job_namespace": first["namespace"]})
-        deadline = deadline_after(task._first_created_at, self.submit)
-        waiting: KubeTrigger = task._resource_trigger(context, finish=self.finish, deadline=deadline)
+        deadline = deadline_after(run.first_created_at, self.submit)
+        waiting: KubeTrigger = task._run_trigger(run, context, finish=self.finish, deadline=deadline)
         return waiting

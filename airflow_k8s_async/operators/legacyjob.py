@@ -22,7 +22,7 @@ from airflow_k8s_async.operators.jobkeywords import (
     pod_to_job,
     pod_waiting_keywords,
 )
-from airflow_k8s_async.operators.jobrun import CreatesResources
+from airflow_k8s_async.operators.jobtask import JobTaskMixin
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
 from airflow_k8s_async.operators.starting import written_keywords
 from airflow_k8s_async.triggers.finish import (
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-class KubernetesLegacyJobOperator(CreatesResources, KubernetesPodOperator):
+class KubernetesLegacyJobOperator(JobTaskMixin, KubernetesPodOperator):
     """KubernetesPodOperator's keywords (image, cmds, env_vars, volumes, secrets, templates, ...),
     run as a Job: the drop-in for the job-operator's ``KubernetesLegacyJobOperator`` and the
     cncf provider's ``KubernetesJobOperator``.
@@ -116,10 +116,12 @@ class KubernetesLegacyJobOperator(CreatesResources, KubernetesPodOperator):
         self.on_kube_api_event = on_kube_api_event
         self.parse_xcom_event = parse_xcom_event
         self.status_rule = None
-        self._created = []
         self._body_pod: dict[str, Any] | None = None
         self._written_keywords = written
-        self._init_start_from_trigger(start_from_trigger)  # CreatesResources' trigger, not the pod's
+        self._init_start_from_trigger(start_from_trigger)  # the Job operators' trigger, not the pod's
+
+    def _base_container_name(self) -> str | None:
+        return self.base_container_name
 
     def pod_keywords(self) -> PodKeywords:
         keywords = replace(super().pod_keywords(), **self._pod_template())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import fields
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import yaml
 from airflow.sdk import BaseOperator, Context
@@ -95,7 +95,15 @@ def _exit_codes(value: int | Container[int] | None) -> tuple[int, ...]:
     return codes
 
 
-class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
+if TYPE_CHECKING:
+    # The pod keywords are the operator's attributes, set from PodKeywords' fields in __init__:
+    # the type checker reads their declarations there (nothing is inherited at run time).
+    _PodKeywordAttributes = PodKeywords
+else:
+    _PodKeywordAttributes = object
+
+
+class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttributes):
     """Run a pod; the task defers while it runs and the trigger ends it (see triggers/finish.py).
 
     Pod keywords (``image``, ``cmds``, ``arguments``, ``env_vars``, ``volumes``, ``secrets``,
@@ -352,7 +360,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
 
     @property
     def _base_container(self) -> str:
-        return str(getattr(self, "base_container_name", None) or "base")
+        return self.base_container_name or "base"
 
     async def _create_or_adopt(
         self, target: KubeTarget, pod: dict[str, Any], context: Context
@@ -410,7 +418,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator):
             schedule_timeout=self.schedule_timeout_seconds,
             log_events_on_failure=self.log_events_on_failure,
             on_kill_action=self.on_kill_action,
-            termination_grace_period=getattr(self, "termination_grace_period", None),
+            termination_grace_period=self.termination_grace_period,
             **kwargs,
         )
 

@@ -156,10 +156,11 @@ class RecordingTaskInstance:
 
 def job_trigger_kwargs(op: Any) -> tuple[str, dict[str, Any]]:
     """The serialized trigger the operator would defer to, once it has created Job ns/j."""
-    op._created = [
+    run = op._new_run(op._target())
+    run.created = [
         {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "namespace": "ns", "uid": "u", "path": "/p"}
     ]
-    trigger = op._resource_trigger({"ti": RecordingTaskInstance()})
+    trigger = op._run_trigger(run, {"ti": RecordingTaskInstance()})
     assert isinstance(trigger, KubernetesJobTrigger)
     return trigger.serialize()
 

@@ -109,8 +109,9 @@ def resource_trigger(api_version: str, kind: str, plural: str) -> KubeTrigger:
         task_id="t", kubernetes_conn_id=CONN_ID, image="busybox", execution_timeout=timedelta(minutes=5)
     )
     assert operator._target().cluster.config_dict is not None
-    operator._created = [created(api_version, kind, plural), created("v1", "ConfigMap", "configmaps")]
-    return operator._resource_trigger(context())  # type: ignore[arg-type]
+    run = operator._new_run(operator._target())
+    run.created = [created(api_version, kind, plural), created("v1", "ConfigMap", "configmaps")]
+    return operator._run_trigger(run, context())  # type: ignore[arg-type]
 
 
 def armada_trigger() -> ArmadaJobTrigger:
