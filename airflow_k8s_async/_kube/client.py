@@ -4,7 +4,8 @@ kubernetes-asyncio is used for what it does well (loading kubeconfig / in-cluste
 exec plugins, the TLS context and the aiohttp session); requests are plain JSON over that session,
 so callers work with dicts and no model classes are built per object. A 401 reloads the
 credentials once (service-account token files and exec plugins rotate) and retries; 429 and 5xx
-are retried over a backoff sequence, honouring ``Retry-After``.
+are retried over a backoff sequence, honouring ``Retry-After``. Loading the credentials is in
+``credentials.py``.
 """
 
 from __future__ import annotations
@@ -13,27 +14,22 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.client.rest import RESTClientObject
-from kubernetes_asyncio.config import ConfigException
-from kubernetes_asyncio.config.incluster_config import load_incluster_config
-from kubernetes_asyncio.config.kube_config import KubeConfigLoader, KubeConfigMerger
 
 from airflow_k8s_async import __version__
 from airflow_k8s_async._kube.cluster import ClusterConfig
+from airflow_k8s_async._kube.credentials import load_configuration, tls_identity
 from airflow_k8s_async._kube.perloop import PerLoop
 from airflow_k8s_async._kube.retry import backoff_delays
 from airflow_k8s_async.errors import (
-    ConfigurationError,
     KubeApiError,
     KubeConnectionError,
     KubeNotFoundError,
@@ -42,6 +38,8 @@ from airflow_k8s_async.errors import (
     KubeUnauthorizedError,
     api_error,
 )
+
+__all__ = ["MERGE_PATCH", "KubeClient", "close_clients", "get_client", "keep_alive", "leased_client"]
 
 log = logging.getLogger(__name__)
 
@@ -74,51 +72,6 @@ def keep_alive(sock: socket.socket | None) -> None:
     ):
         if hasattr(socket, name):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
-
-
-def _default_kubeconfig_paths() -> str:
-    return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-
-
-async def load_configuration(cluster: ClusterConfig) -> Configuration:
-    """Read credentials and cluster info for ``cluster`` into a fresh Configuration."""
-    cfg: Configuration = type.__call__(Configuration)  # fresh, not a copy of the global default
-    try:
-        in_cluster = cluster.in_cluster or (
-            cluster.config_dict is None
-            and cluster.config_file is None
-            and "KUBERNETES_SERVICE_HOST" in os.environ
-        )
-        if in_cluster:
-            await asyncio.to_thread(load_incluster_config, client_configuration=cfg)
-        else:
-            if cluster.config_dict is not None:
-                source: Any = cluster.kubeconfig_dict()
-            else:
-                paths = cluster.config_file or _default_kubeconfig_paths()
-                # File reads and YAML parsing stay off the event loop.
-                merger = await asyncio.to_thread(KubeConfigMerger, paths)
-                if merger.config is None:
-                    raise ConfigurationError(
-                        f"no kubeconfig found at {paths}: set the connection's kube_config_path, "
-                        "config_file=, or KUBECONFIG"
-                    )
-                source = merger.config
-            loader = KubeConfigLoader(
-                config_dict=source, active_context=cluster.context, config_base_path=None
-            )
-            await loader.load_and_set(cfg)
-    except ConfigException as exc:
-        raise ConfigurationError(f"cannot load cluster credentials ({cluster.describe()}): {exc}") from exc
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigurationError(f"malformed kubeconfig ({cluster.describe()}): {exc!r}") from exc
-    if not cluster.verify_ssl:
-        cfg.verify_ssl = False
-    return cfg
-
-
-def _tls_identity(cfg: Configuration) -> tuple[Any, ...]:
-    return (cfg.host, cfg.ssl_ca_cert, cfg.cert_file, cfg.key_file, cfg.verify_ssl, cfg.tls_server_name)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -172,7 +125,7 @@ class KubeClient:
             if self._generation != seen_generation:
                 return  # another caller already reloaded after this 401
             cfg = await load_configuration(self.cluster)
-            if _tls_identity(cfg) != _tls_identity(self._cfg):
+            if tls_identity(cfg) != tls_identity(self._cfg):
                 # New client certificate or CA: new session; the old one may still carry streams.
                 self._retired.append(self._rest)
                 self._rest = self._new_rest(cfg)

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ConfigurationError, KubeNotFoundError
 from .client import KubeClient
 from .mapping import as_list, as_map
-from .watch import Resource
+from .subscription import Resource
 
 _Kinds = dict[str, Resource]
 

@@ -14,7 +14,7 @@ from .mapping import as_list, as_map
 from .ownership import ADOPTED_KEY, CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, MANAGED_SELECTOR
 from .podcheck import sanitize_label_value
 from .podnames import add_unique_suffix, seed_of
-from .watch import PODS
+from .subscription import PODS
 
 __all__ = ["create_or_adopt", "delete_unless_adopted", "identity_labels", "ownership_labels", "stable_name"]
 

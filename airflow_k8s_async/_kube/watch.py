@@ -1,7 +1,7 @@
-"""WatchHub: one shared list+watch per (cluster, resource, namespace, selectors) in the process.
+"""SharedWatch: one list+watch per (cluster, resource, namespace, selectors) in the process.
 
-Every trigger that waits on a pod, Job or custom object subscribes here instead of polling. The
-first subscriber starts the watch: a paginated LIST, then a WATCH from the list's
+Every trigger that waits on a pod, Job or custom object subscribes to one (``hub.py``) instead
+of polling. The first subscriber starts the watch: a paginated LIST, then a WATCH from the list's
 resourceVersion with bookmarks and a server-side timeout. Events go to the subscribers that asked
 for that object (indexed by name or by one label), so fan-out stays O(1) per event.
 
@@ -15,28 +15,20 @@ Failure rules (the reason this module exists):
   error from their next read and the watch ends. Except a 401/403 of a watch that worked, within
   ``DENIED_GRACE_SECONDS`` of the first: an API server just started (a restart, an upgrade)
   answers so until its RBAC and token caches have synced; such a watch reconnects as after a 5xx.
-The last subscriber leaving closes the watch after ``linger`` seconds.
+The last subscriber leaving closes the watch after the hub's ``linger`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from airflow_k8s_async._kube.client import KubeClient, get_client
-from airflow_k8s_async._kube.cluster import ClusterConfig
-from airflow_k8s_async._kube.detached import detached_task
-from airflow_k8s_async._kube.perloop import PerLoop
-from airflow_k8s_async._kube.retry import backoff_delays
-from airflow_k8s_async.errors import (
+from ..errors import (
     KubeConnectionError,
     KubeForbiddenError,
     KubeGoneError,
@@ -46,6 +38,15 @@ from airflow_k8s_async.errors import (
     KubeUnauthorizedError,
     api_error,
 )
+from .client import KubeClient
+from .detached import detached_task
+from .retry import backoff_delays
+from .subscription import ADDED, DELETED, MODIFIED, Subscription, WatchEvent, WatchKey, WatchStats, meta_of
+
+if TYPE_CHECKING:
+    from .hub import WatchHub
+
+__all__ = ["DENIED_GRACE_SECONDS", "SharedWatch"]
 
 log = logging.getLogger(__name__)
 # Between attempts to list+watch again: capped at 10 s, since the watch is how every waiting
@@ -54,82 +55,10 @@ RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 OUTAGE_NOTE_SECONDS = 5.0  # an outage this long is said in each waiting task's log
 # How long a watch that worked takes 401/403 for a starting API server's unsynced caches.
 DENIED_GRACE_SECONDS = 30.0
-
-ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 # Silence tolerated beyond the server-side timeout before the connection counts as dead.
 INACTIVITY_MARGIN = 30.0
 # Fields dropped from cached objects: large, and never read by the state rules.
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
-
-
-@dataclass(frozen=True)
-class Resource:
-    """An API resource: group ("" for core), version, plural; namespaced or cluster-scoped."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool = True
-
-    def path(self, *, namespace: str | None = None, name: str | None = None) -> str:
-        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        return f"{base}/{name}" if name else base
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-
-PODS = Resource(group="", version="v1", plural="pods", kind="Pod")
-JOBS = Resource(group="batch", version="v1", plural="jobs", kind="Job")
-
-
-@dataclass(frozen=True)
-class WatchKey:
-    cluster: ClusterConfig
-    resource: Resource
-    namespace: str | None
-    label_selector: str | None = None
-    field_selector: str | None = None
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    type: str  # ADDED, MODIFIED or DELETED
-    object: dict[str, Any]
-
-
-@dataclass
-class WatchStats:
-    """What one shared watch did; read by tests and benchmarks."""
-
-    lists: int = 0
-    relists_after_gone: int = 0
-    watch_requests: int = 0
-    watch_streams: int = 0  # watch requests the server answered (the stream was open)
-    reconnects: int = 0
-    empty_streams: int = 0  # ended at once with nothing in them (waited a backoff step after)
-    events: int = 0
-    bookmarks: int = 0
-    initial_gets: int = 0
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
-def _rv_int(obj: Mapping[str, Any]) -> int | None:
-    # resourceVersion is opaque by contract, but numeric on every etcd-backed server; it is used
-    # only to drop stale duplicates and never when it does not parse.
-    try:
-        return int(_meta(obj).get("resourceVersion", ""))
-    except ValueError:
-        return None
 
 
 def _slim(obj: dict[str, Any]) -> dict[str, Any]:
@@ -143,110 +72,7 @@ def _slim(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-class Subscription:
-    """One subscriber's view of a shared watch: its objects' states, in order, never stale.
-
-    Iterate it to get :class:`WatchEvent` items. The first events are the current state of the
-    matching objects; a subscription for one ``name`` whose object does not exist gets a
-    DELETED event with only the metadata it asked for.
-    """
-
-    def __init__(
-        self,
-        *,
-        watch: _SharedWatch,
-        name: str | None,
-        uid: str | None,
-        namespace: str | None,
-        labels: Mapping[str, str] | None,
-        log: Any = None,
-    ) -> None:
-        self._watch = watch
-        self._log = log  # where notes about the watch go (the trigger's log: its task's log)
-        self._notes: deque[str] = deque()
-        self.name = name
-        self.uid = uid
-        self.namespace = namespace
-        self.labels = dict(labels or {})
-        self._events: deque[WatchEvent] = deque()
-        self._wakeup = asyncio.Event()
-        self._error: BaseException | None = None
-        self._last_rv: dict[str, int] = {}
-        self._started = False
-
-    def matches(self, obj: Mapping[str, Any]) -> bool:
-        meta = _meta(obj)
-        if self.name is not None and meta.get("name") != self.name:
-            return False
-        if self.uid is not None and meta.get("uid") != self.uid:
-            return False
-        if self.namespace is not None and meta.get("namespace") != self.namespace:
-            return False
-        if self.labels:
-            labels = meta.get("labels") or {}
-            return all(labels.get(k) == v for k, v in self.labels.items())
-        return True
-
-    def _push(self, event: WatchEvent) -> None:
-        uid = _meta(event.object).get("uid")
-        rv = _rv_int(event.object)
-        if uid and rv is not None:
-            last = self._last_rv.get(uid)
-            if last is not None and (rv < last or (rv == last and event.type != DELETED)):
-                return  # older than, or the same as, what this subscriber has already seen
-            self._last_rv[uid] = rv
-        self._events.append(event)
-        self._wakeup.set()
-
-    def _fail(self, error: BaseException) -> None:
-        self._error = error
-        self._wakeup.set()
-
-    async def synced(self) -> None:
-        """Until the watch's first LIST is in (or the watch failed): ``current()`` is then complete."""
-        await self._watch.synced.wait()
-
-    def current(self) -> list[dict[str, Any]]:
-        """The cached objects this subscription matches, as the watch knows them now."""
-        return [obj for obj in self._watch._cached_for(self) if self.matches(obj)]
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> WatchEvent:
-        if not self._started:
-            self._started = True
-            await self._watch.initial_state(self)
-        while True:
-            while self._notes:  # logged here, in the subscriber's context: its task's log
-                self._log.warning("%s", self._notes.popleft())
-            if self._events:
-                return self._events.popleft()
-            if self._error is not None:
-                raise self._error
-            self._wakeup.clear()
-            await self._wakeup.wait()
-
-    def _note(self, text: str) -> None:
-        if self._log is not None:
-            self._notes.append(text)
-            self._wakeup.set()
-
-    async def wait_for(
-        self, predicate: Callable[[WatchEvent], bool], *, timeout: float | None = None
-    ) -> WatchEvent:
-        """The first event (current state included) that satisfies ``predicate``."""
-
-        async def first() -> WatchEvent:
-            async for event in self:
-                if predicate(event):
-                    return event
-            raise AssertionError("unreachable: a subscription never ends by itself")
-
-        return await asyncio.wait_for(first(), timeout)
-
-
-class _SharedWatch:
+class SharedWatch:
     """The list+watch for one WatchKey, its object cache, and its subscribers."""
 
     def __init__(self, *, hub: WatchHub, key: WatchKey) -> None:
@@ -313,7 +139,7 @@ class _SharedWatch:
 
     def _dispatch(self, event: WatchEvent) -> None:
         self.stats.events += 1
-        for sub in list(self._targets(_meta(event.object))):
+        for sub in list(self._targets(meta_of(event.object))):
             if sub.matches(event.object):
                 sub._push(event)
 
@@ -361,12 +187,12 @@ class _SharedWatch:
 
     def _cache(self, uid: str, obj: dict[str, Any]) -> None:
         self.objects[uid] = obj
-        self._uids_by_name.setdefault(str(_meta(obj).get("name", "")), set()).add(uid)
+        self._uids_by_name.setdefault(str(meta_of(obj).get("name", "")), set()).add(uid)
 
     def _uncache(self, uid: str) -> None:
         obj = self.objects.pop(uid, None)
         if obj is not None:
-            name = str(_meta(obj).get("name", ""))
+            name = str(meta_of(obj).get("name", ""))
             uids = self._uids_by_name.get(name, set())
             uids.discard(uid)
             if not uids:
@@ -489,10 +315,10 @@ class _SharedWatch:
                 # List items carry no kind/apiVersion; the state rules dispatch on them.
                 obj.setdefault("kind", kind)
                 obj.setdefault("apiVersion", page.get("apiVersion", self.key.resource.api_version))
-                items[_meta(obj).get("uid", "")] = _slim(obj)
-            token = _meta(page).get("continue") or None
+                items[meta_of(obj).get("uid", "")] = _slim(obj)
+            token = meta_of(page).get("continue") or None
             if token is None:
-                version = _meta(page).get("resourceVersion")
+                version = meta_of(page).get("resourceVersion")
                 break
         self.stats.lists += 1
         previous, self.objects, self._uids_by_name = self.objects, {}, {}
@@ -504,7 +330,7 @@ class _SharedWatch:
             old = previous.get(uid)
             if old is None:
                 self._dispatch(WatchEvent(ADDED, obj))
-            elif _meta(old).get("resourceVersion") != _meta(obj).get("resourceVersion"):
+            elif meta_of(old).get("resourceVersion") != meta_of(obj).get("resourceVersion"):
                 self._dispatch(WatchEvent(MODIFIED, obj))
         for uid, old in previous.items():
             if uid not in items:
@@ -540,13 +366,13 @@ class _SharedWatch:
             code = int(obj.get("code") or 500)
             raise api_error(status=code, body=obj, method="WATCH", path=self.key.resource.path())
         self._progress = True
-        version = _meta(obj).get("resourceVersion")
+        version = meta_of(obj).get("resourceVersion")
         if version:
             self.resource_version = version
         if kind == "BOOKMARK":
             self.stats.bookmarks += 1
             return
-        uid = _meta(obj).get("uid", "")
+        uid = meta_of(obj).get("uid", "")
         if kind == DELETED:
             self._uncache(uid)
         elif kind in (ADDED, MODIFIED):
@@ -554,89 +380,3 @@ class _SharedWatch:
         else:
             return
         self._dispatch(WatchEvent(kind, obj))
-
-
-class WatchHub:
-    """The process's shared watches. One per event loop: see :func:`get_hub`."""
-
-    def __init__(
-        self,
-        *,
-        client_for: Callable[[ClusterConfig], Awaitable[KubeClient]] = get_client,
-        timeout_seconds: int = 300,
-        linger: float = 10.0,
-        list_chunk: int = 500,
-    ) -> None:
-        self.client_for = client_for
-        self.timeout_seconds = timeout_seconds
-        self.linger = linger
-        self.list_chunk = list_chunk
-        self._watches: dict[WatchKey, _SharedWatch] = {}
-
-    @property
-    def watches(self) -> Mapping[WatchKey, WatchStats]:
-        return {key: watch.stats for key, watch in self._watches.items()}
-
-    @contextlib.asynccontextmanager
-    async def subscribe(
-        self,
-        *,
-        cluster: ClusterConfig,
-        resource: Resource,
-        namespace: str | None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        name: str | None = None,
-        uid: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        log: Any = None,
-    ) -> AsyncIterator[Subscription]:
-        """Follow the objects matching ``name`` / ``uid`` / ``labels`` in a shared watch.
-
-        The watch itself is keyed by (cluster, resource, namespace, selectors): keep selectors
-        broad and stable (e.g. the ownership label) so that many subscribers share one watch.
-        ``log``: where this subscriber hears, once per outage, that the watch was lost and when
-        it is back (a trigger's logger, so that its task's log says why it waits).
-        """
-        key = WatchKey(
-            cluster, resource, namespace if resource.namespaced else None, label_selector, field_selector
-        )
-        watch = self._watches.get(key)
-        if watch is None:
-            watch = self._watches[key] = _SharedWatch(hub=self, key=key)
-        sub = Subscription(
-            watch=watch,
-            name=name,
-            uid=uid,
-            namespace=namespace if resource.namespaced else None,
-            labels=labels,
-            log=log,
-        )
-        watch.add(sub)
-        try:
-            yield sub
-        finally:
-            watch.remove(sub)
-
-    def _forget(self, watch: _SharedWatch) -> None:
-        if self._watches.get(watch.key) is watch:
-            del self._watches[watch.key]
-
-    def _close_watch(self, watch: _SharedWatch) -> None:
-        self._forget(watch)
-        watch.task.cancel()
-
-    async def close(self) -> None:
-        watches = list(self._watches.values())
-        self._watches.clear()
-        for watch in watches:
-            watch.task.cancel()
-        await asyncio.gather(*(w.task for w in watches), return_exceptions=True)
-
-
-HUBS: PerLoop[None, WatchHub] = PerLoop("watch hubs", close=WatchHub.close, order=0)
-
-
-def get_hub(**settings: Any) -> WatchHub:
-    """The running loop's hub; ``settings`` apply only when this call creates it."""
-    return HUBS.get_now(None, lambda: WatchHub(**settings))

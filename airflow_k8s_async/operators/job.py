@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from airflow_k8s_async._kube import bodies
+from airflow_k8s_async._kube import bodies, bodycheck, bodynames
 from airflow_k8s_async._kube.kinds import never_finishes, rule_from_dict
 from airflow_k8s_async._kube.mapping import as_map
 from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
@@ -245,14 +245,14 @@ class KubernetesJobOperator(JobTaskMixin, BaseOperator):
                 f"the task waits for the first resource of the body, and a {first['kind']} never "
                 "finishes: put the Job, Pod or other resource that ends first, or give status_rule="
             )
-        resources = bodies.name_resources(
+        resources = bodynames.name_resources(
             resources,
             name_prefix=self.name_prefix or self.task_id,
             name_postfix=self.name_postfix,
             random_postfix_length=self.random_name_postfix_length,
         )
-        resources = bodies.inject_resources_env(resources, names=bodies.resource_names(resources))
-        bodies.validate_resources(resources)
+        resources = bodies.inject_resources_env(resources, names=bodynames.resource_names(resources))
+        bodycheck.validate_resources(resources)
         return resources
 
     def _provider_style_job(self, *, namespace: str | None) -> list[dict[str, Any]]:
@@ -291,8 +291,8 @@ class KubernetesJobOperator(JobTaskMixin, BaseOperator):
             suffix = self.pod_keywords.get("random_name_suffix", True) is not False
             built = self._over_template(template, built, name_given=name_given, random_suffix=suffix)
         job = bodies.job_operator_defaults([built])
-        jobs = bodies.inject_resources_env(job, names=bodies.resource_names(job))
-        bodies.validate_resources(jobs)
+        jobs = bodies.inject_resources_env(job, names=bodynames.resource_names(job))
+        bodycheck.validate_resources(jobs)
         return jobs
 
     def _override_first(self, first: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.k8s_objects import to_api_dict
 from airflow_k8s_async._kube.states import Phase, job_state
-from airflow_k8s_async._kube.watch import JOBS
+from airflow_k8s_async._kube.subscription import JOBS
 from airflow_k8s_async.errors import ConfigurationError, KubeNotFoundError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, checked_seconds

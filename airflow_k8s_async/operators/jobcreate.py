@@ -16,7 +16,7 @@ from airflow_k8s_async._kube.jobspec import job_summary
 from airflow_k8s_async._kube.mapping import as_list, as_map, as_time
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import object_state
-from airflow_k8s_async._kube.watch import Resource
+from airflow_k8s_async._kube.subscription import Resource
 from airflow_k8s_async.errors import (
     AirflowK8sAsyncError,
     ConfigurationError,

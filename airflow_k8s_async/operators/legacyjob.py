@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_k8s_async._kube import bodies
+from airflow_k8s_async._kube import bodies, bodycheck, bodynames
 from airflow_k8s_async._kube.podspec import PodKeywords
 from airflow_k8s_async.errors import (
     ConfigurationError,
@@ -162,9 +162,9 @@ class KubernetesLegacyJobOperator(JobTaskMixin, KubernetesPodOperator):
         created = [job]
         if len(resources) > 1:  # created alongside, named as the job-operator names a body's resources
             name = getattr(self, "name", None) or self.task_id
-            rest = bodies.name_resources(
+            rest = bodynames.name_resources(
                 resources[1:], name_prefix=name, name_postfix=None, random_postfix_length=8
             )
-            created = bodies.inject_resources_env([job, *rest], names=bodies.resource_names([job, *rest]))
-        bodies.validate_resources(created)
+            created = bodies.inject_resources_env([job, *rest], names=bodynames.resource_names([job, *rest]))
+        bodycheck.validate_resources(created)
         return created

@@ -18,7 +18,7 @@ from airflow_k8s_async._kube.client import get_client
 from airflow_k8s_async._kube.exec import STDERR, STDOUT, ExecResult, exec_in_container
 from airflow_k8s_async._kube.logs import char_boundary
 from airflow_k8s_async._kube.mapping import as_list, as_map
-from airflow_k8s_async._kube.watch import PODS
+from airflow_k8s_async._kube.subscription import PODS
 from airflow_k8s_async.errors import ConfigurationError, KubeNotFoundError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, templated

@@ -17,11 +17,11 @@ from typing import Any, ClassVar
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_k8s_async._kube import bodies
+from airflow_k8s_async._kube import bodies, bodycheck
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.discovery import resolve_all
 from airflow_k8s_async._kube.mapping import as_map
-from airflow_k8s_async._kube.watch import Resource
+from airflow_k8s_async._kube.subscription import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeConflictError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, templated
@@ -92,7 +92,7 @@ class _ResourceOperator(KubeOperatorMixin, BaseOperator):
                 str(self.yaml_conf_file), base_dir=self._dag_folder(), keyword="yaml_conf_file"
             )
             resources = bodies.parse_body(text, source="yaml_conf_file")
-        bodies.validate_resources(resources)
+        bodycheck.validate_resources(resources)
         return resources
 
     def execute(self, context: Context) -> None:

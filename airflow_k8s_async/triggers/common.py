@@ -20,9 +20,9 @@ from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.detached import detached_task
+from airflow_k8s_async._kube.hub import WatchHub, get_hub
 from airflow_k8s_async._kube.perloop import PerLoop
 from airflow_k8s_async._kube.states import ObjectState
-from airflow_k8s_async._kube.watch import WatchHub, get_hub
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget_kube_target
 from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, WATCH_TIMEOUT_SECONDS, setting

@@ -21,7 +21,7 @@ from airflow_k8s_async._kube.mapping import as_list, as_map
 from airflow_k8s_async._kube.ownership import CHECKED_KEY
 from airflow_k8s_async._kube.podspec import XCOM_SIDECAR_NAME
 from airflow_k8s_async._kube.states import job_state
-from airflow_k8s_async._kube.watch import PODS
+from airflow_k8s_async._kube.subscription import PODS
 from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
 
 __all__ = [

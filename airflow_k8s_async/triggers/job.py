@@ -29,7 +29,7 @@ from airflow_k8s_async._kube.states import (
     main_container_name,
     pod_state,
 )
-from airflow_k8s_async._kube.watch import ADDED, DELETED, JOBS, PODS, Subscription, WatchEvent
+from airflow_k8s_async._kube.subscription import ADDED, DELETED, JOBS, PODS, Subscription, WatchEvent
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, log_pod_events, shared_hub
 from airflow_k8s_async.triggers.events import Event, JobEvent, JobExtra, Status
 from airflow_k8s_async.triggers.logstream import (

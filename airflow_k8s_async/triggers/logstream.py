@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 
 from airflow_k8s_async._kube.client import MERGE_PATCH, KubeClient
 from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
-from airflow_k8s_async._kube.watch import PODS
+from airflow_k8s_async._kube.subscription import PODS
 from airflow_k8s_async.errors import (
     KubeConflictError,
     KubeConnectionError,

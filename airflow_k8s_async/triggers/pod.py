@@ -25,7 +25,7 @@ from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.podspec import XCOM_SIDECAR_NAME
 from airflow_k8s_async._kube.podsubmit import delete_unless_adopted
 from airflow_k8s_async._kube.states import ObjectState, Phase, main_container_name, pod_state
-from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription
+from airflow_k8s_async._kube.subscription import DELETED, PODS, Subscription
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.triggers.common import (
     KubeTrigger,

@@ -16,7 +16,7 @@ from airflow_k8s_async._kube.discovery import resolve
 from airflow_k8s_async._kube.kinds import evaluate, rule_from_dict
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import Phase
-from airflow_k8s_async._kube.watch import DELETED
+from airflow_k8s_async._kube.subscription import DELETED
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, shared_hub
 from airflow_k8s_async.triggers.events import Event, Status
 

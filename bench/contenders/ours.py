@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_k8s_async._kube.client import close_clients
-from airflow_k8s_async._kube.watch import get_hub
+from airflow_k8s_async._kube.hub import get_hub
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from airflow_k8s_async._kube.client import close_clients
-from airflow_k8s_async._kube.watch import WatchHub
+from airflow_k8s_async._kube.hub import WatchHub
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from kubernetes import client
 from airflow_k8s_async._kube.client import KubeClient, close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.discovery import resolve, resolve_all
-from airflow_k8s_async._kube.watch import JOBS, PODS, Resource
+from airflow_k8s_async._kube.subscription import JOBS, PODS, Resource
 from airflow_k8s_async.errors import ConfigurationError
 from tests.support import kube
 

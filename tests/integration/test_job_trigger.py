@@ -11,8 +11,9 @@ import pytest
 from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients
+from airflow_k8s_async._kube.hub import get_hub
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
-from airflow_k8s_async._kube.watch import JOBS, get_hub
+from airflow_k8s_async._kube.subscription import JOBS
 from airflow_k8s_async.triggers.finish import apply_finish_action
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
 from tests.integration.test_pod_trigger import Output, first_event

@@ -21,7 +21,7 @@ from airflow_k8s_async._kube.podsubmit import (
     ownership_labels,
     stable_name,
 )
-from airflow_k8s_async._kube.watch import PODS
+from airflow_k8s_async._kube.subscription import PODS
 from airflow_k8s_async.errors import KubeConflictError
 from airflow_k8s_async.triggers.finish import apply_finish_action
 from tests.support import kube

@@ -21,9 +21,10 @@ from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
+from airflow_k8s_async._kube.hub import get_hub
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podspec import XCOM_SIDECAR_NAME as XCOM_SIDECAR
-from airflow_k8s_async._kube.watch import PODS, get_hub
+from airflow_k8s_async._kube.subscription import PODS
 from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.finish import apply_finish_action
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
@@ -37,7 +38,7 @@ IMAGE = {"image": kube.IMAGE, "imagePullPolicy": kube.PULL_POLICY}
 @pytest.fixture(autouse=True)
 async def _close_clients() -> AsyncIterator[None]:
     yield
-    from airflow_k8s_async._kube.watch import get_hub
+    from airflow_k8s_async._kube.hub import get_hub
 
     await get_hub().close()
     await close_clients()

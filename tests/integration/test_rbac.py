@@ -23,7 +23,7 @@ from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients
-from airflow_k8s_async._kube.watch import get_hub
+from airflow_k8s_async._kube.hub import get_hub
 from airflow_k8s_async.errors import KubeForbiddenError
 from airflow_k8s_async.operators.job import KubernetesJobOperator
 from airflow_k8s_async.operators.pod import KubernetesPodOperator

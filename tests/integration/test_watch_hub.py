@@ -23,8 +23,9 @@ from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
+from airflow_k8s_async._kube.hub import WatchHub
 from airflow_k8s_async._kube.states import Phase, pod_state
-from airflow_k8s_async._kube.watch import DELETED, PODS, Subscription, WatchEvent, WatchHub
+from airflow_k8s_async._kube.subscription import DELETED, PODS, Subscription, WatchEvent
 from tests.support import kube
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import until

@@ -25,8 +25,8 @@ from airflow.sdk.exceptions import TaskDeferred
 from kubernetes import client
 
 from airflow_k8s_async._kube.client import close_clients
+from airflow_k8s_async._kube.hub import get_hub
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
-from airflow_k8s_async._kube.watch import get_hub
 from airflow_k8s_async.armada import GrpcChannelArgs
 from airflow_k8s_async.operators.armada import ArmadaOperator
 from airflow_k8s_async.operators.job import KubernetesJobOperator, KubernetesLegacyJobOperator

@@ -16,14 +16,11 @@ from airflow_k8s_async._kube.bodies import (
     job_operator_defaults,
     load_body_file,
     main_container,
-    name_limit,
-    name_prefix_from,
-    name_resources,
     own_resources,
     parse_body,
-    resource_names,
-    validate_resources,
 )
+from airflow_k8s_async._kube.bodycheck import validate_resources
+from airflow_k8s_async._kube.bodynames import name_limit, name_prefix_from, name_resources, resource_names
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async.errors import ConfigurationError
 

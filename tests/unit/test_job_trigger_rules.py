@@ -15,8 +15,9 @@ import kmock
 
 from airflow_k8s_async._kube.client import close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
+from airflow_k8s_async._kube.hub import WatchHub
 from airflow_k8s_async._kube.states import job_state
-from airflow_k8s_async._kube.watch import PODS, WatchEvent, WatchHub
+from airflow_k8s_async._kube.subscription import PODS, WatchEvent
 from airflow_k8s_async.triggers.job import LATE_POD_SECONDS, KubernetesJobTrigger, _pump
 from airflow_k8s_async.triggers.logstream import LogStreams
 from tests.unit.fake_api import ok, pod_list

@@ -18,7 +18,8 @@ import yaml
 from airflow_k8s_async._kube import watch
 from airflow_k8s_async._kube.client import KubeClient, close_clients, get_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
-from airflow_k8s_async._kube.watch import DELETED, PODS, WatchEvent, WatchHub
+from airflow_k8s_async._kube.hub import WatchHub
+from airflow_k8s_async._kube.subscription import DELETED, PODS, WatchEvent
 from airflow_k8s_async.errors import KubeForbiddenError, KubeUnauthorizedError
 from tests.support.waiting import until
 from tests.unit.fake_api import HANG, FakeApi, pod, pod_list, status
