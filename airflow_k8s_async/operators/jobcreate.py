@@ -6,7 +6,8 @@ Plain functions of a client and their inputs: the operators (on a worker) and th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from airflow_k8s_async.errors import (
 )
 from airflow_k8s_async.triggers.common import delete_resources
 
-__all__ = ["Creation", "clear_earlier_tries", "create_all", "same_start"]
+__all__ = ["Creation", "clear_earlier_tries", "create_all", "same_start", "undone_on_failure"]
 
 
 @dataclass
@@ -36,6 +37,20 @@ class Creation:
     created: list[dict[str, Any]] = field(default_factory=list)
     first_object: dict[str, Any] | None = None
     first_created_at: float | None = None
+
+
+@asynccontextmanager
+async def undone_on_failure(
+    client: KubeClient, created: list[dict[str, Any]], *, log: Any
+) -> AsyncIterator[None]:
+    """Delete what ``created`` holds (``{"path", "uid", "kind", "name"}``) when the block fails, or is
+    cancelled midway (a timeout or a kill on a worker: ``asyncio.run`` cancels it), then re-raise:
+    a task creating several objects leaves all of them or none."""
+    try:
+        yield
+    except BaseException:
+        await delete_resources(client, created, log=log)
+        raise
 
 
 async def same_start(client: KubeClient, path: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -60,9 +75,9 @@ async def create_all(
     adopt: bool,
     log: Any,
 ) -> Creation:
-    """Create ``resources`` in order, labelled ``labels``; on a failure delete those created before
-    it. ``adopt`` (a start in the triggerer, names derived from the try): an object of the same name
-    with this try's labels is the same start run again, and is taken instead of refused."""
+    """Create ``resources`` in order, labelled ``labels``; on a failure (or a cancel) delete those
+    created before it. ``adopt`` (a start in the triggerer, names derived from the try): an object of
+    the same name with this try's labels is the same start run again, and is taken, not refused."""
     owned = bodies.own_resources(
         resources,
         labels=labels,
@@ -71,46 +86,47 @@ async def create_all(
     )
     creation = Creation()
     created = creation.created
-    for index, resource in enumerate(owned, start=1):
-        kind: Resource = kinds[str(resource["apiVersion"]), str(resource["kind"])]
-        meta = resource["metadata"]
-        ns = meta.get("namespace") if kind.namespaced else None
-        try:
+    async with undone_on_failure(client, created, log=log):
+        for index, resource in enumerate(owned, start=1):
+            kind: Resource = kinds[str(resource["apiVersion"]), str(resource["kind"])]
+            meta = resource["metadata"]
+            ns = meta.get("namespace") if kind.namespaced else None
             try:
-                answer = await client.request("POST", kind.path(namespace=ns), body=resource)
-            except KubeConflictError:
-                if not adopt:
-                    raise
-                answer = await same_start(client, kind.path(namespace=ns, name=meta["name"]), labels)
-                log.info("Found %s %s of this try (created before a restart)", resource["kind"], meta["name"])
-        except AirflowK8sAsyncError as exc:
-            await delete_resources(client, created, log=log)
-            raise ConfigurationError(
-                f"creating resource {index} of {len(owned)} ({resource['kind']} {meta.get('name')}) "
-                f"failed: {exc}; the {len(created)} created before it were deleted"
-            ) from exc
-        if index == 1:
-            creation.first_object = job_summary(answer)
-        if resource["kind"] == "Job" and (resource.get("spec") or {}).get("suspend"):
-            if not (answer.get("spec") or {}).get("suspend"):
-                log.warning(
-                    "The API server dropped spec.suspend of Job %s (Kubernetes < 1.21 has no "
-                    "suspend): the Job runs at once",
-                    meta["name"],
-                )
-        created.append(
-            {
-                "apiVersion": resource["apiVersion"],
-                "kind": resource["kind"],
-                "name": meta["name"],
-                "namespace": ns,
-                "uid": answer["metadata"]["uid"],
-                "path": kind.path(namespace=ns, name=meta["name"]),
-            }
-        )
-        if index == 1:
-            creation.first_created_at = as_time(answer["metadata"].get("creationTimestamp"))
-        log.info("Created %s %s", resource["kind"], meta["name"])
+                try:
+                    answer = await client.request("POST", kind.path(namespace=ns), body=resource)
+                except KubeConflictError:
+                    if not adopt:
+                        raise
+                    answer = await same_start(client, kind.path(namespace=ns, name=meta["name"]), labels)
+                    log.info(
+                        "Found %s %s of this try (created before a restart)", resource["kind"], meta["name"]
+                    )
+            except AirflowK8sAsyncError as exc:
+                raise ConfigurationError(
+                    f"creating resource {index} of {len(owned)} ({resource['kind']} {meta.get('name')}) "
+                    f"failed: {exc}; the {len(created)} created before it were deleted"
+                ) from exc
+            if index == 1:
+                creation.first_object = job_summary(answer)
+                creation.first_created_at = as_time(answer["metadata"].get("creationTimestamp"))
+            if resource["kind"] == "Job" and (resource.get("spec") or {}).get("suspend"):
+                if not (answer.get("spec") or {}).get("suspend"):
+                    log.warning(
+                        "The API server dropped spec.suspend of Job %s (Kubernetes < 1.21 has no "
+                        "suspend): the Job runs at once",
+                        meta["name"],
+                    )
+            created.append(
+                {
+                    "apiVersion": resource["apiVersion"],
+                    "kind": resource["kind"],
+                    "name": meta["name"],
+                    "namespace": ns,
+                    "uid": answer["metadata"]["uid"],
+                    "path": kind.path(namespace=ns, name=meta["name"]),
+                }
+            )
+            log.info("Created %s %s", resource["kind"], meta["name"])
     return creation
 
 

@@ -24,9 +24,9 @@ from airflow_k8s_async._kube.mapping import as_map
 from airflow_k8s_async._kube.subscription import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeConflictError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
+from airflow_k8s_async.operators.jobcreate import undone_on_failure
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, templated
 from airflow_k8s_async.operators.sync import run_sync
-from airflow_k8s_async.triggers.common import delete_resources
 
 __all__ = ["KubernetesCreateResourceOperator", "KubernetesDeleteResourceOperator"]
 
@@ -136,33 +136,30 @@ class KubernetesCreateResourceOperator(_ResourceOperator):
     ) -> None:
         run = _run_of(context)
         created: list[dict[str, Any]] = []
-        for index, (resource, kind, namespace) in enumerate(placed, start=1):
-            meta = resource["metadata"]
-            body = {
-                **resource,
-                "metadata": {**meta, "annotations": {**as_map(meta.get("annotations")), CREATED_BY: run}},
-            }
-            what = _describe(resource, namespace)
-            try:
-                answer = await self._create_one(client, kind, namespace, body, run=run, what=what)
-            except AirflowK8sAsyncError as exc:
-                deleted = await delete_resources(client, created, log=self.log)
-                raise AirflowException(
-                    f"creating object {index} of {len(placed)} ({what}) failed: {exc}; "
-                    f"the {len(deleted)} created before it were deleted"
-                ) from exc
-            except BaseException:  # a timeout or a kill midway (asyncio.run cancels us): undo, then go
-                await delete_resources(client, created, log=self.log)
-                raise
-            answer_meta = as_map(answer.get("metadata"))
-            created.append(
-                {
-                    "kind": resource["kind"],
-                    "name": answer_meta.get("name"),
-                    "uid": answer_meta.get("uid"),
-                    "path": kind.path(namespace=namespace, name=answer_meta.get("name")),
+        async with undone_on_failure(client, created, log=self.log):
+            for index, (resource, kind, namespace) in enumerate(placed, start=1):
+                meta = resource["metadata"]
+                body = {
+                    **resource,
+                    "metadata": {**meta, "annotations": {**as_map(meta.get("annotations")), CREATED_BY: run}},
                 }
-            )
+                what = _describe(resource, namespace)
+                try:
+                    answer = await self._create_one(client, kind, namespace, body, run=run, what=what)
+                except AirflowK8sAsyncError as exc:
+                    raise AirflowException(
+                        f"creating object {index} of {len(placed)} ({what}) failed: {exc}; "
+                        f"the {len(created)} created before it were deleted"
+                    ) from exc
+                answer_meta = as_map(answer.get("metadata"))
+                created.append(
+                    {
+                        "kind": resource["kind"],
+                        "name": answer_meta.get("name"),
+                        "uid": answer_meta.get("uid"),
+                        "path": kind.path(namespace=namespace, name=answer_meta.get("name")),
+                    }
+                )
         self.log.info("Created %d object(s); they stay when the task ends", len(created))
 
     async def _create_one(

@@ -122,10 +122,7 @@ def start_args(
             **submit,
         },
         finish=task._finish_plan(try_number=None),
-        kubernetes_conn_id=task.kubernetes_conn_id,
-        config_file=task.config_file,
-        cluster_context=task.cluster_context,
-        in_cluster=task.in_cluster,
+        **task._connection_kwargs(),
     )
     classpath, kwargs = trigger.serialize()
     return StartTriggerArgs(trigger_cls=classpath, trigger_kwargs=kwargs, next_method="execute_complete")

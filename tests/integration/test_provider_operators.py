@@ -15,8 +15,13 @@ from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from kubernetes import client
 from kubernetes.client import models as k8s
 
+from airflow_k8s_async._kube.bodies import parse_body
+from airflow_k8s_async._kube.client import close_clients, get_client
+from airflow_k8s_async._kube.cluster import ClusterConfig
+from airflow_k8s_async._kube.discovery import resolve_all
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators.job import KubernetesDeleteJobOperator, KubernetesPatchJobOperator
+from airflow_k8s_async.operators.jobcreate import create_all
 from airflow_k8s_async.operators.pod_exec import KubernetesPodExecOperator
 from airflow_k8s_async.operators.resource import (
     CREATED_BY,
@@ -91,6 +96,40 @@ def test_a_failed_create_deletes_what_it_created_before(core: client.CoreV1Api, 
     with pytest.raises(AirflowException, match=r"object 2 of 2 \(ConfigMap .*/theirs\).*1 created before"):
         operator.execute(task_context("create"))  # type: ignore[arg-type]
     kube.eventually(lambda: names(core, namespace) == {"theirs"}, timeout=30)
+
+
+async def test_a_create_cancelled_midway_deletes_what_it_created(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """A timeout or kill on a worker cancels the creating coroutine (``asyncio.run``): the Job
+    operators' creation undoes as the resource operator's does, leaving none of a body's objects."""
+    kube_client = await get_client(ClusterConfig(config_file=os.environ["KUBECONFIG"]))
+    resources = parse_body(configmaps(namespace, "c1", "c2", "c3", "c4"), source="body")
+    kinds = await resolve_all(kube_client, resources=resources)
+    creating = asyncio.current_task()
+    assert creating is not None
+
+    class CancelAfterTwo:
+        """The task log; the second "Created" line is where the cancel lands (deterministically)."""
+
+        created = 0
+
+        def info(self, message: str, *args: Any) -> None:
+            if message.startswith("Created"):
+                self.created += 1
+                if self.created == 2:
+                    creating.cancel()
+
+        def warning(self, message: str, *args: Any) -> None:
+            pass
+
+    with pytest.raises(asyncio.CancelledError):
+        await create_all(
+            kube_client, kinds, resources, namespace=namespace, labels={}, adopt=False, log=CancelAfterTwo()
+        )
+    creating.uncancel()
+    assert names(core, namespace) == set()  # c1 and c2 deleted before the cancel went on
+    await close_clients()
 
 
 def test_an_unknown_kind_creates_nothing(core: client.CoreV1Api, namespace: str) -> None:
