@@ -39,13 +39,8 @@ from airflow_k8s_async.triggers.common import (
 )
 from airflow_k8s_async.triggers.events import Event, PodEvent, PodExtra, Status
 from airflow_k8s_async.triggers.finish import XCOM_SIDECAR_KEY
-from airflow_k8s_async.triggers.logstream import (
-    LogChoice,
-    LogStreams,
-    container_states,
-    log_budget,
-    wanted_containers,
-)
+from airflow_k8s_async.triggers.logbudget import log_budget
+from airflow_k8s_async.triggers.logstream import LogChoice, LogStreams, container_states, wanted_containers
 from airflow_k8s_async.triggers.podstart import render_submission, start_pod
 
 __all__ = [
