@@ -1,4 +1,6 @@
-"""What every trigger of this package shares in one triggerer process."""
+"""What every trigger of this package shares in one triggerer process: the base class KubeTrigger
+(reaching the cluster, ending the task, deleting on a kill), the connection lookup and the watch hub
+per event loop, and deleting what a task created."""
 
 from __future__ import annotations
 
