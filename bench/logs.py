@@ -41,7 +41,7 @@ from kubernetes import client, config
 
 from airflow_k8s_async._kube.client import close_clients
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
-from airflow_k8s_async.triggers.logstream import CURSOR_ANNOTATION
+from airflow_k8s_async.triggers.logcursor import CURSOR_ANNOTATION
 from tests.support import kube
 
 RESULTS = Path(__file__).parent / "results"

@@ -27,8 +27,10 @@ from airflow.triggers.base import StartTriggerArgs
 from airflow_k8s_async._kube.k8s_objects import Secret, to_api_dict
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators.shared import custom_xcom_backend
-from airflow_k8s_async.triggers.common import KubeTrigger, keep_running, once_created
+from airflow_k8s_async.triggers.asynctasks import keep_running, once_created
+from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.events import Event, Status
+from airflow_k8s_async.triggers.execution_api import push_xcoms
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome
 from airflow_k8s_async.triggers.podstart import secret_to_dict, template_env
 
@@ -213,7 +215,7 @@ class OperatorStartTrigger(KubeTrigger):
         """The XComs a worker pushes when it starts the task; best effort: what was created must
         still be waited for (and deleted on a kill) if the execution API fails this once."""
         try:
-            await self._push_xcoms(xcoms)
+            await push_xcoms(self.task_instance, xcoms)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -46,14 +46,9 @@ from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, setting
 from airflow_k8s_async.triggers.common import KubeTrigger, shared_target
 from airflow_k8s_async.triggers.events import ArmadaEvent, ArmadaExtra, Event, Status
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, failure_message
-from airflow_k8s_async.triggers.logstream import (
-    LAST_LINES,
-    LogBudget,
-    budget_note,
-    drain_followers,
-    log_budget,
-    unread_note,
-)
+from airflow_k8s_async.triggers.logbudget import LogBudget, budget_note, log_budget
+from airflow_k8s_async.triggers.logdrain import drain_followers, unread_note
+from airflow_k8s_async.triggers.logstream import LAST_LINES
 
 __all__ = [
     "ArmadaJobTrigger",

@@ -1,13 +1,15 @@
-"""What every trigger of this package shares in one triggerer process."""
+"""What every trigger of this package shares in one triggerer process: the base class KubeTrigger
+(reaching the cluster, ending the task, deleting on a kill), the connection lookup and the watch hub
+per event loop, and deleting what a task created."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import Any
 
 from airflow.triggers.base import (
     BaseTrigger,
@@ -19,46 +21,36 @@ from airflow.triggers.base import (
 from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import KubeClient, get_client
-from airflow_k8s_async._kube.detached import detached_task
 from airflow_k8s_async._kube.hub import WatchHub, get_hub
 from airflow_k8s_async._kube.perloop import PerLoop
 from airflow_k8s_async._kube.states import ObjectState
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget_kube_target
 from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, WATCH_TIMEOUT_SECONDS, setting
+from airflow_k8s_async.triggers.asynctasks import keep_running, run_shielded
 from airflow_k8s_async.triggers.events import Event, Status
+from airflow_k8s_async.triggers.execution_api import push_xcoms, task_state
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_action, finish_intent, outcome
+from airflow_k8s_async.triggers.stalls import loop_stalls
 
 __all__ = [
     "AIRFLOW_HAS_TRIGGER_ON_KILL",
     "CONNECTION_FIELDS",
     "KubeTrigger",
-    "LoopStalls",
     "delete_resources",
-    "first_of",
-    "keep_running",
-    "log_pod_events",
-    "loop_stalls",
-    "once_created",
-    "run_shielded",
     "shared_hub",
     "shared_target",
 ]
 
 # How long a trigger that ended its task waits for Airflow to store the end before deleting.
 FINISH_WAIT_SECONDS = 30.0
-EVENTS_WAIT_SECONDS = 5.0
-# A kill while a task started in the triggerer is creating its work waits this long for the
-# creation, then deletes what it made.
-START_WAIT_SECONDS = 60.0
 # Airflow 3.3 calls a trigger's on_kill() when a user kills the task; before, only cleanup() ran.
 AIRFLOW_HAS_TRIGGER_ON_KILL = tuple(int(p) for p in airflow_version.split(".")[:2] if p.isdigit()) >= (3, 3)
 # The message Airflow >= 3.3 cancels a trigger with when it no longer belongs to this triggerer (a
-CONNECTION_FIELDS = ("kubernetes_conn_id", "config_file", "cluster_context", "in_cluster")
-"""KubeTrigger's fields that say how to reach the cluster (never credentials)."""
-
 # user's action, its timeout, a hand-over after a stall); a stopping triggerer cancels with none.
 USER_ACTION_CANCEL = "__airflow_user_action__"
+CONNECTION_FIELDS = ("kubernetes_conn_id", "config_file", "cluster_context", "in_cluster")
+"""KubeTrigger's fields that say how to reach the cluster (never credentials)."""
 
 
 def shared_hub() -> WatchHub:
@@ -192,7 +184,7 @@ class KubeTrigger(BaseTrigger):
             return
         self._log_outcome(result)
         try:
-            await self._push_xcoms(result.xcoms)
+            await push_xcoms(self.task_instance, result.xcoms)
         except Exception as exc:  # the task must not end without its results: resume on a worker
             self.log.warning("Could not push the XComs from the triggerer (%s); resuming on a worker", exc)
             self._fired = True
@@ -220,7 +212,7 @@ class KubeTrigger(BaseTrigger):
         deadline = time.monotonic() + FINISH_WAIT_SECONDS
         while time.monotonic() < deadline:
             try:
-                if await self._task_state() != "deferred":
+                if await task_state(self.task_instance) != "deferred":
                     break
             except Exception:  # no execution API (e.g. run in-process): finish at once
                 break
@@ -229,29 +221,6 @@ class KubeTrigger(BaseTrigger):
 
     def _outcome(self, event: Mapping[str, Any], plan: FinishPlan) -> Outcome:
         return outcome(event, plan=plan)
-
-    async def _push_xcoms(self, xcoms: dict[str, Any]) -> None:
-        """Push XComs as a worker does (serialized by the XCom class, sent over the triggerer's
-        execution-API channel), not through the end event: Airflow 3.3.2 stores an event's XComs
-        JSON-encoded twice, so a downstream ``xcom_pull`` would get a string instead of the value."""
-        if not xcoms:
-            return
-        from airflow.sdk.execution_time import task_runner
-        from airflow.sdk.execution_time.comms import SetXCom
-        from airflow.sdk.execution_time.xcom import XCom
-
-        ti = self.task_instance
-        if ti is None:
-            raise RuntimeError("the triggerer gave this trigger no task instance")
-        dag_id, task_id, run_id, map_index = ti.dag_id, ti.task_id, ti.run_id, ti.map_index
-        for key, value in xcoms.items():
-            serialized = XCom.serialize_value(
-                value=value, key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index
-            )
-            message = SetXCom(
-                key=key, value=serialized, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index
-            )
-            await task_runner.SUPERVISOR_COMMS.asend(message)
 
     def _log_outcome(self, result: Outcome) -> None:
         if result.state == "failed":
@@ -310,7 +279,7 @@ class KubeTrigger(BaseTrigger):
         answer); ``_UNKNOWN`` when there is none: then nothing is deleted."""
         for attempt in range(3):
             try:
-                return await self._task_state()
+                return await task_state(self.task_instance)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -356,125 +325,8 @@ class KubeTrigger(BaseTrigger):
     async def _kill(self) -> None:
         raise NotImplementedError
 
-    async def _task_state(self) -> str | None:
-        """The task's state, asked over the triggerer's own channel to the execution API.
-
-        Asked asynchronously on the runner's loop: the sync SDK helper hops threads, and its
-        answer can arrive after a cancelled trigger stopped waiting for it.
-        """
-        from airflow.sdk.execution_time import task_runner
-        from airflow.sdk.execution_time.comms import GetTaskStates
-
-        ti = self.task_instance
-        if ti is None:
-            raise RuntimeError("the triggerer gave this trigger no task instance")
-        request = GetTaskStates(
-            dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
-        )
-        response = await task_runner.SUPERVISOR_COMMS.asend(request)
-        states: dict[str, Any] = getattr(response, "task_states", None) or {}
-        if ti.run_id not in states:
-            return None  # the DAG run is gone (deleted): the task left "deferred"
-        # The execution API names a mapped task instance "<task_id>_<map_index>".
-        key = ti.task_id if ti.map_index is None or ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
-        run_states = states[ti.run_id] or {}
-        if key not in run_states:
-            raise RuntimeError(f"no state for {key} in the execution API's answer")
-        state = run_states[key]
-        return None if state is None else str(state)
-
-
-_T = TypeVar("_T")
-# Shielded work must not be garbage-collected while it runs: the loop holds tasks only weakly.
-_SHIELDED: set[asyncio.Task[Any]] = set()
-
-
-def keep_running(task: asyncio.Task[_T]) -> asyncio.Task[_T]:
-    _SHIELDED.add(task)
-    task.add_done_callback(_SHIELDED.discard)
-    return task
-
-
-async def first_of(step: Awaitable[_T], *, failing: asyncio.Future[Any], timeout: float | None) -> _T:
-    """``step``'s result, unless ``failing`` ends first (its exception is raised); TimeoutError
-    after ``timeout``. ``step`` is cancelled when it does not win."""
-    task = asyncio.ensure_future(step)
-    try:
-        done, _ = await asyncio.wait([task, failing], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.wait([task])  # its cancel lands before we go on (never raised here)
-    if task in done:
-        return task.result()
-    if failing in done:
-        failing.result()  # raises
-    raise asyncio.TimeoutError
-
-
-async def run_shielded(work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work`` to its end even if the caller is cancelled meanwhile (the caller's wait is)."""
-    await asyncio.shield(keep_running(asyncio.ensure_future(work)))
-
-
-async def once_created(
-    creation: asyncio.Task[Any], then: Callable[[], Coroutine[Any, Any, None]], *, log: Any, what: str
-) -> None:
-    """Run ``then`` (a kill's delete) once ``creation`` (a start's create, still under way when the
-    kill came) has ended: at once if it has; else after waiting up to START_WAIT_SECONDS, or when
-    it ends (its requests are bounded), so that what it makes is never left behind."""
-    if not creation.done():
-        log.info("Task killed while %s is being created: deleting it once it is", what)
-        await asyncio.wait({creation}, timeout=START_WAIT_SECONDS)
-        if not creation.done():
-            creation.add_done_callback(lambda _: keep_running(asyncio.ensure_future(then())))
-            return
-    await then()
-
 
 _UNKNOWN = object()
-# A gap this long in the loop's 1 s ticks is a stall (SIGSTOP, CPU throttling, a paused VM): long
-# enough for the triggerer's heartbeat to lapse, so its triggers may be running elsewhere now.
-STALL_SECONDS = 5.0
-STALL_MEMORY_SECONDS = 300.0
-
-
-class LoopStalls:
-    """When this event loop last stopped running for ``STALL_SECONDS`` or more."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._tick = loop.time()
-        self._last_stall = -STALL_MEMORY_SECONDS
-        self._task = detached_task(self._ticks(), name="loop stall watch")
-
-    async def _ticks(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            self._note()
-
-    def _note(self) -> None:
-        now = self._loop.time()
-        if now - self._tick > 1.0 + STALL_SECONDS:
-            self._last_stall = now
-        self._tick = now
-
-    def stalled_recently(self) -> bool:
-        self._note()  # a stall that just ended, before the ticker has run again
-        return self._loop.time() - self._last_stall < STALL_MEMORY_SECONDS
-
-    async def close(self) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-
-
-_STALLS: PerLoop[None, LoopStalls] = PerLoop("loop stall watches", close=LoopStalls.close)
-
-
-def loop_stalls() -> LoopStalls:
-    """The running loop's stall watch (started with the first trigger of the process)."""
-    return _STALLS.get_now(None, lambda: LoopStalls(asyncio.get_running_loop()))
-
 
 _END_EVENTS: dict[str, type[TaskSuccessEvent | TaskFailedEvent | TaskSkippedEvent]] = {
     "success": TaskSuccessEvent,
@@ -497,36 +349,3 @@ async def delete_resources(
         except AirflowK8sAsyncError as exc:
             log.warning("Could not delete %s: %s", what, exc)
     return deleted
-
-
-async def log_pod_events(client: KubeClient, *, namespace: str, uid: Any, log: Any) -> None:
-    """Write a pod's events into the task log (why it failed or never started).
-
-    The kubelet records events after the status change that ends the pod, by up to a few seconds
-    on a busy node: ask again while the list still grows (a bound about progress: one more look
-    a second after the last new event), for at most EVENTS_WAIT_SECONDS.
-    """
-    deadline = time.monotonic() + EVENTS_WAIT_SECONDS
-    seen, settled = -1, time.monotonic() + 1.0
-    while True:
-        try:
-            answer = await client.request(
-                "GET",
-                f"/api/v1/namespaces/{namespace}/events",
-                query={"fieldSelector": f"involvedObject.uid={uid}"},
-            )
-        except AirflowK8sAsyncError as exc:
-            log.warning("Could not read the pod's events: %s", exc)
-            return
-        now, count = time.monotonic(), len(answer.get("items") or [])
-        if count != seen:
-            seen, settled = count, now + 1.0
-        if (count and now >= settled) or now >= deadline:
-            break
-        await asyncio.sleep(0.5)
-    if not answer.get("items"):
-        log.info("No events recorded for the pod within %gs", EVENTS_WAIT_SECONDS)
-    for item in answer.get("items") or []:
-        log.info(
-            "Pod event: %s %s: %s", item.get("type", ""), item.get("reason", ""), item.get("message", "")
-        )

@@ -30,15 +30,11 @@ from airflow_k8s_async._kube.states import (
     pod_state,
 )
 from airflow_k8s_async._kube.subscription import ADDED, DELETED, JOBS, PODS, Subscription, WatchEvent
-from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, log_pod_events, shared_hub
+from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, shared_hub
 from airflow_k8s_async.triggers.events import Event, JobEvent, JobExtra, Status
-from airflow_k8s_async.triggers.logstream import (
-    LogChoice,
-    LogStreams,
-    container_states,
-    log_budget,
-    wanted_containers,
-)
+from airflow_k8s_async.triggers.logbudget import log_budget
+from airflow_k8s_async.triggers.logstream import LogChoice, LogStreams, container_states, wanted_containers
+from airflow_k8s_async.triggers.podevents import log_pod_events
 
 __all__ = [
     "PROPAGATION_POLICIES",

@@ -5,9 +5,10 @@ streams without duplicates (``_kube.logs``). The last lines are kept for failure
 every line can also be handed to a callback (``::kube_api:`` lines).
 
 Where each log was passed on to is saved on its pod (annotation CURSOR_ANNOTATION, every
-CHECKPOINT_SECONDS while lines come, and when the streams close), so a trigger that runs again
-after a triggerer restart resumes there instead of from the start. The annotation also carries the
-bytes shown so far, so a task's log budget (``max_log_bytes``) holds across restarts.
+CHECKPOINT_SECONDS while lines come, and when the streams close: ``triggers/logcursor.py``), so a
+trigger that runs again after a triggerer restart resumes there instead of from the start. The
+annotation also carries the bytes shown so far, so a task's log budget (``max_log_bytes``,
+``triggers/logbudget.py``) holds across restarts.
 """
 
 from __future__ import annotations
@@ -15,185 +16,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 from collections import deque
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from airflow_k8s_async._kube.client import MERGE_PATCH, KubeClient
+from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
 from airflow_k8s_async._kube.subscription import PODS
-from airflow_k8s_async.errors import (
-    KubeConflictError,
-    KubeConnectionError,
-    KubeForbiddenError,
-    KubeNotFoundError,
-    KubeServerError,
-    KubeTooManyRequestsError,
-)
-from airflow_k8s_async.settings import MAX_LOG_BYTES, setting
+from airflow_k8s_async.errors import KubeForbiddenError
+from airflow_k8s_async.triggers.logbudget import LogBudget, budget_note
+from airflow_k8s_async.triggers.logcursor import LogCheckpoints, later, saved_cursors
+from airflow_k8s_async.triggers.logdrain import drain_followers, unread_note
 
 __all__ = [
     "LAST_LINES",
-    "LogBudget",
     "LogChoice",
     "LogStreams",
-    "budget_note",
     "container_states",
-    "drain_followers",
-    "log_budget",
-    "rest_of_log",
-    "saved_annotation",
-    "saved_cursors",
-    "unread_note",
     "wanted_containers",
 ]
 
 log = logging.getLogger(__name__)
 
 LAST_LINES = 20
-# A task's log budget: past it one line says so and streaming stops (the task goes on). Per task
-# with the max_log_bytes keyword, else [kubernetes_async] max_log_bytes; 0: no budget.
-DEFAULT_MAX_LOG_BYTES = MAX_LOG_BYTES.default
-CURSOR_ANNOTATION = "airflow-k8s-async/log-cursor"
-# At most this often a pod's cursor is saved while lines come; a triggerer SIGKILLed in between
-# shows the lines since the last save again (and the task log says so).
-CHECKPOINT_SECONDS = 10.0
-CHECKPOINT_CLOSE_SECONDS = 5.0  # the last save, as the streams close: bounded
 CLAIM_WAIT_SECONDS = 5.0  # how long a stream waits for its pod's claim before it shows lines anyway
-# After the end, ended containers' streams deliver their last lines while they make progress: a
-# burst at exit can take minutes to pass on. Given up after this long without a line...
-DRAIN_IDLE_SECONDS = 10.0
-# ... and after this long in all, however fast lines come (a bound on every wait).
-DRAIN_MAX_SECONDS = 600.0
-
-
-async def drain_followers(
-    followers: Collection[asyncio.Task[None]], *, lines: Callable[[], int]
-) -> set[asyncio.Task[None]]:
-    """Wait for ``followers`` to end while ``lines()`` (lines passed on so far) grows; those still
-    running when it stops growing for DRAIN_IDLE_SECONDS, or after DRAIN_MAX_SECONDS."""
-    loop = asyncio.get_running_loop()
-    pending = set(followers)
-    give_up = loop.time() + DRAIN_MAX_SECONDS
-    seen, quiet_since = lines(), loop.time()
-    while pending:
-        now, passed = loop.time(), lines()
-        if passed != seen:
-            seen, quiet_since = passed, now
-        until = min(give_up, quiet_since + DRAIN_IDLE_SECONDS)
-        if now >= until:
-            break
-        _, pending = await asyncio.wait(pending, timeout=min(1.0, until - now))
-    return pending
-
-
-def log_budget(value: int | None) -> int:
-    """The log budget in bytes (0: none): ``value``, else the ``[kubernetes_async]`` setting where
-    the trigger runs (a wrong setting is said, and the default used: no task fails for it)."""
-    if value is not None:
-        return value
-    return setting(MAX_LOG_BYTES)
-
-
-def rest_of_log(*, namespace: str, pod: str, container: str, cursor: LogCursor) -> str:
-    """The command that shows a container's log from where ``cursor`` stopped."""
-    since = cursor.since_time()
-    return f"kubectl logs -n {namespace} {pod} -c {container}" + (f" --since-time={since}" if since else "")
-
-
-def budget_note(
-    *, limit: int, lines: int, namespace: str, pod: str, container: str, cursor: LogCursor
-) -> str:
-    """What the task log says once the task's log budget is spent."""
-    where = rest_of_log(namespace=namespace, pod=pod, container=container, cursor=cursor)
-    return (
-        f"This task's log reached its budget of {limit} bytes (max_log_bytes) after {lines} lines: "
-        f"the containers' logs are not shown any further; the task goes on. The rest: {where} "
-        "(and the other containers' with their own -c)"
-    )
-
-
-class LogBudget:
-    """Bytes of log lines a task may show; ``take(line)`` is None from the first line past it on."""
-
-    def __init__(self, *, limit: int) -> None:
-        self.limit = limit
-        self.shown = 0
-        self.spent = False
-
-    def add_earlier(self, shown: int) -> None:
-        """Count what an earlier trigger of the task showed (spent once it reaches the limit)."""
-        self.shown += shown
-        self.spent = self.spent or (bool(self.limit) and self.shown >= self.limit)
-
-    def take(self, line: str) -> int | None:
-        """The line's size in bytes if it may be shown (and is counted), else None."""
-        if self.spent:
-            return None
-        size = len(line.encode("utf-8", errors="replace")) + 1  # the newline
-        if self.limit and self.shown + size > self.limit:
-            self.spent = True
-            return None
-        self.shown += size
-        return size
-
-
-def _later(one: LogCursor, other: LogCursor) -> bool:
-    """Whether ``one`` is past ``other`` (a cursor with no line is before any)."""
-    if one.last is None:
-        return False
-    return other.last is None or (one.last, one.same) > (other.last, other.same)
-
-
-_LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z: past it a stamp cannot be written back
-
-
-def _valid_cursor(value: Any) -> LogCursor:
-    seconds, nanos, same = value
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ValueError(f"not integers: {value!r}")
-    if not (0 <= seconds <= _LAST_SECOND and 0 <= nanos < 10**9 and same >= 0):
-        raise ValueError(f"out of range: {value!r}")
-    return LogCursor(last=LogTime(seconds, nanos), same=same)
-
-
-def saved_annotation(pod: Mapping[str, Any]) -> str | None:
-    return ((pod.get("metadata") or {}).get("annotations") or {}).get(CURSOR_ANNOTATION)
-
-
-def saved_cursors(
-    pod: Mapping[str, Any], *, owner: str | None
-) -> tuple[dict[str, LogCursor], dict[str, Any]]:
-    """The cursors saved on ``pod`` for the task try ``owner`` (container -> cursor) and the rest
-    of what was saved with them (``shown``, ``final``, ``spent``). Empty when none was saved, when
-    another try saved them (a retry that adopted the pod starts its own log), or when the value is
-    not what this module writes (edited by hand, copied with a template)."""
-    try:
-        saved = json.loads(saved_annotation(pod) or "{}")
-        if not isinstance(saved, dict) or not saved or saved.get("o") != owner:
-            return {}, {}
-        cursors = {
-            str(container): _valid_cursor(value) for container, value in (saved.get("c") or {}).items()
-        }
-        shown = saved.get("shown", 0)
-        if not isinstance(shown, int) or isinstance(shown, bool) or shown < 0:
-            raise ValueError(f"shown={shown!r}")
-        if not all(isinstance(saved.get(key, False), bool) for key in ("final", "spent")):
-            raise ValueError("final/spent not booleans")
-    except (ValueError, TypeError, AttributeError):
-        return {}, {}
-    return cursors, saved
-
-
-def unread_note(*, namespace: str, pod: str, container: str, cursor: LogCursor) -> str:
-    """What the task log says of a container log not read to its end, and how to read the rest."""
-    where = rest_of_log(namespace=namespace, pod=pod, container=container, cursor=cursor)
-    return (
-        f"The log of {pod}[{container}] was not read to its end after the container ended (no "
-        f"new line for {DRAIN_IDLE_SECONDS:g}s, or {DRAIN_MAX_SECONDS:g}s in all); the rest: {where}"
-    )
 
 
 def container_states(pod: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -271,16 +118,25 @@ class LogStreams:
         self._shown_lines = 0
         self._budget = LogBudget(limit=max_bytes)
         self._shown: dict[str, int] = {}  # pod -> bytes of its lines shown, by every trigger so far
-        self._checkpoints = checkpoints
-        self._saver: asyncio.Task[None] | None = None
-        self._locks: dict[str, asyncio.Lock] = {}  # one save at a time per pod
         self._claims: dict[str, asyncio.Future[None]] = {}  # pod -> its take-over (_take_over)
+        self._checkpoints = LogCheckpoints(
+            client=client,
+            namespace=namespace,
+            log=log,
+            owner=owner,
+            enabled=checkpoints,
+            pods=self._pods,
+            cursors=self._cursors,
+            shown_to=self._shown_to,
+            shown=self._shown,
+            budget=self._budget,
+            claims=self._claims,
+        )
         self._streaming: set[str] = set()  # pods whose logs streams have started
         self._denied: KubeForbiddenError | None = None  # no permission to read pod logs
         self._refused: dict[tuple[str, str], KubeForbiddenError] = {}  # a 403 within its grace
         self._denied_event = asyncio.Event()
         self._spent_told = False
-        self._save_failure_told = False
         self._noted: set[tuple[str, str]] = set()  # (pod, container) said to be cut by a deletion
 
     def positions(self) -> dict[str, list[int]]:
@@ -307,8 +163,8 @@ class LogStreams:
             self._followers[key] = asyncio.create_task(
                 self._follow(name, container), name=f"log {name}[{container}]"
             )
-        if self._checkpoints and self._followers and self._saver is None:
-            self._saver = asyncio.create_task(self._save_every(), name=f"log cursors {name}")
+        if self._followers:
+            self._checkpoints.start(name)
 
     async def _follow(self, pod: str, container: str) -> None:
         take_over = self._claims.get(pod)
@@ -375,8 +231,8 @@ class LogStreams:
             self.log.debug("Could not read pod %s for its saved log position: %s", pod, exc)
         if pod not in self._streaming:  # (a stream that waited no longer has its cursor already)
             self.resume(pod, current)
-        if self._checkpoints:
-            await self._save_pod(pod, final=False, claim=True, current=current)
+        if self._checkpoints.enabled:
+            await self._checkpoints.save_pod(pod, final=False, claim=True, current=current)
 
     def _cursor(self, pod: str, container: str) -> LogCursor:
         """Where the log of ``pod[container]`` was shown to; none yet while its stream waits to start
@@ -412,7 +268,7 @@ class LogStreams:
         for container, cursor in cursors.items():
             key = (name, container)
             current = self._cursors.get(key)
-            if current is not None and not _later(cursor, current):
+            if current is not None and not later(cursor, current):
                 continue
             if self.on_line is not None:
                 self._shown_to[key] = cursor
@@ -449,7 +305,7 @@ class LogStreams:
         key = (pod, container)
         shown_to = self._shown_to.get(key)
         if shown_to is not None:
-            if not _later(self._cursors[key], shown_to):  # an earlier trigger showed it
+            if not later(self._cursors[key], shown_to):  # an earlier trigger showed it
                 if self.on_line is not None:
                     self.on_line(pod, container, line)
                 return
@@ -508,118 +364,14 @@ class LogStreams:
     async def close(self) -> None:
         """Stop every stream, then save where each stopped. Bounded, and never raises but a cancel:
         a repeated cancel stops only the waiting for the save, not the save."""
-        tasks = [*self._followers.values(), *([self._saver] if self._saver is not None else [])]
+        saver = self._checkpoints.saver
+        tasks = [*self._followers.values(), *([saver] if saver is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if not (self._checkpoints and self._followers):
-            return
-        saving = asyncio.ensure_future(asyncio.wait_for(self._save_last(), CHECKPOINT_CLOSE_SECONDS))
-        try:
-            await asyncio.shield(saving)
-        except asyncio.TimeoutError:
-            self.log.debug("The last log positions were not all saved within %gs", CHECKPOINT_CLOSE_SECONDS)
-        except Exception as exc:  # the task's outcome must not depend on a best-effort save
-            self.log.warning("Could not save the last log positions: %r", exc)
-
-    async def _save_last(self) -> None:
-        # After the claims: a claim that landed last would mark the place not final again.
-        await asyncio.gather(*self._claims.values(), return_exceptions=True)
-        await self.save(final=True)
-
-    # -- where each log was passed on to, saved on its pod ---------------------------------------
-    async def _save_every(self) -> None:
-        # On a fixed cadence, not a pause after each save: a save slowed by a busy API server must
-        # not stretch the span of lines a killed triggerer's successor shows again.
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            due = max(due + CHECKPOINT_SECONDS, loop.time())
-            await asyncio.sleep(due - loop.time())
-            await self.save(final=False)
+        if self._followers:
+            await self._checkpoints.save_last()
 
     async def save(self, *, final: bool) -> None:
-        """Save each pod's cursors on it, where they moved. ``final``: nothing is passed on after
-        this (the streams are closed), so a later trigger resumes exactly."""
-        if self._checkpoints:
-            pods = list(self._pods)
-            await asyncio.gather(*(self._save_pod(p, final=final, claim=p in self._claims) for p in pods))
-
-    async def _save_pod(
-        self, pod: str, *, final: bool, claim: bool = False, current: Mapping[str, Any] | None = None
-    ) -> None:
-        """One pod's save: a merge patch on the pod's resourceVersion, so that a save decided on an
-        old state (another trigger saved further since, or this one's earlier save landed late)
-        never lands; on a conflict, decided again on the pod as it is. Never raises but a cancel."""
-        path = PODS.path(namespace=self.namespace, name=pod)
-        async with self._locks.setdefault(pod, asyncio.Lock()):
-            if current is None:
-                current = self._pods.get(pod) or {}
-            for _ in range(3):
-                value = self._checkpoint_value(pod, final=final, claim=claim, current=current)
-                if value is None or value == saved_annotation(current):
-                    return
-                metadata: dict[str, Any] = {"annotations": {CURSOR_ANNOTATION: value}}
-                version = (current.get("metadata") or {}).get("resourceVersion")
-                if version:
-                    metadata["resourceVersion"] = version
-                try:
-                    await self.client.request(
-                        "PATCH", path, body={"metadata": metadata}, content_type=MERGE_PATCH
-                    )
-                    return
-                except KubeConflictError:
-                    try:
-                        current = await self.client.request("GET", path)
-                    except Exception as exc:  # gone, or unreachable: the next save decides again
-                        self.log.debug("Could not read pod %s again to save its log position: %s", pod, exc)
-                        return
-                except KubeNotFoundError:
-                    return  # gone: nothing to resume
-                except KubeForbiddenError as exc:
-                    self._checkpoints = False
-                    self.log.warning(
-                        "Cannot save the log position on pod %s (%s): after a triggerer restart its "
-                        "log is shown again from where the task deferred; grant 'patch' on pods",
-                        pod,
-                        exc,
-                    )
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # a best-effort save must never stop a log or fail a task
-                    self._told_save_failure(pod, exc)
-                    return
-
-    def _told_save_failure(self, pod: str, exc: Exception) -> None:
-        transient = isinstance(exc, (KubeConnectionError, KubeTooManyRequestsError, KubeServerError))
-        if transient or self._save_failure_told:  # the next save tries again
-            self.log.debug("Could not save the log position on pod %s: %r", pod, exc)
-            return
-        self._save_failure_told = True
-        self.log.warning("Could not save the log position on pod %s (tried again every save): %r", pod, exc)
-
-    def _checkpoint_value(
-        self, pod: str, *, final: bool, claim: bool, current: Mapping[str, Any]
-    ) -> str | None:
-        """The annotation's value for ``pod``; None when there is nothing to save (no line shown,
-        unless ``claim``) or this trigger is behind what ``current`` (the pod) has: a triggerer
-        that came back after another took over must not move the cursor back."""
-        ours = {c: cur for (p, c), cur in self._cursors.items() if p == pod and cur.last is not None}
-        for (p, c), shown_to in self._shown_to.items():  # still reading again up to these
-            if p == pod and (c not in ours or _later(shown_to, ours[c])):
-                ours[c] = shown_to
-        if not ours and not self._budget.spent and not claim:
-            return None
-        theirs, _ = saved_cursors(current, owner=self.owner)
-        if any(_later(cursor, ours.get(c, LogCursor())) for c, cursor in theirs.items()):
-            return None
-        saved: dict[str, Any] = {
-            "o": self.owner,
-            "c": {c: [cur.last.seconds, cur.last.nanos, cur.same] for c, cur in ours.items() if cur.last},
-            "shown": self._shown.get(pod, 0),
-            "final": final,
-        }
-        if self._budget.spent:
-            saved["spent"] = True
-        return json.dumps(saved, separators=(",", ":"), sort_keys=True)
+        """Save each pod's cursors on it, where they moved (:meth:`LogCheckpoints.save`)."""
+        await self._checkpoints.save(final=final)

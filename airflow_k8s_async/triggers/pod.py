@@ -27,25 +27,14 @@ from airflow_k8s_async._kube.podsubmit import delete_unless_adopted
 from airflow_k8s_async._kube.states import ObjectState, Phase, main_container_name, pod_state
 from airflow_k8s_async._kube.subscription import DELETED, PODS, Subscription
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
-from airflow_k8s_async.triggers.common import (
-    KubeTrigger,
-    delete_resources,
-    first_of,
-    keep_running,
-    log_pod_events,
-    once_created,
-    shared_hub,
-    shared_target,
-)
+from airflow_k8s_async.triggers.asynctasks import first_of, keep_running, once_created
+from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources, shared_hub, shared_target
 from airflow_k8s_async.triggers.events import Event, PodEvent, PodExtra, Status
+from airflow_k8s_async.triggers.execution_api import clear_return_value
 from airflow_k8s_async.triggers.finish import XCOM_SIDECAR_KEY
-from airflow_k8s_async.triggers.logstream import (
-    LogChoice,
-    LogStreams,
-    container_states,
-    log_budget,
-    wanted_containers,
-)
+from airflow_k8s_async.triggers.logbudget import log_budget
+from airflow_k8s_async.triggers.logstream import LogChoice, LogStreams, container_states, wanted_containers
+from airflow_k8s_async.triggers.podevents import log_pod_events
 from airflow_k8s_async.triggers.podstart import render_submission, start_pod
 
 __all__ = [
@@ -206,7 +195,7 @@ class KubernetesPodTrigger(KubeTrigger):
             raise ConfigurationError("start_from_trigger: the triggerer gave this trigger no task instance")
         target = await shared_target(**self._connection_kwargs())
         if self.do_xcom_push:  # as a worker's start does: no earlier try's value survives this one
-            await self._clear_return_value()
+            await clear_return_value(ti)
         created = await start_pod(
             client,
             self.submit,
@@ -220,17 +209,6 @@ class KubernetesPodTrigger(KubeTrigger):
         timeout = self.submit.get("execution_timeout")
         if timeout is not None and self.deadline is None:  # from the pod's creation: a restart keeps it
             self.deadline = _created(created) + float(timeout)
-
-    async def _clear_return_value(self) -> None:
-        from airflow.sdk.execution_time import task_runner
-        from airflow.sdk.execution_time.comms import DeleteXCom
-
-        ti = self.task_instance
-        assert ti is not None
-        message = DeleteXCom(
-            key="return_value", dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index
-        )
-        await task_runner.SUPERVISOR_COMMS.asend(message)
 
     def _seconds_to_next_check(self) -> float | None:
         checks: list[float] = []

@@ -21,8 +21,10 @@ from airflow_k8s_async._kube.client import (
 )
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.logs import LogCursor, follow_container_log, parse_log_time
-from airflow_k8s_async.triggers import logstream
-from airflow_k8s_async.triggers.logstream import CURSOR_ANNOTATION, DRAIN_IDLE_SECONDS, LogStreams
+from airflow_k8s_async.triggers import logcursor
+from airflow_k8s_async.triggers.logcursor import CURSOR_ANNOTATION
+from airflow_k8s_async.triggers.logdrain import DRAIN_IDLE_SECONDS
+from airflow_k8s_async.triggers.logstream import LogStreams
 from tests.integration.test_watch_hub import proxied
 from tests.support import kube
 from tests.support.waiting import until
@@ -356,7 +358,7 @@ async def test_a_trigger_after_a_killed_one_resumes_at_its_last_save_and_says_li
 ) -> None:
     """A triggerer SIGKILLed: nothing is saved as it dies, so the next trigger resumes at the last
     periodic save: no line is lost, those since that save may repeat, and the task log says so."""
-    monkeypatch.setattr(logstream, "CHECKPOINT_SECONDS", 0.5)
+    monkeypatch.setattr(logcursor, "CHECKPOINT_SECONDS", 0.5)
     count = 400
     script = f"for i in $(seq 1 {count}); do echo line-$i; sleep 0.02; done"
     kube_client = await _talking_pod(core, namespace, "killed", script)

@@ -11,7 +11,7 @@ import time
 import pytest
 from kubernetes import client
 
-from airflow_k8s_async.triggers.logstream import CHECKPOINT_SECONDS
+from airflow_k8s_async.triggers.logcursor import CHECKPOINT_SECONDS
 from tests.e2e.airflow_env import AirflowEnv
 from tests.e2e.dags.reliability_e2e import RESTART_SECONDS, RESTART_TASKS
 from tests.e2e.test_pod_operator import pods_of, run

@@ -227,7 +227,7 @@ async def test_a_loop_that_stopped_running_for_seconds_is_known_to_have_stalled(
     """What tells a hand-over (this triggerer stalled, another took its triggers) from a kill."""
     import time as clock
 
-    from airflow_k8s_async.triggers.common import STALL_SECONDS, LoopStalls
+    from airflow_k8s_async.triggers.stalls import STALL_SECONDS, LoopStalls
 
     stalls = LoopStalls(asyncio.get_running_loop())
     try:

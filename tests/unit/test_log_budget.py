@@ -11,14 +11,9 @@ from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators.armada import ArmadaOperator
 from airflow_k8s_async.operators.job import KubernetesJobOperator, KubernetesLegacyJobOperator
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
-from airflow_k8s_async.triggers.logstream import (
-    CURSOR_ANNOTATION,
-    DEFAULT_MAX_LOG_BYTES,
-    LogBudget,
-    LogStreams,
-    log_budget,
-    saved_cursors,
-)
+from airflow_k8s_async.triggers.logbudget import DEFAULT_MAX_LOG_BYTES, LogBudget, log_budget
+from airflow_k8s_async.triggers.logcursor import CURSOR_ANNOTATION, saved_cursors
+from airflow_k8s_async.triggers.logstream import LogStreams
 
 
 def test_the_budget_takes_lines_while_they_fit_then_nothing() -> None:
@@ -130,9 +125,9 @@ def test_a_trigger_behind_the_pods_saved_place_does_not_move_it_back() -> None:
     streams = LogStreams(client=None, namespace="ns", log=_Log(), tag=lambda p, c: None)  # type: ignore[arg-type]
     pod = _pod({"c": {"base": [100, 0, 1]}, "shown": 1, "final": False})
     streams.resume("p", pod)
-    assert streams._checkpoint_value("p", final=True, claim=False, current=pod) is not None  # saves
+    assert streams._checkpoints.value("p", final=True, claim=False, current=pod) is not None  # saves
     ahead = _pod({"c": {"base": [500, 0, 1]}, "shown": 9, "final": False})  # another saved further
-    assert streams._checkpoint_value("p", final=True, claim=False, current=ahead) is None
+    assert streams._checkpoints.value("p", final=True, claim=False, current=ahead) is None
 
 
 def test_a_resume_after_a_kill_says_which_lines_may_repeat() -> None:

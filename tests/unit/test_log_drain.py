@@ -7,13 +7,13 @@ import asyncio
 import pytest
 
 from airflow_k8s_async._kube.logs import LogCursor, LogTime
-from airflow_k8s_async.triggers import logstream
-from airflow_k8s_async.triggers.logstream import drain_followers, unread_note
+from airflow_k8s_async.triggers import logdrain
+from airflow_k8s_async.triggers.logdrain import drain_followers, unread_note
 
 
 @pytest.fixture
 def short_idle(monkeypatch: pytest.MonkeyPatch) -> float:
-    monkeypatch.setattr(logstream, "DRAIN_IDLE_SECONDS", 0.5)
+    monkeypatch.setattr(logdrain, "DRAIN_IDLE_SECONDS", 0.5)
     return 0.5
 
 
@@ -45,7 +45,7 @@ async def test_a_silent_follower_is_given_up_after_the_idle_bound(short_idle: fl
 
 
 async def test_the_drain_is_bounded_in_all(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(logstream, "DRAIN_MAX_SECONDS", 1.0)
+    monkeypatch.setattr(logdrain, "DRAIN_MAX_SECONDS", 1.0)
     ticks = 0
 
     def lines() -> int:

@@ -18,7 +18,7 @@ import pytest
 from airflow_k8s_async import __version__
 from airflow_k8s_async.get_provider_info import get_provider_info
 from airflow_k8s_async.hooks.kubernetes import CONN_TYPE, EXTRA_NAMES, KubernetesAsyncHook
-from airflow_k8s_async.triggers.logstream import DEFAULT_MAX_LOG_BYTES
+from airflow_k8s_async.triggers.logbudget import DEFAULT_MAX_LOG_BYTES
 
 PACKAGE = "airflow-k8s-async"
 HOOK_PATH = "airflow_k8s_async.hooks.kubernetes.KubernetesAsyncHook"
