@@ -40,7 +40,7 @@ from airflow_k8s_async.operators.jobkeywords import (
 )
 from airflow_k8s_async.operators.jobtask import JobTaskMixin
 from airflow_k8s_async.operators.legacyjob import KubernetesLegacyJobOperator
-from airflow_k8s_async.operators.pod import api_value
+from airflow_k8s_async.operators.podkeywords import api_value
 from airflow_k8s_async.operators.shared import checked_max_log_bytes, checked_seconds
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.starting import written_keywords

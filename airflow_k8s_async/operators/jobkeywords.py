@@ -13,7 +13,8 @@ from airflow_k8s_async._kube.podspec import PodKeywords
 from airflow_k8s_async.errors import (
     ConfigurationError,
 )
-from airflow_k8s_async.operators.pod import KubernetesPodOperator, api_value
+from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.operators.podkeywords import api_value
 from airflow_k8s_async.settings import DELETE_POLICY, setting
 from airflow_k8s_async.triggers.finish import (
     DELETE_POLICIES,

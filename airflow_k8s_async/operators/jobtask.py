@@ -30,7 +30,7 @@ from airflow_k8s_async.operators.jobkeywords import (
 )
 from airflow_k8s_async.operators.jobrun import ResourceRun, RunSettings
 from airflow_k8s_async.operators.jobstart import start_trigger_args
-from airflow_k8s_async.operators.pod import api_value, log_choice
+from airflow_k8s_async.operators.podkeywords import api_value, log_choice
 from airflow_k8s_async.operators.shared import KubeOperatorMixin
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.common import KubeTrigger

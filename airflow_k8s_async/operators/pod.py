@@ -8,7 +8,6 @@ inline on the worker, so both modes share one code path.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -20,12 +19,10 @@ from airflow.triggers.base import StartTriggerArgs
 from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import get_client
-from airflow_k8s_async._kube.k8s_objects import to_api_dict
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podspec import (
     PodKeywords,
     build_pod,
-    load_template_file,
     validate_pod,
     with_defaults,
 )
@@ -33,67 +30,21 @@ from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, 
 from airflow_k8s_async._kube.states import pod_state
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
+from airflow_k8s_async.operators.podkeywords import api_value, exit_codes, log_choice, pod_actions
+from airflow_k8s_async.operators.podstart import start_trigger_args
 from airflow_k8s_async.operators.shared import (
     KubeOperatorMixin,
-    check_start_from_trigger,
     checked_max_log_bytes,
     checked_seconds,
-    static_path,
 )
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
-from airflow_k8s_async.triggers.finish import POD_FINISH_ACTIONS as FINISH_ACTIONS
 from airflow_k8s_async.triggers.finish import FinishPlan, apply_finish_action, deletes_at_end, outcome
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
-from airflow_k8s_async.triggers.podstart import submission
 
 __all__ = [
     "KubernetesPodOperator",
-    "api_value",
-    "log_choice",
 ]
-
-KILL_ACTIONS = ("delete_pod", "keep_pod")
-# Keywords accepted so DAGs written for the provider keep working, with no effect in our design.
-_NO_EFFECT = (
-    "poll_interval",  # no polling: the trigger is told of changes by the shared watch
-    "startup_check_interval_seconds",  # idem
-    "base_container_status_polling_interval",  # idem
-    "logging_interval",  # logs stream into the task log while deferred, continuously
-    "durable",
-    "log_events_on_startup",
-    "log_pod_spec_on_failure",
-    "callbacks",
-    "progress_callback",
-    "trigger_kwargs",
-    "log_formatter",
-)
-
-
-def log_choice(value: Iterable[str] | str | bool | None) -> bool | str | list[str] | None:
-    """``container_logs`` / ``init_container_logs`` as the triggers take them (JSON-safe)."""
-    return value if value is None or isinstance(value, (bool, str)) else list(value)
-
-
-def api_value(value: Any, *, where: str) -> Any:
-    """Client model objects (``k8s.V1Volume(...)``) become API dicts, so Jinja renders inside them;
-    ``where`` (the keyword) names the value in the error for one that has no API form."""
-    return value if isinstance(value, (str, bytes)) or value is None else to_api_dict(value, where=where)
-
-
-def _exit_codes(value: int | Container[int] | None) -> tuple[int, ...]:
-    """``skip_on_exit_code`` as a tuple (it travels to the trigger), checked at parse time."""
-    if value is None:
-        return ()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    codes = tuple(value) if isinstance(value, Iterable) and not isinstance(value, (str, bytes)) else None
-    if codes is None or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
-        raise ConfigurationError(
-            f"skip_on_exit_code={value!r}: use an exit code or a list of them, e.g. [3, 100]"
-        )
-    return codes
-
 
 if TYPE_CHECKING:
     # The pod keywords are the operator's attributes, set from PodKeywords' fields in __init__:
@@ -242,7 +193,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttribut
         log_events_on_failure: bool = False,
         wait_before_defer_seconds: float | None = None,
         start_from_trigger: bool | None = None,
-        # accepted for compatibility, no effect (see _NO_EFFECT)
+        # accepted for compatibility, no effect (see podkeywords.NO_EFFECT)
         poll_interval: float = 2,
         startup_check_interval_seconds: int = 5,
         base_container_status_polling_interval: float = 1,
@@ -271,12 +222,11 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttribut
                 "pod_template_file and pod_template_dict are both given: give one template "
                 "(full_pod_spec may be laid over either)"
             )
-        if is_delete_operator_pod is not None:  # the provider's deprecated spelling
-            on_finish_action = "delete_pod" if is_delete_operator_pod else "keep_pod"
-        if on_finish_action not in FINISH_ACTIONS:
-            raise ConfigurationError(f"on_finish_action={on_finish_action!r}: use one of {FINISH_ACTIONS}")
-        if on_kill_action not in KILL_ACTIONS:
-            raise ConfigurationError(f"on_kill_action={on_kill_action!r}: use one of {KILL_ACTIONS}")
+        on_finish_action, on_kill_action = pod_actions(
+            on_finish_action=on_finish_action,
+            on_kill_action=on_kill_action,
+            is_delete_operator_pod=is_delete_operator_pod,
+        )
         self.kubernetes_conn_id = kubernetes_conn_id
         self.in_cluster = in_cluster
         self.config_file = config_file
@@ -294,7 +244,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttribut
         self.reattach_on_restart = reattach_on_restart is not False
         self.on_finish_action = on_finish_action
         self.on_kill_action = on_kill_action
-        self.skip_on_exit_code = _exit_codes(skip_on_exit_code)
+        self.skip_on_exit_code = exit_codes(skip_on_exit_code)
         self.log_events_on_failure = log_events_on_failure
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
         self._init_start_from_trigger(start_from_trigger)
@@ -320,12 +270,11 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttribut
         self, context: Context | None = None, *, target: KubeTarget | None = None
     ) -> dict[str, Any]:
         """The pod body this task would create, validated (nothing touches the cluster)."""
-        dag_file = self.dag.fileloc if self.has_dag() else None  # type: ignore[no-untyped-call]
         pod = build_pod(
             keywords=with_defaults(self.pod_keywords(), target.pod_defaults if target else {}),
             namespace=(target.namespace if target else None) or "default",
             labels=self._ownership_labels(context) if context else {MANAGED_BY_KEY: MANAGED_BY_VALUE},
-            template_base_dir=os.path.dirname(dag_file) if dag_file else None,
+            template_base_dir=self._dag_folder(),
             task_id=self.task_id,
         )
         validate_pod(pod)
@@ -423,29 +372,8 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttribut
         )
 
     def _start_trigger_args(self) -> StartTriggerArgs:
-        """``start_from_trigger``: the trigger that creates the pod and waits, fixed at parse time.
-        What cannot work without a worker is refused here, naming the keyword."""
-        check_start_from_trigger(self)
-        dag: Any = self.dag if self.has_dag() else None  # type: ignore[no-untyped-call]
-        keywords = {f.name: getattr(self, f.name) for f in fields(PodKeywords) if f.name != "do_xcom_push"}
-        keywords["do_xcom_push"] = bool(self.do_xcom_push)
-        template, path = None, keywords["pod_template_file"]
-        if path:
-            path = static_path("pod_template_file", path)
-            base_dir = os.path.dirname(dag.fileloc) if dag is not None and dag.fileloc else None
-            template = load_template_file(str(path), base_dir=base_dir)  # read at parse time
-            keywords["pod_template_file"] = None
-        timeout = self.execution_timeout.total_seconds() if self.execution_timeout is not None else None
-        submit = submission(
-            keywords=keywords,
-            templated=self.template_fields,
-            reattach_on_restart=self.reattach_on_restart,
-            execution_timeout=timeout,
-            template=template,
-        )
-        trigger = self._pod_trigger(submit=submit, finish=self._finish_plan(try_number=None))
-        classpath, kwargs = trigger.serialize()
-        return StartTriggerArgs(trigger_cls=classpath, trigger_kwargs=kwargs, next_method="execute_complete")
+        """``start_from_trigger``: the trigger that creates the pod and waits (``operators/podstart.py``)."""
+        return start_trigger_args(self)
 
     # -- finishing -------------------------------------------------------------------------------
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:

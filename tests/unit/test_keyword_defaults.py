@@ -20,6 +20,7 @@ import pytest
 from airflow_k8s_async._kube.podspec import PodKeywords
 from airflow_k8s_async.operators.job import JobOptions, KubernetesJobOperator, KubernetesLegacyJobOperator
 from airflow_k8s_async.operators.pod import KubernetesPodOperator
+from airflow_k8s_async.operators.podkeywords import NO_EFFECT
 from tests.unit.test_docs_reference import DOCUMENTED, REFERENCE, section
 from tests.unit.test_job_operator import CNCF_SOURCE
 
@@ -122,3 +123,15 @@ def test_the_reference_shows_our_defaults() -> None:
             if literal and not cells[2].startswith(want):
                 wrong.append(f"{cls.__name__}.{names[0]}: shown {cells[2]}, is {want}")
     assert not wrong
+
+
+def test_the_keywords_with_no_effect_are_declared_once_and_documented() -> None:
+    """``NO_EFFECT`` is the list: each is a keyword of the pod operator, and the reference's
+    "no effect" table for it shows exactly these."""
+    text = section(REFERENCE.read_text(), KubernetesPodOperator.__name__)
+    table = text.split("### Accepted for compatibility, no effect", 1)[1].split("\n#", 1)[0]
+    shown = {
+        m for line in table.splitlines() if line.startswith("| `") for m in re.findall(r"^\| `(\w+)`", line)
+    }
+    assert shown == set(NO_EFFECT)
+    assert set(NO_EFFECT) <= set(inspect.signature(KubernetesPodOperator.__init__).parameters)
