@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .bodies import group_of, identity_problem, pod_templates
-from .mapping import as_map
+from .mapping import metadata_of
 from .podcheck import DNS_LABEL, DNS_SUBDOMAIN, check_metadata, validate_pod
 
 __all__ = ["validate_resources"]
@@ -82,7 +82,7 @@ def _resource_problems(resource: Mapping[str, Any]) -> list[str]:
     if problem:
         return [problem]
     group, kind = group_of(resource["apiVersion"]), str(resource["kind"])
-    metadata = as_map(resource.get("metadata"))
+    metadata = metadata_of(resource)
     # A missing namespace is fine here (own_resources sets it), and so is a generateName alone
     # (name_resources turns it into a name).
     placeholder_ns = {"namespace": metadata.get("namespace") or "default"}
@@ -96,7 +96,7 @@ def _resource_problems(resource: Mapping[str, Any]) -> list[str]:
         problems.append(name_problem)
     check_metadata({**metadata, "name": "placeholder", **placeholder_ns}, problems)
     for field, template in pod_templates(resource) if (group, kind) in _WORKLOADS else []:
-        template_metadata = {**as_map(template.get("metadata")), "name": "placeholder", **placeholder_ns}
+        template_metadata = {**metadata_of(template), "name": "placeholder", **placeholder_ns}
         for text in _pod_problems({**template, "metadata": template_metadata}):
             problems.append(f"{field}.{text}" if text.startswith(("spec.", "metadata.")) else text)
     return problems
@@ -109,7 +109,7 @@ def validate_resources(resources: Sequence[Mapping[str, Any]]) -> None:
     problems: list[str] = []
     seen: dict[tuple[str, str, str, str], int] = {}
     for index, resource in enumerate(resources):
-        metadata = as_map(resource.get("metadata"))
+        metadata = metadata_of(resource)
         kind, name = resource.get("kind"), metadata.get("name") or metadata.get("generateName")
         where = f"resources[{index}] ({kind}/{name})"
         problems.extend(f"{where}: {text}" for text in _resource_problems(resource))

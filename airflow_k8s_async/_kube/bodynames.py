@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .bodies import group_of
-from .mapping import as_list, as_map
+from .mapping import as_list, as_map, metadata_of
 from .podnames import random_token
 
 __all__ = [
@@ -152,5 +152,5 @@ def name_resources(
 
 def resource_names(resources: Sequence[Mapping[str, Any]]) -> list[str]:
     """The resources' names, in order (the value of ``KUBERNETES_JOB_OPERATOR_RESOURCES``)."""
-    names = (as_map(r.get("metadata")).get("name") for r in resources)
+    names = (metadata_of(r).get("name") for r in resources)
     return [str(name) for name in names if name]

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_k8s_async._kube.mapping import as_map
+from airflow_k8s_async._kube.mapping import as_map, metadata_of
 from airflow_k8s_async._kube.podmerge import merge_fields, reconcile_metadata, reconcile_specs
 from airflow_k8s_async._kube.podspec import SERVER_METADATA
 from airflow_k8s_async.errors import ConfigurationError
@@ -42,7 +42,7 @@ def reconcile_jobs(base: Mapping[str, Any], client: Mapping[str, Any]) -> dict[s
     if base_spec and upper_spec:
         base_template, upper_template = as_map(base_spec.get("template")), as_map(upper_spec.get("template"))
         template = dict(upper_template)
-        lower_meta, upper_meta = as_map(base_template.get("metadata")), as_map(upper_template.get("metadata"))
+        lower_meta, upper_meta = metadata_of(base_template), metadata_of(upper_template)
         spec = reconcile_specs(as_map(base_template.get("spec")), as_map(upper_template.get("spec")))
         metadata = reconcile_metadata(lower_meta, upper_meta)
         if spec:
@@ -50,7 +50,7 @@ def reconcile_jobs(base: Mapping[str, Any], client: Mapping[str, Any]) -> dict[s
         if metadata:
             template["metadata"] = metadata
         upper["spec"] = merge_fields(base_spec, {**upper_spec, "template": template})
-    metadata = reconcile_metadata(as_map(base.get("metadata")), as_map(upper.get("metadata")))
+    metadata = reconcile_metadata(metadata_of(base), metadata_of(upper))
     if metadata:
         upper["metadata"] = metadata
     return merge_fields(base, upper)
@@ -76,6 +76,6 @@ def job_summary(job: Mapping[str, Any]) -> dict[str, Any]:
     Its spec is left out: trigger events are written to the task log, and a spec's env values
     must not end up there.
     """
-    metadata = {k: v for k, v in as_map(job.get("metadata")).items() if k != "managedFields"}
+    metadata = {k: v for k, v in metadata_of(job).items() if k != "managedFields"}
     summary = {k: job[k] for k in ("apiVersion", "kind") if k in job}
     return {**summary, "metadata": metadata, "status": as_map(job.get("status"))}

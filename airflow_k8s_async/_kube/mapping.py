@@ -9,9 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
-__all__ = ["as_list", "as_map", "as_time"]
+__all__ = ["ObjectMeta", "OwnerReference", "as_list", "as_map", "as_time", "metadata_of"]
+
+
+class OwnerReference(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool
+
+
+class ObjectMeta(TypedDict, total=False):
+    """The metadata fields the code reads. Nothing checks a body against it: a field may be absent,
+    and ``labels`` / ``annotations`` / ``ownerReferences`` may be an explicit null (read them
+    through ``as_map`` / ``as_list``)."""
+
+    name: str
+    generateName: str
+    namespace: str
+    uid: str
+    resourceVersion: str
+    creationTimestamp: str
+    deletionTimestamp: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    ownerReferences: list[OwnerReference]
 
 
 def as_map(value: object) -> dict[str, Any]:
@@ -35,3 +60,9 @@ def as_time(value: object) -> float | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def metadata_of(obj: Mapping[str, Any]) -> ObjectMeta:
+    """``obj``'s metadata (an API object, a list or a body), typed; empty when missing or null. The
+    same dict when it is one, so callers may change it."""
+    return cast("ObjectMeta", as_map(obj.get("metadata")))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from airflow_k8s_async._kube.mapping import as_list, as_map
+from airflow_k8s_async._kube.mapping import as_list, as_map, metadata_of
 
 from ..errors import ConfigurationError
 
@@ -182,7 +182,7 @@ def _check_container(
 def validate_pod(pod: Mapping[str, Any]) -> None:
     """Raise ConfigurationError listing every problem the API server would reject in this pod body."""
     problems: list[str] = []
-    check_metadata(as_map(pod.get("metadata")), problems)
+    check_metadata(metadata_of(pod), problems)
     spec = as_map(pod.get("spec"))
     volumes: set[str] = set()
     for i, volume in enumerate(as_list(spec.get("volumes"))):

@@ -24,7 +24,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_k8s_async._kube.mapping import as_map
+from airflow_k8s_async._kube.mapping import as_map, metadata_of
 
 _CONTAINER_LISTS = ("volumeMounts", "env", "envFrom", "ports", "volumeDevices")
 _METADATA_LISTS = ("managedFields", "finalizers", "ownerReferences")
@@ -131,7 +131,7 @@ def reconcile_pods(base: Mapping[str, Any], client: Mapping[str, Any]) -> dict[s
     """``client`` laid over ``base`` (the provider's ``PodGenerator.reconcile_pods`` on dicts)."""
     upper = copy.deepcopy(dict(client))
     spec = reconcile_specs(as_map(base.get("spec")), as_map(upper.get("spec")))
-    metadata = reconcile_metadata(as_map(base.get("metadata")), as_map(upper.get("metadata")))
+    metadata = reconcile_metadata(metadata_of(base), metadata_of(upper))
     if spec:
         upper["spec"] = spec
     if metadata:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import KubeConflictError, KubeInvalidError, KubeNotFoundError
 from .client import MERGE_PATCH, KubeClient
-from .mapping import as_list, as_map
+from .mapping import as_list, as_map, metadata_of
 from .ownership import ADOPTED_KEY, CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, MANAGED_SELECTOR
 from .podcheck import sanitize_label_value
 from .podnames import add_unique_suffix, seed_of
@@ -69,15 +69,13 @@ async def create_or_adopt(
             PODS.path(namespace=namespace),
             query={"labelSelector": f"{selector},{MANAGED_SELECTOR},{CHECKED_KEY}!=True"},
         )
-        live = [
-            p for p in as_list(found.get("items")) if not as_map(p.get("metadata")).get("deletionTimestamp")
-        ]
+        live = [p for p in as_list(found.get("items")) if not metadata_of(p).get("deletionTimestamp")]
         if live:
             newest = max(live, key=lambda p: str(p["metadata"].get("creationTimestamp")))
             adopted = await _claim(
                 client, newest, try_number=as_map(pod["metadata"].get("labels")).get("try_number")
             )
-            meta = as_map(newest.get("metadata"))
+            meta = metadata_of(newest)
             if adopted is None:
                 log.info(
                     "Pod %s/%s of try %s is being deleted (that try was killed): creating a new pod",
@@ -108,7 +106,7 @@ async def create_or_adopt(
                 if attempt == 1:
                     continue  # gone in between: create it after all
                 raise
-            labels = as_map(as_map(existing.get("metadata")).get("labels"))
+            labels = as_map(metadata_of(existing).get("labels"))
             wanted = {**identity, "try_number": as_map(pod["metadata"].get("labels")).get("try_number")}
             if any(labels.get(k) != v for k, v in wanted.items()):
                 raise
@@ -120,14 +118,14 @@ async def create_or_adopt(
 async def _claim(client: KubeClient, pod: Mapping[str, Any], *, try_number: Any) -> dict[str, Any] | None:
     """Label an earlier try's pod as adopted by ``try_number``; the pod, or None if it is being
     deleted (or gone): the earlier try's kill came first. See :func:`delete_unless_adopted`."""
-    meta = as_map(pod.get("metadata"))
+    meta = metadata_of(pod)
     path = PODS.path(namespace=str(meta.get("namespace")), name=str(meta.get("name")))
     patch = {"metadata": {"uid": meta.get("uid"), "labels": {ADOPTED_KEY: str(try_number)}}}
     try:
         claimed: dict[str, Any] = await client.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
     except (KubeNotFoundError, KubeInvalidError):  # gone, or a namesake (its uid is immutable: 422)
         return None
-    return None if as_map(claimed.get("metadata")).get("deletionTimestamp") else claimed
+    return None if metadata_of(claimed).get("deletionTimestamp") else claimed
 
 
 async def delete_unless_adopted(
@@ -148,7 +146,7 @@ async def delete_unless_adopted(
             pod = await client.request("GET", path)
         except KubeNotFoundError:
             return "gone"
-        meta = as_map(pod.get("metadata"))
+        meta = metadata_of(pod)
         if (uid and meta.get("uid") != uid) or meta.get("deletionTimestamp"):
             return "gone"
         labels = as_map(meta.get("labels"))

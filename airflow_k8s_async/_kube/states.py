@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_k8s_async._kube.mapping import as_list, as_map
+from airflow_k8s_async._kube.mapping import as_list, as_map, metadata_of
 
 MAIN_CONTAINER_ANNOTATION = "kubernetes_job_operator.main_container"
 
@@ -59,7 +59,7 @@ def main_container_name(pod: Mapping[str, Any], *, main_container: str | None = 
     """Explicit name > the LamaAni annotation > a container named "base" > the first container."""
     if main_container:
         return main_container
-    annotated = as_map(as_map(pod.get("metadata")).get("annotations")).get(MAIN_CONTAINER_ANNOTATION)
+    annotated = as_map(metadata_of(pod).get("annotations")).get(MAIN_CONTAINER_ANNOTATION)
     if annotated:
         return str(annotated)
     names = [str(c.get("name", "")) for c in as_list(as_map(pod.get("spec")).get("containers"))]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .cluster import ClusterConfig
+from .mapping import metadata_of
 
 if TYPE_CHECKING:
     from .watch import SharedWatch
@@ -30,7 +31,6 @@ __all__ = [
     "WatchEvent",
     "WatchKey",
     "WatchStats",
-    "meta_of",
 ]
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
@@ -92,17 +92,11 @@ class WatchStats:
     initial_gets: int = 0
 
 
-def meta_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``obj``'s metadata; empty when it has none (or not a mapping)."""
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
 def _rv_int(obj: Mapping[str, Any]) -> int | None:
     # resourceVersion is opaque by contract, but numeric on every etcd-backed server; it is used
     # only to drop stale duplicates and never when it does not parse.
     try:
-        return int(meta_of(obj).get("resourceVersion", ""))
+        return int(metadata_of(obj).get("resourceVersion", ""))
     except ValueError:
         return None
 
@@ -139,7 +133,7 @@ class Subscription:
         self._started = False
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        meta = meta_of(obj)
+        meta = metadata_of(obj)
         if self.name is not None and meta.get("name") != self.name:
             return False
         if self.uid is not None and meta.get("uid") != self.uid:
@@ -152,7 +146,7 @@ class Subscription:
         return True
 
     def _push(self, event: WatchEvent) -> None:
-        uid = meta_of(event.object).get("uid")
+        uid = metadata_of(event.object).get("uid")
         rv = _rv_int(event.object)
         if uid and rv is not None:
             last = self._last_rv.get(uid)

@@ -40,8 +40,9 @@ from ..errors import (
 )
 from .client import KubeClient
 from .detached import detached_task
+from .mapping import as_map, metadata_of
 from .retry import backoff_delays
-from .subscription import ADDED, DELETED, MODIFIED, Subscription, WatchEvent, WatchKey, WatchStats, meta_of
+from .subscription import ADDED, DELETED, MODIFIED, Subscription, WatchEvent, WatchKey, WatchStats
 
 if TYPE_CHECKING:
     from .hub import WatchHub
@@ -139,7 +140,7 @@ class SharedWatch:
 
     def _dispatch(self, event: WatchEvent) -> None:
         self.stats.events += 1
-        for sub in list(self._targets(meta_of(event.object))):
+        for sub in list(self._targets(metadata_of(event.object))):
             if sub.matches(event.object):
                 sub._push(event)
 
@@ -187,12 +188,12 @@ class SharedWatch:
 
     def _cache(self, uid: str, obj: dict[str, Any]) -> None:
         self.objects[uid] = obj
-        self._uids_by_name.setdefault(str(meta_of(obj).get("name", "")), set()).add(uid)
+        self._uids_by_name.setdefault(str(metadata_of(obj).get("name", "")), set()).add(uid)
 
     def _uncache(self, uid: str) -> None:
         obj = self.objects.pop(uid, None)
         if obj is not None:
-            name = str(meta_of(obj).get("name", ""))
+            name = str(metadata_of(obj).get("name", ""))
             uids = self._uids_by_name.get(name, set())
             uids.discard(uid)
             if not uids:
@@ -315,10 +316,11 @@ class SharedWatch:
                 # List items carry no kind/apiVersion; the state rules dispatch on them.
                 obj.setdefault("kind", kind)
                 obj.setdefault("apiVersion", page.get("apiVersion", self.key.resource.api_version))
-                items[meta_of(obj).get("uid", "")] = _slim(obj)
-            token = meta_of(page).get("continue") or None
+                items[metadata_of(obj).get("uid", "")] = _slim(obj)
+            page_meta = as_map(page.get("metadata"))  # a list's: "continue", "resourceVersion"
+            token = page_meta.get("continue") or None
             if token is None:
-                version = meta_of(page).get("resourceVersion")
+                version = page_meta.get("resourceVersion")
                 break
         self.stats.lists += 1
         previous, self.objects, self._uids_by_name = self.objects, {}, {}
@@ -330,7 +332,7 @@ class SharedWatch:
             old = previous.get(uid)
             if old is None:
                 self._dispatch(WatchEvent(ADDED, obj))
-            elif meta_of(old).get("resourceVersion") != meta_of(obj).get("resourceVersion"):
+            elif metadata_of(old).get("resourceVersion") != metadata_of(obj).get("resourceVersion"):
                 self._dispatch(WatchEvent(MODIFIED, obj))
         for uid, old in previous.items():
             if uid not in items:
@@ -366,13 +368,13 @@ class SharedWatch:
             code = int(obj.get("code") or 500)
             raise api_error(status=code, body=obj, method="WATCH", path=self.key.resource.path())
         self._progress = True
-        version = meta_of(obj).get("resourceVersion")
+        version = metadata_of(obj).get("resourceVersion")
         if version:
             self.resource_version = version
         if kind == "BOOKMARK":
             self.stats.bookmarks += 1
             return
-        uid = meta_of(obj).get("uid", "")
+        uid = metadata_of(obj).get("uid", "")
         if kind == DELETED:
             self._uncache(uid)
         elif kind in (ADDED, MODIFIED):

@@ -6,7 +6,7 @@ Plain functions of a client and their inputs: the operators (on a worker) and th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 from airflow_k8s_async._kube import bodies
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.jobspec import job_summary
-from airflow_k8s_async._kube.mapping import as_list, as_map, as_time
+from airflow_k8s_async._kube.mapping import as_list, as_map, as_time, metadata_of
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import object_state
 from airflow_k8s_async._kube.subscription import Resource
@@ -25,6 +25,7 @@ from airflow_k8s_async.errors import (
     KubeForbiddenError,
 )
 from airflow_k8s_async.triggers.common import delete_resources
+from airflow_k8s_async.triggers.events import CreatedResource
 
 __all__ = ["Creation", "clear_earlier_tries", "create_all", "same_start", "undone_on_failure"]
 
@@ -34,14 +35,14 @@ class Creation:
     """What was created (``{"apiVersion", "kind", "name", "namespace", "uid", "path"}``, in order),
     the first object as the API server answered (its summary), and when it was made."""
 
-    created: list[dict[str, Any]] = field(default_factory=list)
+    created: list[CreatedResource] = field(default_factory=list)
     first_object: dict[str, Any] | None = None
     first_created_at: float | None = None
 
 
 @asynccontextmanager
 async def undone_on_failure(
-    client: KubeClient, created: list[dict[str, Any]], *, log: Any
+    client: KubeClient, created: Sequence[CreatedResource], *, log: Any
 ) -> AsyncIterator[None]:
     """Delete what ``created`` holds (``{"path", "uid", "kind", "name"}``) when the block fails, or is
     cancelled midway (a timeout or a kill on a worker: ``asyncio.run`` cancels it), then re-raise:
@@ -56,7 +57,7 @@ async def undone_on_failure(
 async def same_start(client: KubeClient, path: str, labels: Mapping[str, str]) -> dict[str, Any]:
     """The object at ``path`` when it carries ``labels`` (this try's): else the name is taken."""
     found = as_map(await client.request("GET", path))
-    meta = as_map(found.get("metadata"))
+    meta = metadata_of(found)
     theirs = as_map(meta.get("labels"))
     if meta.get("deletionTimestamp") or any(theirs.get(key) != value for key, value in labels.items()):
         raise KubeConflictError(
@@ -170,7 +171,7 @@ async def clear_earlier_tries(
             log.info("Not looking for %s left by earlier tries: no permission to list them", kind.plural)
             continue
         for item in as_list(found.get("items")):
-            meta = as_map(item.get("metadata"))
+            meta = metadata_of(item)
             if not meta.get("deletionTimestamp"):
                 by_try.setdefault(str(as_map(meta.get("labels")).get("try_number")), []).append((kind, item))
     for earlier, objects in sorted(by_try.items()):

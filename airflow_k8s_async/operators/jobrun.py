@@ -15,6 +15,7 @@ from airflow_k8s_async._kube.kinds import rule_for, rule_to_dict
 from airflow_k8s_async.hooks.kubernetes import KubeTarget
 from airflow_k8s_async.operators.jobcreate import clear_earlier_tries, create_all
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources
+from airflow_k8s_async.triggers.events import CreatedResource
 from airflow_k8s_async.triggers.finish import apply_finish_action
 from airflow_k8s_async.triggers.job import KubernetesJobTrigger
 from airflow_k8s_async.triggers.logstream import LogChoice
@@ -48,12 +49,12 @@ class RunSettings:
 
 @dataclass(kw_only=True)
 class ResourceRun:
-    """One try's resources (``created``: kind, name, namespace, uid, apiVersion, path of each)."""
+    """One try's resources (``created``: what was created, in order)."""
 
     settings: RunSettings
     target: KubeTarget
     log: Any
-    created: list[dict[str, Any]] = field(default_factory=list)
+    created: list[CreatedResource] = field(default_factory=list)
     first_object: dict[str, Any] | None = None  # the first resource as the API server returned it
     first_created_at: float | None = None  # its creationTimestamp
 
@@ -109,10 +110,11 @@ class ResourceRun:
             "log_events_on_failure": settings.log_events_on_failure,
             "startup_timeout": settings.startup_timeout_seconds,
         }
+        namespace = first.get("namespace") or ""  # set for Jobs and Pods: they are namespaced
         if first["kind"] == "Job" and str(first["apiVersion"]).startswith("batch/"):
             return KubernetesJobTrigger(
                 job_name=first["name"],
-                job_namespace=first["namespace"],
+                job_namespace=namespace,
                 job_uid=first["uid"],
                 delete_on_kill=settings.delete_on_kill,
                 on_kill_propagation_policy=settings.on_kill_propagation_policy,
@@ -122,7 +124,7 @@ class ResourceRun:
         if first["kind"] == "Pod" and first["apiVersion"] == "v1":
             return KubernetesPodTrigger(
                 pod_name=first["name"],
-                pod_namespace=first["namespace"],
+                pod_namespace=namespace,
                 pod_uid=first["uid"],
                 on_kill_action="delete_pod" if settings.delete_on_kill else "keep_pod",
                 **logs,

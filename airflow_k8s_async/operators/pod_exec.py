@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_k8s_async._kube.client import get_client
 from airflow_k8s_async._kube.exec import STDERR, STDOUT, ExecResult, exec_in_container
 from airflow_k8s_async._kube.logs import char_boundary
-from airflow_k8s_async._kube.mapping import as_list, as_map
+from airflow_k8s_async._kube.mapping import as_list, as_map, metadata_of
 from airflow_k8s_async._kube.subscription import PODS
 from airflow_k8s_async.errors import ConfigurationError, KubeNotFoundError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
@@ -45,7 +45,7 @@ def _checked_command(command: Any) -> list[str]:
 def _pick_container(pod: dict[str, Any], wanted: str | None) -> str:
     """``wanted``, else the pod's default-container annotation, else its first container."""
     names = [str(c.get("name")) for c in as_list(as_map(pod.get("spec")).get("containers"))]
-    meta = as_map(pod.get("metadata"))
+    meta = metadata_of(pod)
     where = f"pod {meta.get('namespace')}/{meta.get('name')}"
     if not names:
         raise ConfigurationError(f"{where} has no containers")

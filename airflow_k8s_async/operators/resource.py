@@ -20,13 +20,14 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_k8s_async._kube import bodies, bodycheck
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.discovery import resolve_all
-from airflow_k8s_async._kube.mapping import as_map
+from airflow_k8s_async._kube.mapping import as_map, metadata_of
 from airflow_k8s_async._kube.subscription import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeConflictError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.operators.jobcreate import undone_on_failure
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, templated
 from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.triggers.events import CreatedResource
 
 __all__ = ["KubernetesCreateResourceOperator", "KubernetesDeleteResourceOperator"]
 
@@ -135,7 +136,7 @@ class KubernetesCreateResourceOperator(_ResourceOperator):
         self, client: KubeClient, placed: list[tuple[dict[str, Any], Resource, str | None]], context: Context
     ) -> None:
         run = _run_of(context)
-        created: list[dict[str, Any]] = []
+        created: list[CreatedResource] = []
         async with undone_on_failure(client, created, log=self.log):
             for index, (resource, kind, namespace) in enumerate(placed, start=1):
                 meta = resource["metadata"]
@@ -151,11 +152,11 @@ class KubernetesCreateResourceOperator(_ResourceOperator):
                         f"creating object {index} of {len(placed)} ({what}) failed: {exc}; "
                         f"the {len(created)} created before it were deleted"
                     ) from exc
-                answer_meta = as_map(answer.get("metadata"))
+                answer_meta = metadata_of(answer)
                 created.append(
                     {
                         "kind": resource["kind"],
-                        "name": answer_meta.get("name"),
+                        "name": answer_meta.get("name", ""),
                         "uid": answer_meta.get("uid"),
                         "path": kind.path(namespace=namespace, name=answer_meta.get("name")),
                     }
@@ -182,7 +183,7 @@ class KubernetesCreateResourceOperator(_ResourceOperator):
             if not name:  # generateName: nothing to take over
                 raise
             answer = await client.request("GET", kind.path(namespace=namespace, name=name))
-            if as_map(as_map(answer.get("metadata")).get("annotations")).get(CREATED_BY) != run:
+            if as_map(metadata_of(answer).get("annotations")).get(CREATED_BY) != run:
                 raise
             self.log.info("Found %s, created by an earlier try of this task run", what)
             return answer

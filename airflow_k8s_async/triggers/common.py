@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -28,7 +28,7 @@ from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget_kube_target
 from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, WATCH_TIMEOUT_SECONDS, setting
 from airflow_k8s_async.triggers.asynctasks import keep_running, run_shielded
-from airflow_k8s_async.triggers.events import Event, Status
+from airflow_k8s_async.triggers.events import CreatedResource, Event, Status
 from airflow_k8s_async.triggers.execution_api import push_xcoms, task_state
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, apply_finish_action, finish_intent, outcome
 from airflow_k8s_async.triggers.stalls import loop_stalls
@@ -336,7 +336,11 @@ _END_EVENTS: dict[str, type[TaskSuccessEvent | TaskFailedEvent | TaskSkippedEven
 
 
 async def delete_resources(
-    client: KubeClient, resources: list[dict[str, Any]], *, log: Any, propagation: str = "Background"
+    client: KubeClient,
+    resources: Sequence[CreatedResource] | Sequence[Mapping[str, Any]],
+    *,
+    log: Any,
+    propagation: str = "Background",
 ) -> list[str]:
     """Delete what a task created (``{"path", "uid", "kind", "name"}``), last created first; what
     was deleted ("Kind name"; what was gone already is not named)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_k8s_async._kube.client import MERGE_PATCH, KubeClient
 from airflow_k8s_async._kube.logs import LogCursor, LogTime
+from airflow_k8s_async._kube.mapping import metadata_of
 from airflow_k8s_async._kube.subscription import PODS
 from airflow_k8s_async.errors import (
     KubeConflictError,
@@ -59,7 +60,7 @@ def _valid_cursor(value: Any) -> LogCursor:
 
 
 def saved_annotation(pod: Mapping[str, Any]) -> str | None:
-    return ((pod.get("metadata") or {}).get("annotations") or {}).get(CURSOR_ANNOTATION)
+    return (metadata_of(pod).get("annotations") or {}).get(CURSOR_ANNOTATION)
 
 
 def saved_cursors(
@@ -180,7 +181,7 @@ class LogCheckpoints:
                 if value is None or value == saved_annotation(current):
                     return
                 metadata: dict[str, Any] = {"annotations": {CURSOR_ANNOTATION: value}}
-                version = (current.get("metadata") or {}).get("resourceVersion")
+                version = metadata_of(current).get("resourceVersion")
                 if version:
                     metadata["resourceVersion"] = version
                 try:

@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
+from airflow_k8s_async._kube.mapping import metadata_of
 from airflow_k8s_async._kube.subscription import PODS
 from airflow_k8s_async.errors import KubeForbiddenError
 from airflow_k8s_async.triggers.logbudget import LogBudget, budget_note
@@ -149,7 +150,7 @@ class LogStreams:
 
     def update(self, pod: Mapping[str, Any], containers: list[str]) -> None:
         """Record the pod's latest state; start following those of ``containers`` that have run."""
-        name = str((pod.get("metadata") or {}).get("name"))
+        name = str(metadata_of(pod).get("name"))
         self._pods[name] = pod
         if self._budget.spent and self.on_line is None:
             return

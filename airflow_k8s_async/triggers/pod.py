@@ -20,7 +20,7 @@ from typing_extensions import Unpack
 
 from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.exec import exec_in_container
-from airflow_k8s_async._kube.mapping import as_list, as_map, as_time
+from airflow_k8s_async._kube.mapping import as_list, as_map, as_time, metadata_of
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.podspec import XCOM_SIDECAR_NAME
 from airflow_k8s_async._kube.podsubmit import delete_unless_adopted
@@ -49,7 +49,7 @@ _MAX_XCOM_BYTES = 512 * 1024  # the value travels in the trigger event (a databa
 
 
 def _created(pod: Mapping[str, Any]) -> float:
-    created = as_time(as_map(pod.get("metadata")).get("creationTimestamp"))
+    created = as_time(metadata_of(pod).get("creationTimestamp"))
     return created if created is not None else time.time()
 
 
@@ -309,7 +309,7 @@ class KubernetesPodTrigger(KubeTrigger):
             raise AirflowK8sAsyncError(f"/airflow/xcom/return.json is not valid JSON: {exc}") from exc
 
     async def _log_events(self, client: KubeClient) -> None:
-        uid = (self._pod.get("metadata") or {}).get("uid")
+        uid = metadata_of(self._pod).get("uid")
         await log_pod_events(client, namespace=self.pod_namespace, uid=uid, log=self.log)
 
     def _deleted_message(self) -> str:
@@ -323,7 +323,7 @@ class KubernetesPodTrigger(KubeTrigger):
             "kind": "Pod",
             "name": self.pod_name,
             "namespace": self.pod_namespace,
-            "uid": self.pod_uid or (self._pod.get("metadata") or {}).get("uid"),
+            "uid": self.pod_uid or metadata_of(self._pod).get("uid"),
             "reason": reason,
             "message": message,
             "phase": (self._pod.get("status") or {}).get("phase"),
