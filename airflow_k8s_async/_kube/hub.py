@@ -17,6 +17,7 @@ from .client import KubeClient, get_client
 from .cluster import ClusterConfig
 from .perloop import PerLoop
 from .subscription import Resource, Subscription, WatchKey, WatchStats
+from .tasklog import TaskLog
 from .watch import SharedWatch
 
 __all__ = ["HUBS", "WatchHub", "get_hub"]
@@ -55,7 +56,7 @@ class WatchHub:
         name: str | None = None,
         uid: str | None = None,
         labels: Mapping[str, str] | None = None,
-        log: Any = None,
+        log: TaskLog | None = None,
     ) -> AsyncIterator[Subscription]:
         """Follow the objects matching ``name`` / ``uid`` / ``labels`` in a shared watch.
 

@@ -15,6 +15,7 @@ from .ownership import ADOPTED_KEY, CHECKED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALU
 from .podcheck import sanitize_label_value
 from .podnames import add_unique_suffix, seed_of
 from .subscription import PODS
+from .tasklog import TaskLog
 
 __all__ = ["create_or_adopt", "delete_unless_adopted", "identity_labels", "ownership_labels", "stable_name"]
 
@@ -56,7 +57,7 @@ async def create_or_adopt(
     *,
     identity: Mapping[str, str],
     reattach: bool,
-    log: Any,
+    log: TaskLog,
 ) -> dict[str, Any]:
     """The pod of this task instance: an earlier try's live pod when ``reattach`` (the newest), else
     a new one. A pod of the same name that carries this identity and try (the same submission run

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cluster import ClusterConfig
 from .mapping import metadata_of
+from .tasklog import TaskLog
 
 if TYPE_CHECKING:
     from .watch import SharedWatch
@@ -117,7 +118,7 @@ class Subscription:
         uid: str | None,
         namespace: str | None,
         labels: Mapping[str, str] | None,
-        log: Any = None,
+        log: TaskLog | None = None,
     ) -> None:
         self._watch = watch
         self._log = log  # where notes about the watch go (the trigger's log: its task's log)
@@ -176,7 +177,7 @@ class Subscription:
             self._started = True
             await self._watch.initial_state(self)
         while True:
-            while self._notes:  # logged here, in the subscriber's context: its task's log
+            while self._notes and self._log is not None:  # logged here, in the subscriber's context
                 self._log.warning("%s", self._notes.popleft())
             if self._events:
                 return self._events.popleft()

@@ -18,6 +18,7 @@ from airflow_k8s_async._kube.mapping import as_list, as_map, as_time, metadata_o
 from airflow_k8s_async._kube.ownership import MANAGED_SELECTOR
 from airflow_k8s_async._kube.states import object_state
 from airflow_k8s_async._kube.subscription import Resource
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.errors import (
     AirflowK8sAsyncError,
     ConfigurationError,
@@ -42,7 +43,7 @@ class Creation:
 
 @asynccontextmanager
 async def undone_on_failure(
-    client: KubeClient, created: Sequence[CreatedResource], *, log: Any
+    client: KubeClient, created: Sequence[CreatedResource], *, log: TaskLog
 ) -> AsyncIterator[None]:
     """Delete what ``created`` holds (``{"path", "uid", "kind", "name"}``) when the block fails, or is
     cancelled midway (a timeout or a kill on a worker: ``asyncio.run`` cancels it), then re-raise:
@@ -74,7 +75,7 @@ async def create_all(
     namespace: str,
     labels: Mapping[str, str],
     adopt: bool,
-    log: Any,
+    log: TaskLog,
 ) -> Creation:
     """Create ``resources`` in order, labelled ``labels``; on a failure (or a cancel) delete those
     created before it. ``adopt`` (a start in the triggerer, names derived from the try): an object of
@@ -140,7 +141,7 @@ async def clear_earlier_tries(
     identity: Mapping[str, str],
     try_number: int,
     main_container: str | None,
-    log: Any,
+    log: TaskLog,
 ) -> None:
     """Delete what an earlier try left running: its worker died after creating and before the
     wait was handed over (nothing waits for those objects any more, and this try makes them

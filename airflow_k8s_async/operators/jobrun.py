@@ -12,6 +12,7 @@ from typing import Any
 from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.discovery import resolve_all
 from airflow_k8s_async._kube.kinds import rule_for, rule_to_dict
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.hooks.kubernetes import KubeTarget
 from airflow_k8s_async.operators.jobcreate import clear_earlier_tries, create_all
 from airflow_k8s_async.triggers.common import KubeTrigger, delete_resources
@@ -53,7 +54,7 @@ class ResourceRun:
 
     settings: RunSettings
     target: KubeTarget
-    log: Any
+    log: TaskLog
     created: list[CreatedResource] = field(default_factory=list)
     first_object: dict[str, Any] | None = None  # the first resource as the API server returned it
     first_created_at: float | None = None  # its creationTimestamp

@@ -19,6 +19,7 @@ from airflow_k8s_async._kube.exec import STDERR, STDOUT, ExecResult, exec_in_con
 from airflow_k8s_async._kube.logs import char_boundary
 from airflow_k8s_async._kube.mapping import as_list, as_map, metadata_of
 from airflow_k8s_async._kube.subscription import PODS
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.errors import ConfigurationError, KubeNotFoundError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, templated
@@ -76,7 +77,7 @@ class _Lines:
     to ``LINE_LIMIT`` bytes (a progress bar's ``\r`` or base64 without newlines is shown in pieces,
     never held whole). Pieces are cut between UTF-8 characters."""
 
-    def __init__(self, *, log: Any, name: str) -> None:
+    def __init__(self, *, log: TaskLog, name: str) -> None:
         self.log, self.name, self.rest = log, name, bytearray()
 
     def feed(self, chunk: bytes) -> None:

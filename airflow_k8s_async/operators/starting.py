@@ -25,6 +25,7 @@ from airflow.sdk import BaseOperator
 from airflow.triggers.base import StartTriggerArgs
 
 from airflow_k8s_async._kube.k8s_objects import Secret, to_api_dict
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.operators.shared import custom_xcom_backend
 from airflow_k8s_async.triggers.asynctasks import keep_running, once_created
@@ -136,7 +137,7 @@ def deadline_after(start: float | None, submit: Mapping[str, Any]) -> float | No
     return None if timeout is None or start is None else start + float(timeout)
 
 
-def operator_from(classpath: str, keywords: Mapping[str, Any], *, task_id: str, log: Any) -> Any:
+def operator_from(classpath: str, keywords: Mapping[str, Any], *, task_id: str, log: TaskLog) -> Any:
     """The operator ``classpath``, built again from its (decoded) keywords, outside any DAG."""
     module, _, name = classpath.rpartition(".")
     cls = getattr(importlib.import_module(module), name)

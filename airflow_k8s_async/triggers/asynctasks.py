@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from airflow_k8s_async._kube.tasklog import TaskLog
+
 __all__ = [
     "first_of",
     "keep_running",
@@ -52,7 +54,7 @@ async def run_shielded(work: Coroutine[Any, Any, None]) -> None:
 
 
 async def once_created(
-    creation: asyncio.Task[Any], then: Callable[[], Coroutine[Any, Any, None]], *, log: Any, what: str
+    creation: asyncio.Task[Any], then: Callable[[], Coroutine[Any, Any, None]], *, log: TaskLog, what: str
 ) -> None:
     """Run ``then`` (a kill's delete) once ``creation`` (a start's create, still under way when the
     kill came) has ended: at once if it has; else after waiting up to START_WAIT_SECONDS, or when

@@ -24,6 +24,7 @@ from airflow_k8s_async._kube.client import KubeClient, get_client
 from airflow_k8s_async._kube.hub import WatchHub, get_hub
 from airflow_k8s_async._kube.perloop import PerLoop
 from airflow_k8s_async._kube.states import ObjectState
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget, aget_kube_target
 from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, WATCH_TIMEOUT_SECONDS, setting
@@ -339,7 +340,7 @@ async def delete_resources(
     client: KubeClient,
     resources: Sequence[CreatedResource] | Sequence[Mapping[str, Any]],
     *,
-    log: Any,
+    log: TaskLog,
     propagation: str = "Background",
 ) -> list[str]:
     """Delete what a task created (``{"path", "uid", "kind", "name"}``), last created first; what

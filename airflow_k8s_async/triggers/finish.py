@@ -22,6 +22,7 @@ from airflow_k8s_async._kube.ownership import CHECKED_KEY
 from airflow_k8s_async._kube.podspec import XCOM_SIDECAR_NAME
 from airflow_k8s_async._kube.states import job_state
 from airflow_k8s_async._kube.subscription import PODS
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeNotFoundError
 
 __all__ = [
@@ -208,7 +209,9 @@ def finish_intent(action: str, event: Mapping[str, Any]) -> str:
     return f"Once Airflow has stored the end: {verb} {what} ({_named(action)})"
 
 
-async def apply_finish_action(client: KubeClient, event: Mapping[str, Any], *, action: str, log: Any) -> None:
+async def apply_finish_action(
+    client: KubeClient, event: Mapping[str, Any], *, action: str, log: TaskLog
+) -> None:
     """Delete (uid precondition, last created first) or keep what the task created, by ``action``.
 
     A pod the pod operator keeps is labelled ``already_checked=True`` so that no later try adopts
@@ -240,7 +243,7 @@ async def apply_finish_action(client: KubeClient, event: Mapping[str, Any], *, a
             log.warning("Could not finish %s: %s", what, exc)
 
 
-async def stop_xcom_sidecar(client: KubeClient, *, namespace: str, pod: str, log: Any) -> None:
+async def stop_xcom_sidecar(client: KubeClient, *, namespace: str, pod: str, log: TaskLog) -> None:
     """Let a kept pod end: its XCom sidecar waits for SIGINT. Stopped only here, after the value is
     safe (deleting the pod stops it too)."""
     try:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from airflow_k8s_async._kube.client import KubeClient
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.errors import AirflowK8sAsyncError
 
 __all__ = [
@@ -17,7 +18,7 @@ __all__ = [
 EVENTS_WAIT_SECONDS = 5.0
 
 
-async def log_pod_events(client: KubeClient, *, namespace: str, uid: Any, log: Any) -> None:
+async def log_pod_events(client: KubeClient, *, namespace: str, uid: Any, log: TaskLog) -> None:
     """Write a pod's events into the task log (why it failed or never started).
 
     The kubelet records events after the status change that ends the pod, by up to a few seconds

@@ -22,6 +22,7 @@ from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.k8s_objects import Secret, to_api_dict
 from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod, with_defaults
 from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, ownership_labels, stable_name
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.errors import ConfigurationError
 
 __all__ = ["render_submission", "secret_to_dict", "start_pod", "submission", "template_env", "this_try"]
@@ -115,7 +116,7 @@ async def start_pod(
     ti: Any,
     namespace: str,
     defaults: Mapping[str, Any],
-    log: Any,
+    log: TaskLog,
 ) -> dict[str, Any]:
     """Build the pod of this task instance's try (validated), with the connection's ``defaults``
     where the task set no keyword, and create it, or adopt it."""
