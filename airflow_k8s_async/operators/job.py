@@ -17,7 +17,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from airflow_k8s_async._kube import bodies, bodycheck, bodynames
-from airflow_k8s_async._kube.kinds import never_finishes, rule_from_dict
+from airflow_k8s_async._kube.kinds import never_finishes
 from airflow_k8s_async._kube.mapping import as_map
 from airflow_k8s_async._kube.podspec import PodKeywords, build_pod, validate_pod
 from airflow_k8s_async.errors import (
@@ -32,7 +32,6 @@ from airflow_k8s_async.operators.jobkeywords import (
     JobOptions,
     KubeApiEvent,
     delete_policy_for,
-    job_spec_fields,
     pod_to_job,
     pod_waiting_keywords,
     secret_files,
@@ -173,10 +172,6 @@ class KubernetesJobOperator(JobTaskMixin, BaseOperator):
         waiting = {k: kwargs.pop(k) for k in list(kwargs) if k in pod_waiting_keywords()}
         super().__init__(**kwargs)
         self.mount_files_from_secret = secret_files(mount_files_from_secret)
-        if body is not None and body_filepath is not None:
-            raise ConfigurationError("give body or body_filepath, not both")
-        self.body = body
-        self.body_filepath = body_filepath
         self.image = image
         self.command = command
         self.arguments = arguments
@@ -200,19 +195,9 @@ class KubernetesJobOperator(JobTaskMixin, BaseOperator):
             if startup_timeout_seconds is not None
             else setting(STARTUP_TIMEOUT_SECONDS)
         )
-        self.enable_jinja = enable_jinja
-        self.jinja_job_args = jinja_job_args or {}
-        self.on_kube_api_event = on_kube_api_event
-        self.parse_xcom_event = parse_xcom_event
-        self.status_rule = dict(status_rule) if status_rule is not None else None
-        if self.status_rule is not None:
-            rule_from_dict(self.status_rule)  # a malformed rule fails at parse time
-        given = locals()
-        self.job_keywords = job_spec_fields(given)
-        self._set_job_options(given)
+        self._set_job_options(locals(), written=written)
         self.deferrable = deferrable
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
-        self._written_keywords = written
         self._init_start_from_trigger(start_from_trigger)
 
     def _base_container_name(self) -> str | None:

@@ -15,6 +15,7 @@ from airflow.triggers.base import StartTriggerArgs
 
 from airflow_k8s_async._kube import bodies
 from airflow_k8s_async._kube.jobspec import job_template, reconcile_jobs
+from airflow_k8s_async._kube.kinds import rule_from_dict
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podcheck import sanitize_label_value
 from airflow_k8s_async._kube.podnames import add_unique_suffix
@@ -27,6 +28,7 @@ from airflow_k8s_async.operators.jobkeywords import (
     JobOptions,
     KubeApiEvent,
     delete_policy_for,
+    job_spec_fields,
 )
 from airflow_k8s_async.operators.jobrun import ResourceRun, RunSettings
 from airflow_k8s_async.operators.jobstart import start_trigger_args
@@ -53,16 +55,17 @@ class JobTaskMixin(KubeOperatorMixin):
     get_logs: bool
     max_log_bytes: int | None
     startup_timeout_seconds: Any
-    status_rule: dict[str, Any] | None
     deferrable: bool
+    # set here (_set_pod_waiting_keywords, _set_job_options), with JobOptions' fields
+    status_rule: dict[str, Any] | None
     on_kube_api_event: Callable[[KubeApiEvent, Context], None] | None
     parse_xcom_event: Callable[[str], dict[str, Any]]
     body: str | dict[str, Any] | list[dict[str, Any]] | None
     body_filepath: str | None
     enable_jinja: bool
     jinja_job_args: dict[str, Any]
+    job_keywords: dict[str, Any]  # the Job spec fields the keywords set
     _written_keywords: dict[str, Any]  # what the DAG gave __init__ (operators/jobstart.py)
-    # set here (_set_pod_waiting_keywords, _set_job_options), with JobOptions' fields
     delete_policy: str
     delete_on_kill: bool
     container_logs: LogChoice
@@ -111,8 +114,24 @@ class JobTaskMixin(KubeOperatorMixin):
                 "%s: accepted for compatibility, no effect on a Job (see docs/job-operator.md)", ignored
             )
 
-    def _set_job_options(self, given: Mapping[str, Any]) -> None:
-        """Store :class:`JobOptions` from an ``__init__``'s locals, checked at parse time."""
+    def _set_job_options(self, given: Mapping[str, Any], *, written: dict[str, Any]) -> None:
+        """Store, from an ``__init__``'s locals and checked at parse time: :class:`JobOptions`, the
+        Job spec fields, the body and its Jinja, the user's callables, a status rule (the Job
+        operator's). ``written``: the keywords as the DAG gave them (``start_from_trigger``)."""
+        body, body_filepath = given["body"], given["body_filepath"]
+        if body is not None and body_filepath is not None:
+            raise ConfigurationError("give body or body_filepath, not both")
+        self.body, self.body_filepath = body, body_filepath
+        self.enable_jinja = given["enable_jinja"]
+        self.jinja_job_args = given["jinja_job_args"] or {}
+        self.on_kube_api_event = given["on_kube_api_event"]
+        self.parse_xcom_event = given["parse_xcom_event"]
+        status_rule = given.get("status_rule")
+        self.status_rule = dict(status_rule) if status_rule is not None else None
+        if self.status_rule is not None:
+            rule_from_dict(self.status_rule)  # a malformed rule fails at parse time
+        self.job_keywords = job_spec_fields(given)
+        self._written_keywords = written
         options = JobOptions(**{f.name: given[f.name] for f in fields(JobOptions)})
         if options.on_kill_propagation_policy not in PROPAGATION_POLICIES:
             raise ConfigurationError(

@@ -18,7 +18,6 @@ from airflow_k8s_async.hooks.kubernetes import KubeTarget
 from airflow_k8s_async.operators.jobkeywords import (
     NO_SIDECAR,
     KubeApiEvent,
-    job_spec_fields,
     pod_to_job,
     pod_waiting_keywords,
 )
@@ -95,29 +94,17 @@ class KubernetesLegacyJobOperator(JobTaskMixin, KubernetesPodOperator):
         written = written_keywords(KubernetesLegacyJobOperator.__init__, locals())  # for start_from_trigger
         if kwargs.get("do_xcom_push"):
             raise ConfigurationError(NO_SIDECAR)
-        if body is not None and body_filepath is not None:
-            raise ConfigurationError("give body or body_filepath, not both")
         # active_deadline_seconds stays the Job's, as in the provider's; start_from_trigger is
         # decided below, once the Job's attributes are set
         super().__init__(is_delete_operator_pod=is_delete_operator_pod, start_from_trigger=False, **kwargs)
-        given = locals()
-        self.job_keywords = job_spec_fields(given)
-        self._set_job_options(given)
+        self._set_job_options(locals(), written=written)
         waiting = {k: v for k, v in kwargs.items() if k in pod_waiting_keywords()}
         waiting |= {"on_finish_action": on_finish_action, "is_delete_operator_pod": is_delete_operator_pod}
         self._set_pod_waiting_keywords(
             {k: v for k, v in waiting.items() if v is not None}, delete_policy=delete_policy
         )
-        self.body = body
-        self.body_filepath = body_filepath
         self.validate_body_on_init = validate_body_on_init  # bodies are always validated before creating
-        self.enable_jinja = enable_jinja
-        self.jinja_job_args = jinja_job_args or {}
-        self.on_kube_api_event = on_kube_api_event
-        self.parse_xcom_event = parse_xcom_event
-        self.status_rule = None
         self._body_pod: dict[str, Any] | None = None
-        self._written_keywords = written
         self._init_start_from_trigger(start_from_trigger)  # the Job operators' trigger, not the pod's
 
     def _base_container_name(self) -> str | None:
