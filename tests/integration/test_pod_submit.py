@@ -25,6 +25,7 @@ from airflow_k8s_async._kube.subscription import PODS
 from airflow_k8s_async.errors import KubeConflictError
 from airflow_k8s_async.triggers.finish import apply_finish_action
 from tests.support import kube
+from tests.support.waiting import until
 
 LOG = logging.getLogger(__name__)
 IDENTITY = {"dag_id": "d", "task_id": "t", "run_id": "manual__1", "map_index": None}
@@ -175,6 +176,8 @@ async def test_a_kill_that_came_first_makes_the_new_try_create_a_new_pod(
     body["spec"]["containers"][0]["command"] = ["sh", "-c", "trap '' TERM; sleep 60"]
     first = await create_or_adopt(kube_client, body, identity=identity, reattach=False, log=LOG)
     meta = first["metadata"]
+    # Running, so that the kill leaves it terminating (a pod not started yet goes at once).
+    await until(lambda: core.read_namespaced_pod(meta["name"], namespace).status.phase == "Running")
     path = PODS.path(namespace=namespace, name=meta["name"])
     listed = await kube_client.request("GET", path)  # what the adopter's LIST returned, before the kill
     assert (
