@@ -8,26 +8,25 @@ event stream in the triggerer, instead of re-entering a worker every ``poll_inte
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
 from airflow.triggers.base import StartTriggerArgs
 from armada_client.armada.submit_pb2 import JobSubmitRequestItem
-from google.protobuf.json_format import MessageToDict, MessageToJson, ParseDict, ParseError
+from google.protobuf.json_format import MessageToDict, MessageToJson
 
-from airflow_k8s_async._armada.client import ArmadaClient, JobRun, get_armada_client
-from airflow_k8s_async._armada.states import SUBMITTED, TERMINAL, WITH_ERRORS, as_job_state
+from airflow_k8s_async._armada.client import get_armada_client
+from airflow_k8s_async._armada.states import TERMINAL, as_job_state
 from airflow_k8s_async.armada.auth import TokenRetriever, describe_token_retriever
 from airflow_k8s_async.armada.links import DynamicLink, LookoutLink, link_xcom_key
 from airflow_k8s_async.armada.model import GrpcChannelArgs, RunningJobContext
-from airflow_k8s_async.armada.policies import ReattachPolicy, external_job_uri, policy
+from airflow_k8s_async.armada.policies import ReattachPolicy, policy
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.operators.armadastart import start_trigger_args
+from airflow_k8s_async.operators.armadasubmit import ArmadaSubmitter, reattach_policy_for, request_item
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, checked_max_log_bytes
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.starting import written_keywords
@@ -36,7 +35,6 @@ from airflow_k8s_async.settings import (
     ARMADA_ACKNOWLEDGEMENT_TIMEOUT,
     ARMADA_DRY_RUN,
     ARMADA_POLL_INTERVAL,
-    ARMADA_REATTACH_POLICY,
     setting,
 )
 from airflow_k8s_async.triggers.armada import ArmadaJobTrigger, armada_outcome
@@ -46,12 +44,7 @@ __all__ = [
     "ArmadaJobFailedError",
     "ArmadaJobFailedFatalError",
     "ArmadaOperator",
-    "annotation_prefix",
 ]
-
-
-def annotation_prefix() -> str:
-    return os.environ.get("ANNOTATION_KEY_PREFIX", "armadaproject.io/")
 
 
 class ArmadaJobFailedError(AirflowException):
@@ -158,7 +151,6 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         links += [DynamicLink(name=link) for link in self.extra_links]
         self.operator_extra_links = links
         self._job: RunningJobContext | None = None
-        self._reattached = False  # the last _reattach_or_submit took over an earlier try's job
         self._written_keywords = written
         self._init_start_from_trigger(start_from_trigger)
 
@@ -177,27 +169,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         super().render_template_fields(context, jinja_env)
 
     def _request_item(self, context: Context, job_set_id: str) -> JobSubmitRequestItem:
-        request = self.job_request
-        if isinstance(request, JobSubmitRequestItem):
-            item = JobSubmitRequestItem()
-            item.CopyFrom(request)
-        elif isinstance(request, Mapping):
-            try:
-                item = ParseDict(dict(request), JobSubmitRequestItem())
-            except ParseError as exc:
-                raise ConfigurationError(f"job_request is not a valid JobSubmitRequestItem: {exc}") from exc
-        else:
-            raise ConfigurationError(
-                "job_request must be a JobSubmitRequestItem, its dict form or a callable, "
-                f"not {type(request).__name__}"
-            )
-        prefix = annotation_prefix()
-        ti = context["ti"]
-        item.annotations[prefix + "taskId"] = ti.task_id
-        item.annotations[prefix + "taskRunId"] = context["run_id"]
-        item.annotations[prefix + "dagId"] = ti.dag_id
-        item.annotations[prefix + "jobSet"] = job_set_id
-        item.annotations[prefix + "externalJobUri"] = external_job_uri(context)
+        item = request_item(self.job_request, context=context, job_set_id=job_set_id)
         if self.container_logs:
             names = {c.name for spec in [item.pod_spec, *item.pod_specs] for c in spec.containers}
             if self.container_logs not in names:
@@ -227,7 +199,7 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
                 "dry_run: job set %s, nothing submitted; the request:\n%s", job_set_id, MessageToJson(item)
             )
             return {}
-        job = run_sync(lambda: self._reattach_or_submit(context, job_set_id, item))
+        job, _ = run_sync(lambda: self._submitter().job_for(context, job_set_id, item))
         self._job = job
         context["ti"].xcom_push(key="job_context", value=job.to_xcom())
         if self.lookout_url_template:
@@ -259,115 +231,19 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         return self.lookout_url_template.replace("<job_id>", job_id) if self.lookout_url_template else None
 
     def _policy(self, context: Context) -> ReattachPolicy:
-        if callable(self.reattach_policy):
-            return self.reattach_policy
-        name = self.reattach_policy
-        if name is None:
-            dag = context.get("dag")
-            name = (getattr(dag, "default_args", None) or {}).get("reattach_policy")
-        if name is None:
-            name = setting(ARMADA_REATTACH_POLICY)
-        return policy(str(name))
+        return reattach_policy_for(self.reattach_policy, context=context)
 
-    async def _reattach_or_submit(
-        self,
-        context: Context,
-        job_set_id: str,
-        item: JobSubmitRequestItem,
-        *,
-        again: bool = False,
-        started_here: bool = False,
-    ) -> RunningJobContext:
-        """The earlier try's job (``reattach_policy``), else a new one. ``again`` (a start in the
-        triggerer, ``item.client_id`` derived from the try): first the job this same start
-        submitted before a restart, found by its client_id (Armada also deduplicates on it).
-        ``started_here``: in the triggerer, which cannot tell a clear from a retry."""
-        client = get_armada_client(self.channel_args.spec())
-        self._reattached = False
-        found = await self._submitted_before(client, context, job_set_id, item) if again else None
-        if found is None:
-            found = await self._previous_job(client, context, job_set_id, started_here=started_here)
-            self._reattached = found is not None
-        if found is not None:
-            return found
-        answers = await client.submit(queue=self.armada_queue, job_set_id=job_set_id, items=[item])
-        if len(answers) != 1:
-            raise AirflowException(f"Armada answered {len(answers)} items to a submission of one job")
-        job_id, error = answers[0]
-        if error:
-            raise AirflowException(f"Armada refused job {self.name!r}: {error}")
-        url = self.lookout_url(job_id)
-        self.log.info(
-            "Submitted job %s to Armada queue %s, job set %s%s",
-            job_id,
-            self.armada_queue,
-            job_set_id,
-            f"; details at {url}" if url else "",
-        )
-        return RunningJobContext(
+    def _submitter(self) -> ArmadaSubmitter:
+        """What finds or submits the job a try waits for, with this task's keywords."""
+        return ArmadaSubmitter(
+            name=self.name,
             armada_queue=self.armada_queue,
-            job_id=job_id,
-            job_set_id=job_set_id,
-            submit_time=datetime.now(timezone.utc),
-            job_state=SUBMITTED,
+            channel_args=self.channel_args,
+            reattach_policy=self.reattach_policy,
+            retries=self.retries,
+            lookout_url=self.lookout_url,
+            log=self.log,
         )
-
-    async def _submitted_before(
-        self, client: ArmadaClient, context: Context, job_set_id: str, item: JobSubmitRequestItem
-    ) -> RunningJobContext | None:
-        uri = external_job_uri(context)
-        states = await client.job_status_by_external_uri(
-            queue=self.armada_queue, job_set_id=job_set_id, uri=uri
-        )
-        runs = await client.job_details(list(states), with_spec=True) if states else {}
-        mine = [run for run in runs.values() if run.client_id == item.client_id]
-        if not mine:
-            return None
-        latest = max(mine, key=lambda run: run.submitted)
-        self.log.info("Found Armada job %s of this try (submitted before a restart)", latest.job_id)
-        return self._job_context(job_set_id, latest)
-
-    def _job_context(self, job_set_id: str, run: JobRun) -> RunningJobContext:
-        return RunningJobContext(
-            armada_queue=self.armada_queue,
-            job_id=run.job_id,
-            job_set_id=job_set_id,
-            submit_time=datetime.fromtimestamp(run.submitted, tz=timezone.utc),
-            cluster=run.cluster or None,
-            job_state=run.state,
-        )
-
-    async def _previous_job(
-        self, client: ArmadaClient, context: Context, job_set_id: str, *, started_here: bool = False
-    ) -> RunningJobContext | None:
-        ti = context["ti"]
-        chosen = self._policy(context)
-        # The first try of a run (or of a manual clear) never reattaches, as in armada-airflow. The
-        # triggerer knows no max_tries: there only the run's first try is told apart.
-        first = ti.try_number == 1 if started_here else ti.max_tries - ti.try_number + 1 == self.retries
-        if first:
-            return None
-        uri = external_job_uri(context)
-        states = await client.job_status_by_external_uri(
-            queue=self.armada_queue, job_set_id=job_set_id, uri=uri
-        )
-        if not states:
-            self.log.info("No earlier Armada job with external job uri %s", uri)
-            return None
-        runs = await client.job_details(list(states))
-        latest = max(runs.values(), key=lambda run: run.submitted)
-        reason = ""
-        if latest.state in WITH_ERRORS:
-            reason = (await client.job_errors([latest.job_id])).get(latest.job_id, "")
-        if not chosen(as_job_state(latest.state), reason):
-            self.log.info(
-                "Found Armada job %s of an earlier try in %s: not reattaching (reattach_policy)",
-                latest.job_id,
-                latest.state,
-            )
-            return None
-        self.log.info("Reattaching to Armada job %s of an earlier try (%s)", latest.job_id, latest.state)
-        return self._job_context(job_set_id, latest)
 
     def _trigger(
         self,

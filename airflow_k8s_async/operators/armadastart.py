@@ -105,13 +105,15 @@ class ArmadaStartTrigger(OperatorStartTrigger):
         ours = not item.client_id  # one the DAG sets is the same for every try: Armada's to use
         if ours:
             item.client_id = client_id_of(ti)
-        job = await task._reattach_or_submit(context, job_set_id, item, again=ours, started_here=True)
+        job, reattached = await task._submitter().job_for(
+            context, job_set_id, item, again=ours, started_here=True
+        )
         xcoms: dict[str, Any] = {**task._link_xcoms(context), "job_context": job.to_xcom()}
         if task.lookout_url_template:
             xcoms[LookoutLink().xcom_key] = task.lookout_url(job.job_id)
         await self._push_start_xcoms(xcoms)
         # From this try's submission; a job taken over from an earlier try: from now.
-        start = time.time() if task._reattached else job.submit_time.timestamp()
+        start = time.time() if reattached else job.submit_time.timestamp()
         deadline = deadline_after(start, self.submit)
         waiting: KubeTrigger = task._trigger(context, job, item, finish=self.finish, deadline=deadline)
         return waiting

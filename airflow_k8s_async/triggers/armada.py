@@ -3,7 +3,8 @@
 No call is made per job while it runs: its events arrive on the one GetJobSetEvents stream the
 triggerer process keeps per (server, queue, job set) (``_armada.hub``). With ``container_logs``
 the trigger follows that container's log in the job's pod (``armada-<jobId>-0``, in the cluster
-and namespace of the running event) into the task log. At the end it asks GetJobErrors once for
+and namespace of the running event) into the task log, through its follower
+(``triggers/armadalogs.py``). At the end it asks GetJobErrors once for
 a failed, preempted or rejected job and yields one small event. Kwargs hold no secret: the
 channel's auth and the token retriever travel as descriptions and are rebuilt here.
 """
@@ -11,9 +12,7 @@ channel's auth and the token retriever travel as descriptions and are rebuilt he
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,11 +21,9 @@ from typing_extensions import Unpack
 
 from airflow_k8s_async._armada.client import ArmadaClient, get_armada_client
 from airflow_k8s_async._armada.hub import HubSettings, Subscription, get_job_set_hub
-from airflow_k8s_async._armada.kubeauth import with_token
 from airflow_k8s_async._armada.states import (
     CANCELLED,
     FAILED,
-    QUEUED,
     RUNNING,
     SUBMITTED,
     SUCCEEDED,
@@ -34,21 +31,17 @@ from airflow_k8s_async._armada.states import (
     WITH_ERRORS,
     JobUpdate,
 )
-from airflow_k8s_async._kube.client import KubeClient, get_client, leased_client
-from airflow_k8s_async._kube.cluster import ClusterConfig
-from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
+from airflow_k8s_async._kube.logs import LogCursor, LogTime
 from airflow_k8s_async._kube.states import ObjectState, Phase
-from airflow_k8s_async.armada.auth import token_retriever_from
 from airflow_k8s_async.armada.links import link_xcom_key
 from airflow_k8s_async.armada.model import GrpcChannelArgs
-from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeUnauthorizedError
+from airflow_k8s_async.errors import AirflowK8sAsyncError
 from airflow_k8s_async.settings import WATCH_LINGER_SECONDS, setting
-from airflow_k8s_async.triggers.common import KubeTrigger, shared_target
+from airflow_k8s_async.triggers.armadalogs import ArmadaLogFollower
+from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.events import ArmadaEvent, ArmadaExtra, Event, Status
 from airflow_k8s_async.triggers.finish import FinishPlan, Outcome, failure_message
-from airflow_k8s_async.triggers.logbudget import LogBudget, budget_note, log_budget
-from airflow_k8s_async.triggers.logdrain import drain_followers, unread_note
-from airflow_k8s_async.triggers.logstream import LAST_LINES
+from airflow_k8s_async.triggers.logbudget import LogBudget, log_budget
 
 __all__ = [
     "ArmadaJobTrigger",
@@ -56,13 +49,6 @@ __all__ = [
 ]
 
 _PHASES = {SUCCEEDED: Phase.SUCCEEDED, RUNNING: Phase.RUNNING}
-
-
-# A job back in the queue after it ran (its lease returned or expired), or on its way to a new run.
-_BACK_IN_QUEUE = frozenset({QUEUED, "LEASED", "PENDING"})
-# How many fresh tokens in a row k8s_token_retriever may give that the API server refuses, before
-# the log is given up (a token that worked for a while and then expired starts the count again).
-TOKEN_RENEWALS = 3
 
 
 def _phase(state: str) -> Phase:
@@ -126,17 +112,24 @@ class ArmadaJobTrigger(KubeTrigger):
         super().__post_init__()
         self.link_patterns = dict(self.link_patterns or {})
         self._update = JobUpdate(job_id=self.job_id, state=self.job_state)
-        self._cursor = LogCursor()
+        cursor = LogCursor()
         if self.log_position:
             seconds, nanos, same = self.log_position
-            self._cursor = LogCursor(last=LogTime(seconds, nanos), same=same)
-        self._follower: asyncio.Task[None] | None = None
-        self._retired: list[asyncio.Task[None]] = []  # followers of earlier runs, cancelled
-        self._last: deque[str] = deque(maxlen=LAST_LINES)
-        self._lines = 0  # passed on so far (the drain's measure of progress)
-        self._budget: LogBudget | None = None  # once the wait starts (the triggerer's setting)
-        self._budget_told = False
-        self._links: dict[str, str] = {}
+            cursor = LogCursor(last=LogTime(seconds, nanos), same=same)
+        self._logs = ArmadaLogFollower(
+            job_id=self.job_id,
+            container=self.container_logs,
+            job_namespace=self.job_namespace,
+            link_patterns=self.link_patterns,
+            kubernetes_conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+            k8s_token_retriever=self.k8s_token_retriever,
+            current=lambda: self._update,
+            log=self.log,
+            cursor=cursor,
+        )
 
     def _armada(self) -> ArmadaClient:
         args = GrpcChannelArgs.deserialize(self.channel_args, self.channel_args_version)
@@ -158,7 +151,7 @@ class ArmadaJobTrigger(KubeTrigger):
             poll_interval=float(self.poll_interval),
         )
         hub = get_job_set_hub(settings)
-        self._budget = LogBudget(limit=log_budget(self.max_log_bytes))
+        self._logs.budget = LogBudget(limit=log_budget(self.max_log_bytes))
         try:
             async with hub.subscribe(
                 client=client,
@@ -169,7 +162,7 @@ class ArmadaJobTrigger(KubeTrigger):
             ) as sub:
                 return await self._follow(client, sub)
         finally:
-            await self._stop_logs()
+            await self._logs.stop()
 
     async def _follow(self, client: ArmadaClient, sub: Subscription) -> ArmadaEvent | Event:
         while True:
@@ -185,7 +178,7 @@ class ArmadaJobTrigger(KubeTrigger):
                 self._show_progress(
                     f"Armada job {self.job_id}", ObjectState(_phase(update.state), update.state)
                 )
-                self._start_logs()
+                self._logs.start(update)
                 if update.terminal:
                     return await self._finish(client)
             if self.deadline is not None and now >= self.deadline:
@@ -232,13 +225,7 @@ class ArmadaJobTrigger(KubeTrigger):
 
     async def _finish(self, client: ArmadaClient) -> ArmadaEvent:
         state = self._update.state
-        if self._follower is not None:
-            if await drain_followers([self._follower], lines=lambda: self._lines):
-                namespace, pod = self._log_source(self._update)
-                note = unread_note(
-                    namespace=namespace, pod=pod, container=str(self.container_logs), cursor=self._cursor
-                )
-                self.log.warning("%s", note)
+        await self._logs.drain()
         if state == SUCCEEDED:
             return self._event("success", reason=state)
         message = self._update.reason
@@ -249,120 +236,8 @@ class ArmadaJobTrigger(KubeTrigger):
                 self.log.warning("Could not read the job's errors: %s", exc)
         return self._event("failed", reason=state, message=message)
 
-    # -- logs ----------------------------------------------------------------------------------
-    def _start_logs(self) -> None:
-        """Follow the log once the job runs; again when it runs again (its lease was returned and
-        its first pod deleted). The old run's lines after the return are not shown."""
-        update = self._update
-        if self._follower is not None and update.state in _BACK_IN_QUEUE:
-            # The lease was returned: stop before the next run's pod (of the same name) starts,
-            # or its first lines would be read twice. That pod's log may begin before the old
-            # one's end (they can overlap), so it gets a cursor of its own.
-            self._follower.cancel()
-            self._retired.append(self._follower)
-            self._follower, self._cursor = None, LogCursor()
-        if not self.container_logs or not update.cluster or self._follower is not None:
-            return
-        if self._budget is not None and self._budget.spent and not self.link_patterns:
-            return
-        if update.state != RUNNING and not update.terminal:
-            return
-        self._follower = asyncio.create_task(self._follow_logs(update), name=f"log armada-{self.job_id}")
-
-    def _log_source(self, update: JobUpdate) -> tuple[str, str]:
-        """The (namespace, pod) whose log is followed."""
-        return (
-            update.namespace or self.job_namespace or "default",
-            update.pod_name or f"armada-{self.job_id}-0",
-        )
-
-    async def _follow_logs(self, update: JobUpdate) -> None:
-        namespace, pod = self._log_source(update)
-        assert self.container_logs is not None
-        refused = 0  # tokens refused in a row
-        try:
-            while True:
-                cluster, renewable = await self._log_cluster(update.cluster)
-                shown = self._lines
-                try:
-                    if renewable:  # a client per token, closed with its last user
-                        async with leased_client(cluster) as kube:
-                            await self._follow_with(kube, namespace, pod, renewable=True)
-                    else:
-                        await self._follow_with(await get_client(cluster), namespace, pod, renewable=False)
-                    return
-                except KubeUnauthorizedError:
-                    refused = 1 if self._lines > shown else refused + 1
-                    if refused > TOKEN_RENEWALS:
-                        raise
-                    self.log.info(
-                        "The token for the log of pod %s/%s was refused (expired?): asking "
-                        "k8s_token_retriever for a new one",
-                        namespace,
-                        pod,
-                    )
-        except AirflowK8sAsyncError as exc:
-            self.log.warning("Cannot follow the log of pod %s/%s: %s", namespace, pod, exc)
-
-    async def _follow_with(self, kube: KubeClient, namespace: str, pod: str, *, renewable: bool) -> None:
-        await follow_container_log(
-            kube,
-            namespace=namespace,
-            pod=pod,
-            container=str(self.container_logs),
-            cursor=self._cursor,
-            on_line=self._line,
-            finished=lambda: self._update.terminal,
-            stop_on_unauthorized=renewable,
-        )
-
-    async def _log_cluster(self, cluster_id: str) -> tuple[ClusterConfig, bool]:
-        """The pod log's cluster config, and whether its credentials are a token to renew."""
-        target = await shared_target(
-            kubernetes_conn_id=self.kubernetes_conn_id,
-            config_file=self.config_file,
-            cluster_context=self.cluster_context or cluster_id,
-            in_cluster=self.in_cluster,
-        )
-        retriever = token_retriever_from(self.k8s_token_retriever)
-        if retriever is None:
-            return target.cluster, False
-        token = await asyncio.to_thread(retriever.get_token)
-        return await asyncio.to_thread(with_token, target.cluster, token), True
-
-    def _line(self, line: str) -> None:
-        for name, pattern in self.link_patterns.items():  # (past the log budget too)
-            if name not in self._links and (found := re.search(pattern, line)):
-                self._links[name] = found.group(0)
-        if self._budget is not None and self._budget.take(line) is None:
-            if not self._budget_told:
-                self._budget_told = True
-                namespace, pod = self._log_source(self._update)
-                note = budget_note(
-                    limit=self._budget.limit,
-                    lines=self._lines,
-                    namespace=namespace,
-                    pod=pod,
-                    container=str(self.container_logs),
-                    cursor=self._cursor,
-                )
-                self.log.warning("%s", note)
-            if self._follower is not None and not self.link_patterns:
-                self._follower.cancel()  # the current task: it stops at its next await
-            return
-        self._lines += 1
-        self._last.append(f"[{self.container_logs}] {line}")
-        self.log.info("[%s] %s", self.container_logs, line)
-
     def current_log_position(self) -> list[int] | None:
-        cursor = self._cursor
-        return None if cursor.last is None else [cursor.last.seconds, cursor.last.nanos, cursor.same]
-
-    async def _stop_logs(self) -> None:
-        followers = [*self._retired, *([self._follower] if self._follower is not None else [])]
-        for follower in followers:
-            follower.cancel()
-        await asyncio.gather(*followers, return_exceptions=True)
+        return self._logs.position()
 
     # -- events --------------------------------------------------------------------------------
     def _event(
@@ -382,11 +257,11 @@ class ArmadaJobTrigger(KubeTrigger):
             "queue": self.armada_queue,
             "state": update.state,
             "cluster": update.cluster or None,
-            "links": dict(self._links),
+            "links": dict(self._logs.links),
         }
         event.update(extra)  # type: ignore[typeddict-item]  # (its keys are the event's; mypy fears others)
         if status != "success":
-            event["last_log_lines"] = list(self._last)
+            event["last_log_lines"] = self._logs.last_lines()
         return event
 
     # -- the end in the triggerer ---------------------------------------------------------------

@@ -161,14 +161,14 @@ def test_a_start_in_the_triggerer_run_twice_submits_one_job(server: ArmadaTestSe
     ctx = context()
     item = op._request_item(ctx, "it-manual__it")  # type: ignore[arg-type]
     item.client_id = client_id_of(ctx["ti"])
-    first = run_sync(lambda: op._reattach_or_submit(ctx, "it-manual__it", item, again=True))  # type: ignore[arg-type]
-    again = run_sync(lambda: op._reattach_or_submit(ctx, "it-manual__it", item, again=True))  # type: ignore[arg-type]
+    first, _ = run_sync(lambda: op._submitter().job_for(ctx, "it-manual__it", item, again=True))  # type: ignore[arg-type]
+    again, _ = run_sync(lambda: op._submitter().job_for(ctx, "it-manual__it", item, again=True))  # type: ignore[arg-type]
     assert again.job_id == first.job_id and server.counts().calls["SubmitJobs"] == 1
     # Without the lookup, Armada's own deduplication answers the first job's id.
-    answered = run_sync(lambda: op._reattach_or_submit(ctx, "it-manual__it", item))  # type: ignore[arg-type]
+    answered, _ = run_sync(lambda: op._submitter().job_for(ctx, "it-manual__it", item))  # type: ignore[arg-type]
     assert answered.job_id == first.job_id and len(server.jobs) == 1
     # The next try has its own client_id: a new job.
     retry = context(try_number=2)
     item.client_id = client_id_of(retry["ti"])
-    other = run_sync(lambda: op._reattach_or_submit(retry, "it-manual__it", item, again=True))  # type: ignore[arg-type]
+    other, _ = run_sync(lambda: op._submitter().job_for(retry, "it-manual__it", item, again=True))  # type: ignore[arg-type]
     assert other.job_id != first.job_id and len(server.jobs) == 2
