@@ -20,6 +20,7 @@ from google.protobuf.json_format import ParseDict, ParseError
 
 from airflow_k8s_async._armada.client import ArmadaClient, JobRun, get_armada_client
 from airflow_k8s_async._armada.states import SUBMITTED, WITH_ERRORS, as_job_state
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.armada.model import GrpcChannelArgs, RunningJobContext
 from airflow_k8s_async.armada.policies import ReattachPolicy, external_job_uri, policy
 from airflow_k8s_async.errors import ConfigurationError
@@ -88,7 +89,7 @@ class ArmadaSubmitter:
     reattach_policy: str | ReattachPolicy | None
     retries: int | None
     lookout_url: Callable[[str], str | None]
-    log: Any
+    log: TaskLog
 
     async def job_for(
         self,

@@ -20,6 +20,7 @@ from airflow_k8s_async._armada.states import QUEUED, RUNNING, JobUpdate
 from airflow_k8s_async._kube.client import KubeClient, get_client, leased_client
 from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.logs import LogCursor, follow_container_log
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.armada.auth import token_retriever_from
 from airflow_k8s_async.errors import AirflowK8sAsyncError, KubeUnauthorizedError
 from airflow_k8s_async.triggers.common import shared_target
@@ -58,7 +59,7 @@ class ArmadaLogFollower:
     in_cluster: bool | None
     k8s_token_retriever: list[Any] | None
     current: Callable[[], JobUpdate]
-    log: Any
+    log: TaskLog
     cursor: LogCursor = field(default_factory=LogCursor)
     budget: LogBudget | None = None  # once the wait starts (the triggerer's setting)
 
