@@ -20,7 +20,6 @@ from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podcheck import sanitize_label_value
 from airflow_k8s_async._kube.podnames import add_unique_suffix
 from airflow_k8s_async._kube.podspec import load_template_file
-from airflow_k8s_async._kube.podsubmit import identity_labels
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import KubeTarget
 from airflow_k8s_async.operators.jobkeywords import (
@@ -33,7 +32,7 @@ from airflow_k8s_async.operators.jobkeywords import (
 from airflow_k8s_async.operators.jobrun import ResourceRun, RunSettings
 from airflow_k8s_async.operators.jobstart import start_trigger_args
 from airflow_k8s_async.operators.podkeywords import api_value, log_choice
-from airflow_k8s_async.operators.shared import KubeOperatorMixin
+from airflow_k8s_async.operators.shared import KubeOperatorMixin, task_identity
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.finish import FinishPlan, default_xcom_parser, outcome
@@ -224,20 +223,10 @@ class JobTaskMixin(KubeOperatorMixin):
             meta["namespace"] = lower["namespace"]
         return merged
 
-    def _identity(self, context: Context) -> dict[str, str]:
-        """The labels of every try of this task instance (as the pod operator's)."""
-        ti = context["ti"]
-        return identity_labels(
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            run_id=context["run_id"],
-            map_index=getattr(ti, "map_index", None),
-        )
-
     def _labels(self, context: Context) -> dict[str, str]:
         user = {k: sanitize_label_value(str(v)) for k, v in (self.labels or {}).items()}
         try_number = str(context["ti"].try_number)
-        return {**user, **self._identity(context), "try_number": try_number, MANAGED_BY_KEY: MANAGED_BY_VALUE}
+        return {**user, **task_identity(context), "try_number": try_number, MANAGED_BY_KEY: MANAGED_BY_VALUE}
 
     async def _create(
         self, run: ResourceRun, resources: list[dict[str, Any]], context: Context, *, adopt: bool = False
@@ -246,7 +235,7 @@ class JobTaskMixin(KubeOperatorMixin):
         await run.create(
             resources,
             namespace=self.namespace or run.target.namespace or "default",
-            identity=self._identity(context),
+            identity=task_identity(context),
             labels=self._labels(context),
             try_number=context["ti"].try_number,
             adopt=adopt,

@@ -26,7 +26,7 @@ from airflow_k8s_async._kube.podspec import (
     validate_pod,
     with_defaults,
 )
-from airflow_k8s_async._kube.podsubmit import create_or_adopt, identity_labels, ownership_labels
+from airflow_k8s_async._kube.podsubmit import create_or_adopt, ownership_labels
 from airflow_k8s_async._kube.states import pod_state
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID, KubeTarget
@@ -36,6 +36,7 @@ from airflow_k8s_async.operators.shared import (
     KubeOperatorMixin,
     checked_max_log_bytes,
     checked_seconds,
+    task_identity,
 )
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.sync import run_sync
@@ -314,13 +315,9 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttribut
     async def _create_or_adopt(
         self, target: KubeTarget, pod: dict[str, Any], context: Context
     ) -> dict[str, Any]:
-        ti = context["ti"]
-        identity = identity_labels(
-            dag_id=ti.dag_id, task_id=ti.task_id, run_id=context["run_id"], map_index=ti.map_index
-        )
         client = await get_client(target.cluster)
         return await create_or_adopt(
-            client, pod, identity=identity, reattach=self.reattach_on_restart, log=self.log
+            client, pod, identity=task_identity(context), reattach=self.reattach_on_restart, log=self.log
         )
 
     def _finish_plan(self, *, try_number: int | None) -> dict[str, Any]:

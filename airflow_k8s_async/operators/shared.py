@@ -14,6 +14,7 @@ from airflow.sdk import Context
 from airflow.triggers.base import StartTriggerArgs
 from airflow.version import version as airflow_version
 
+from airflow_k8s_async._kube.podsubmit import identity_labels
 from airflow_k8s_async.errors import ConfigurationError
 from airflow_k8s_async.hooks.kubernetes import KubernetesAsyncHook, KubeTarget
 from airflow_k8s_async.settings import MAX_LOG_BYTES, START_FROM_TRIGGER, WAIT_BEFORE_DEFER_SECONDS, setting
@@ -30,9 +31,21 @@ __all__ = [
     "pulls_xcom",
     "start_from_trigger_default",
     "static_path",
+    "task_identity",
     "templated",
     "wait_before_defer_seconds",
 ]
+
+
+def task_identity(context: Context) -> dict[str, str]:
+    """The labels of every try of the task instance (an earlier try's objects are found by them)."""
+    ti = context["ti"]
+    return identity_labels(
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=context["run_id"],
+        map_index=getattr(ti, "map_index", None),
+    )
 
 
 def wait_before_defer_seconds(value: float | None) -> float:
