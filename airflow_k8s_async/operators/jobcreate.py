@@ -1,4 +1,5 @@
-"""Creating a body's resources for a Job-operator task, and clearing what an earlier try left.
+"""Creating several objects in order, all or none (the Job operators' bodies, the resource operator's
+YAML), and clearing what an earlier try of a Job-operator task left.
 
 Plain functions of a client and their inputs: the operators (on a worker) and the start trigger
 (in the triggerer) call them the same way.
@@ -6,8 +7,9 @@ Plain functions of a client and their inputs: the operators (on a worker) and th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,7 @@ from airflow_k8s_async.errors import (
     KubeConflictError,
     KubeForbiddenError,
 )
+from airflow_k8s_async.triggers.asynctasks import run_shielded
 from airflow_k8s_async.triggers.common import delete_resources
 from airflow_k8s_async.triggers.events import CreatedResource
 
@@ -41,18 +44,27 @@ class Creation:
     first_created_at: float | None = None
 
 
-@asynccontextmanager
+@contextlib.asynccontextmanager
 async def undone_on_failure(
-    client: KubeClient, created: Sequence[CreatedResource], *, log: TaskLog
+    client: KubeClient, created: Sequence[CreatedResource], *, log: TaskLog, on_cancel: bool = True
 ) -> AsyncIterator[None]:
-    """Delete what ``created`` holds (``{"path", "uid", "kind", "name"}``) when the block fails, or is
-    cancelled midway (a timeout or a kill on a worker: ``asyncio.run`` cancels it), then re-raise:
-    a task creating several objects leaves all of them or none."""
+    """Delete what ``created`` holds when the block fails, or is cancelled midway (a timeout or a
+    kill on a worker: ``asyncio.run`` cancels it), then re-raise the block's own exception: a task
+    creating several objects leaves all of them or none. ``on_cancel=False``: a cancel keeps them
+    (a start in the triggerer: the next triggerer takes them over)."""
     try:
         yield
-    except BaseException:
-        await delete_resources(client, created, log=log)
+    except BaseException as exc:
+        if on_cancel or not isinstance(exc, asyncio.CancelledError):
+            try:  # to its end even if cancelled again; never in place of the block's exception
+                await run_shielded(_delete(client, created, log=log))
+            except Exception as undo:
+                log.warning("Could not delete what was created before the failure: %s", undo)
         raise
+
+
+async def _delete(client: KubeClient, created: Sequence[CreatedResource], *, log: TaskLog) -> None:
+    await delete_resources(client, created, log=log)
 
 
 async def same_start(client: KubeClient, path: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -88,18 +100,25 @@ async def create_all(
     )
     creation = Creation()
     created = creation.created
-    async with undone_on_failure(client, created, log=log):
+    async with undone_on_failure(client, created, log=log, on_cancel=not adopt):
         for index, resource in enumerate(owned, start=1):
             kind: Resource = kinds[str(resource["apiVersion"]), str(resource["kind"])]
             meta = resource["metadata"]
             ns = meta.get("namespace") if kind.namespaced else None
+            path = kind.path(namespace=ns, name=meta["name"])
             try:
                 try:
                     answer = await client.request("POST", kind.path(namespace=ns), body=resource)
+                except asyncio.CancelledError:
+                    if not adopt:  # the server may have made it before the cancel landed: undone too
+                        with contextlib.suppress(AirflowK8sAsyncError):
+                            made = await same_start(client, path, labels)
+                            created.append(_created(resource, kind, ns, made))
+                    raise
                 except KubeConflictError:
                     if not adopt:
                         raise
-                    answer = await same_start(client, kind.path(namespace=ns, name=meta["name"]), labels)
+                    answer = await same_start(client, path, labels)
                     log.info(
                         "Found %s %s of this try (created before a restart)", resource["kind"], meta["name"]
                     )
@@ -118,18 +137,23 @@ async def create_all(
                         "suspend): the Job runs at once",
                         meta["name"],
                     )
-            created.append(
-                {
-                    "apiVersion": resource["apiVersion"],
-                    "kind": resource["kind"],
-                    "name": meta["name"],
-                    "namespace": ns,
-                    "uid": answer["metadata"]["uid"],
-                    "path": kind.path(namespace=ns, name=meta["name"]),
-                }
-            )
+            created.append(_created(resource, kind, ns, answer))
             log.info("Created %s %s", resource["kind"], meta["name"])
     return creation
+
+
+def _created(
+    resource: Mapping[str, Any], kind: Resource, namespace: str | None, answer: Mapping[str, Any]
+) -> CreatedResource:
+    name = str(resource["metadata"]["name"])
+    return {
+        "apiVersion": str(resource["apiVersion"]),
+        "kind": str(resource["kind"]),
+        "name": name,
+        "namespace": namespace,
+        "uid": metadata_of(answer).get("uid"),
+        "path": kind.path(namespace=namespace, name=name),
+    }
 
 
 async def clear_earlier_tries(

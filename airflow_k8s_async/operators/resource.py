@@ -11,6 +11,8 @@ cannot be found again: a retry makes new ones).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -147,20 +149,20 @@ class KubernetesCreateResourceOperator(_ResourceOperator):
                 what = _describe(resource, namespace)
                 try:
                     answer = await self._create_one(client, kind, namespace, body, run=run, what=what)
+                except asyncio.CancelledError:
+                    # The server may have made it before the cancel landed: undone with the others.
+                    with contextlib.suppress(AirflowK8sAsyncError):
+                        if (
+                            made := await _of_run(client, kind, namespace, meta.get("name"), run)
+                        ) is not None:
+                            created.append(_created(resource, kind, namespace, made))
+                    raise
                 except AirflowK8sAsyncError as exc:
                     raise AirflowException(
                         f"creating object {index} of {len(placed)} ({what}) failed: {exc}; "
                         f"the {len(created)} created before it were deleted"
                     ) from exc
-                answer_meta = metadata_of(answer)
-                created.append(
-                    {
-                        "kind": resource["kind"],
-                        "name": answer_meta.get("name", ""),
-                        "uid": answer_meta.get("uid"),
-                        "path": kind.path(namespace=namespace, name=answer_meta.get("name")),
-                    }
-                )
+                created.append(_created(resource, kind, namespace, answer))
         self.log.info("Created %d object(s); they stay when the task ends", len(created))
 
     async def _create_one(
@@ -180,13 +182,32 @@ class KubernetesCreateResourceOperator(_ResourceOperator):
             self.log.info("Created %s", what)
             return answer
         except KubeConflictError:
-            if not name:  # generateName: nothing to take over
-                raise
-            answer = await client.request("GET", kind.path(namespace=namespace, name=name))
-            if as_map(metadata_of(answer).get("annotations")).get(CREATED_BY) != run:
+            if (earlier := await _of_run(client, kind, namespace, name, run)) is None:
                 raise
             self.log.info("Found %s, created by an earlier try of this task run", what)
-            return answer
+            return earlier
+
+
+async def _of_run(
+    client: KubeClient, kind: Resource, namespace: str | None, name: str | None, run: str
+) -> dict[str, Any] | None:
+    """The object of that name if task run ``run`` created it (None with only ``generateName``)."""
+    if not name:
+        return None
+    found: dict[str, Any] = await client.request("GET", kind.path(namespace=namespace, name=name))
+    return found if as_map(metadata_of(found).get("annotations")).get(CREATED_BY) == run else None
+
+
+def _created(
+    resource: dict[str, Any], kind: Resource, namespace: str | None, answer: dict[str, Any]
+) -> CreatedResource:
+    name = metadata_of(answer).get("name", "")
+    return {
+        "kind": resource["kind"],
+        "name": name,
+        "uid": metadata_of(answer).get("uid"),
+        "path": kind.path(namespace=namespace, name=name),
+    }
 
 
 class KubernetesDeleteResourceOperator(_ResourceOperator):
