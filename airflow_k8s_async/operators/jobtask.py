@@ -45,8 +45,9 @@ __all__ = [
 
 
 class JobTaskMixin(KubeOperatorMixin):
-    """The task side of both Job operators. They provide ``build_resources(context, target=)`` and the
-    keywords declared first below; the mixin sets the rest from their ``__init__``'s values."""
+    """The task side of both Job operators. They provide ``build_resources(context, target=)``,
+    ``_base_container_name()`` and the keywords declared first below; the mixin sets the rest from
+    their ``__init__``'s values."""
 
     # set by the operators
     namespace: str | None
@@ -152,21 +153,12 @@ class JobTaskMixin(KubeOperatorMixin):
         raise NotImplementedError
 
     def _run_settings(self) -> RunSettings:
-        """The keywords a try's :class:`ResourceRun` needs, as rendered now."""
-        return RunSettings(
-            delete_policy=self.delete_policy,
-            delete_on_kill=self.delete_on_kill,
-            wait_until_job_complete=self.wait_until_job_complete,
-            on_kill_propagation_policy=self.on_kill_propagation_policy,
-            get_logs=self.get_logs,
-            container_logs=self.container_logs,
-            init_container_logs=self.init_container_logs,
-            log_events_on_failure=self.log_events_on_failure,
-            max_log_bytes=self.max_log_bytes,
-            startup_timeout_seconds=self.startup_timeout_seconds,
-            base_container_name=self._base_container_name(),
-            status_rule=self.status_rule,
-        )
+        """The keywords a try's :class:`ResourceRun` needs (its fields are the attributes' names), as
+        rendered now."""
+        values = {
+            f.name: getattr(self, f.name) for f in fields(RunSettings) if f.name != "base_container_name"
+        }
+        return RunSettings(**values, base_container_name=self._base_container_name())
 
     def _new_run(self, target: KubeTarget) -> ResourceRun:
         self._run = ResourceRun(settings=self._run_settings(), target=target, log=self.log)

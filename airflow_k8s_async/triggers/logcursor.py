@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +15,7 @@ from airflow_k8s_async._kube.client import MERGE_PATCH, KubeClient
 from airflow_k8s_async._kube.logs import LogCursor, LogTime
 from airflow_k8s_async._kube.mapping import metadata_of
 from airflow_k8s_async._kube.subscription import PODS
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.errors import (
     KubeConflictError,
     KubeConnectionError,
@@ -101,7 +101,7 @@ class LogCheckpoints:
         *,
         client: KubeClient,
         namespace: str,
-        log: logging.Logger | Any,
+        log: TaskLog,
         owner: str | None,
         enabled: bool,
         pods: Mapping[str, Mapping[str, Any]],

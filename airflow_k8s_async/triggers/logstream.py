@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
@@ -25,6 +24,7 @@ from airflow_k8s_async._kube.client import KubeClient
 from airflow_k8s_async._kube.logs import LogCursor, LogTime, follow_container_log
 from airflow_k8s_async._kube.mapping import metadata_of
 from airflow_k8s_async._kube.subscription import PODS
+from airflow_k8s_async._kube.tasklog import TaskLog
 from airflow_k8s_async.errors import KubeForbiddenError
 from airflow_k8s_async.triggers.logbudget import LogBudget, budget_note
 from airflow_k8s_async.triggers.logcursor import LogCheckpoints, later, saved_cursors
@@ -38,7 +38,6 @@ __all__ = [
     "wanted_containers",
 ]
 
-log = logging.getLogger(__name__)
 
 LAST_LINES = 20
 CLAIM_WAIT_SECONDS = 5.0  # how long a stream waits for its pod's claim before it shows lines anyway
@@ -83,7 +82,7 @@ class LogStreams:
         *,
         client: KubeClient,
         namespace: str,
-        log: logging.Logger | Any,
+        log: TaskLog,
         tag: Callable[[str, str], str | None],
         on_line: Callable[[str, str, str], None] | None = None,
         positions: Mapping[str, list[int]] | None = None,
