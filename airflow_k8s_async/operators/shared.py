@@ -221,7 +221,7 @@ class KubeOperatorMixin:
     def _dag_folder(self) -> str | None:
         """Where relative file keywords are read from."""
         task: Any = self
-        return os.path.dirname(task.dag.fileloc) if task.has_dag() else None
+        return os.path.dirname(task.dag.fileloc) if task.has_dag() and task.dag.fileloc else None
 
     def _deadline(self, context: Context) -> float | None:
         """``execution_timeout`` as an absolute time for the trigger, counted from the task's start."""
