@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +44,9 @@ class ArmadaLogFollower:
     """Follow ``container`` (the trigger's ``container_logs``; None: no log) of the job's pod
     (``armada-<jobId>-0``, in the cluster and namespace of the running event) into ``log``.
 
-    ``current()`` is the job's latest update. The connection keywords say how to reach the pod's
-    cluster (``cluster_context`` defaults to the cluster id of the running event);
+    ``current()`` is the job's latest update. ``connection`` (the trigger's connection keywords)
+    says how to reach the pod's cluster (``cluster_context`` defaults to the cluster id of the
+    running event);
     ``k8s_token_retriever`` is the retriever's description. ``cursor``: where the log resumes.
     """
 
@@ -53,10 +54,7 @@ class ArmadaLogFollower:
     container: str | None
     job_namespace: str | None
     link_patterns: dict[str, str]
-    kubernetes_conn_id: str | None
-    config_file: str | None
-    cluster_context: str | None
-    in_cluster: bool | None
+    connection: Mapping[str, Any]
     k8s_token_retriever: list[Any] | None
     current: Callable[[], JobUpdate]
     log: TaskLog
@@ -153,10 +151,7 @@ class ArmadaLogFollower:
     async def _cluster(self, cluster_id: str) -> tuple[ClusterConfig, bool]:
         """The pod log's cluster config, and whether its credentials are a token to renew."""
         target = await shared_target(
-            kubernetes_conn_id=self.kubernetes_conn_id,
-            config_file=self.config_file,
-            cluster_context=self.cluster_context or cluster_id,
-            in_cluster=self.in_cluster,
+            **{**self.connection, "cluster_context": self.connection.get("cluster_context") or cluster_id}
         )
         retriever = token_retriever_from(self.k8s_token_retriever)
         if retriever is None:
