@@ -30,7 +30,7 @@ from airflow_k8s_async.operators.armadasubmit import ArmadaSubmitter, reattach_p
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, checked_max_log_bytes
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
 from airflow_k8s_async.operators.starting import written_keywords
-from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.operators.sync import run_kill, run_sync
 from airflow_k8s_async.settings import (
     ARMADA_ACKNOWLEDGEMENT_TIMEOUT,
     ARMADA_DRY_RUN,
@@ -317,18 +317,16 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
 
     def _cancel_after_timeout(self, event: Mapping[str, Any]) -> None:
         """A job that outlived the task's execution_timeout must not run on."""
+        run_sync(lambda: self._cancel(event, reason="the Airflow task timed out"))
 
-        async def cancel() -> None:
-            client = get_armada_client(self.channel_args.spec())
-            await client.cancel(
+    async def _cancel(self, event: Mapping[str, Any], *, reason: str) -> None:
+        try:
+            await get_armada_client(self.channel_args.spec()).cancel(
                 queue=str(event.get("queue") or self.armada_queue),
                 job_set_id=str(event["job_set_id"]),
                 job_id=str(event["job_id"]),
-                reason="the Airflow task timed out",
+                reason=reason,
             )
-
-        try:
-            run_sync(cancel)
         except AirflowK8sAsyncError as exc:
             self.log.warning("Could not cancel Armada job %s: %s", event.get("job_id"), exc)
 
@@ -337,6 +335,5 @@ class ArmadaOperator(KubeOperatorMixin, BaseOperator):
         job = self._job
         if job is None:
             return
-        self._cancel_after_timeout(
-            {"queue": job.armada_queue, "job_set_id": job.job_set_id, "job_id": job.job_id}
-        )
+        event = {"queue": job.armada_queue, "job_set_id": job.job_set_id, "job_id": job.job_id}
+        run_kill(lambda: self._cancel(event, reason="the Airflow task was killed or timed out"))

@@ -31,7 +31,14 @@ from airflow_k8s_async.triggers.asynctasks import run_shielded
 from airflow_k8s_async.triggers.common import delete_resources
 from airflow_k8s_async.triggers.events import CreatedResource
 
-__all__ = ["Creation", "clear_earlier_tries", "create_all", "same_start", "undone_on_failure"]
+__all__ = [
+    "LOOKUP_SECONDS",
+    "Creation",
+    "clear_earlier_tries",
+    "create_all",
+    "same_start",
+    "undone_on_failure",
+]
 
 
 @dataclass
@@ -42,6 +49,9 @@ class Creation:
     created: list[CreatedResource] = field(default_factory=list)
     first_object: dict[str, Any] | None = None
     first_created_at: float | None = None
+
+
+LOOKUP_SECONDS = 10.0  # a cancelled creation's look for the object its last POST may have made
 
 
 @contextlib.asynccontextmanager
@@ -111,8 +121,8 @@ async def create_all(
                     answer = await client.request("POST", kind.path(namespace=ns), body=resource)
                 except asyncio.CancelledError:
                     if not adopt:  # the server may have made it before the cancel landed: undone too
-                        with contextlib.suppress(AirflowK8sAsyncError):
-                            made = await same_start(client, path, labels)
+                        with contextlib.suppress(Exception):  # (not there, or unknown: the cancel goes on)
+                            made = await asyncio.wait_for(same_start(client, path, labels), LOOKUP_SECONDS)
                             created.append(_created(resource, kind, ns, made))
                     raise
                 except KubeConflictError:

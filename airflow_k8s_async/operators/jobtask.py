@@ -33,7 +33,7 @@ from airflow_k8s_async.operators.jobrun import ResourceRun, RunSettings
 from airflow_k8s_async.operators.jobstart import start_trigger_args
 from airflow_k8s_async.operators.podkeywords import api_value, log_choice
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, task_identity
-from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.operators.sync import run_kill, run_sync
 from airflow_k8s_async.triggers.common import KubeTrigger
 from airflow_k8s_async.triggers.finish import FinishPlan, default_xcom_parser, outcome
 from airflow_k8s_async.triggers.job import PROPAGATION_POLICIES
@@ -337,4 +337,4 @@ class JobTaskMixin(KubeOperatorMixin):
         """Killed on the worker (``deferrable=False``, or before deferring): the run deletes what it
         created, as the trigger does when deferred."""
         if (run := self._run) is not None and run.created:
-            run_sync(run.kill)
+            run_kill(run.kill)

@@ -19,6 +19,7 @@ from airflow.triggers.base import StartTriggerArgs
 from airflow.version import version as airflow_version
 
 from airflow_k8s_async._kube.client import get_client
+from airflow_k8s_async._kube.cluster import ClusterConfig
 from airflow_k8s_async._kube.ownership import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from airflow_k8s_async._kube.podspec import (
     PodKeywords,
@@ -39,7 +40,7 @@ from airflow_k8s_async.operators.shared import (
     task_identity,
 )
 from airflow_k8s_async.operators.shared import wait_before_defer_seconds as wait_before_defer_seconds_default
-from airflow_k8s_async.operators.sync import run_sync
+from airflow_k8s_async.operators.sync import run_kill, run_sync
 from airflow_k8s_async.triggers.finish import FinishPlan, apply_finish_action, deletes_at_end, outcome
 from airflow_k8s_async.triggers.pod import KubernetesPodTrigger
 
@@ -250,6 +251,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttribut
         self.wait_before_defer_seconds = wait_before_defer_seconds_default(wait_before_defer_seconds)
         self._init_start_from_trigger(start_from_trigger)
         self._pod_ref: tuple[str, str, str] | None = None  # namespace, name, uid of our pod
+        self._cluster: ClusterConfig | None = None  # where it is (execute's connection)
 
     # -- building --------------------------------------------------------------------------------
     def pod_keywords(self) -> PodKeywords:
@@ -289,6 +291,7 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttribut
     def execute(self, context: Context) -> Any:
         target = self._target()
         pod = self.build_pod_request_obj(context, target=target)
+        self._cluster = target.cluster
         created = run_sync(lambda: self._create_or_adopt(target, pod, context))
         meta = created["metadata"]
         self._pod_ref = (meta["namespace"], meta["name"], meta["uid"])
@@ -410,8 +413,13 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttribut
 
     def on_kill(self) -> None:
         """Worker-side kill (``deferrable=False``): delete the pod, as the trigger does when deferred."""
-        if self._pod_ref is None or self.on_kill_action != "delete_pod":
+        if self._pod_ref is None or self._cluster is None or self.on_kill_action != "delete_pod":
             return
         namespace, name, uid = self._pod_ref
         event = {"namespace": namespace, "name": name, "uid": uid, "status": "killed"}
-        run_sync(lambda: self._apply_finish_action(event, action="delete_pod"))
+        cluster = self._cluster  # execute's: no connection lookup in a signal handler
+
+        async def delete() -> None:
+            await apply_finish_action(await get_client(cluster), event, action="delete_pod", log=self.log)
+
+        run_kill(delete)

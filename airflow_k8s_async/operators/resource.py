@@ -26,7 +26,7 @@ from airflow_k8s_async._kube.mapping import as_map, metadata_of
 from airflow_k8s_async._kube.subscription import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeConflictError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.operators.jobcreate import undone_on_failure
+from airflow_k8s_async.operators.jobcreate import LOOKUP_SECONDS, undone_on_failure
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, templated
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.events import CreatedResource
@@ -151,10 +151,9 @@ class KubernetesCreateResourceOperator(_ResourceOperator):
                     answer = await self._create_one(client, kind, namespace, body, run=run, what=what)
                 except asyncio.CancelledError:
                     # The server may have made it before the cancel landed: undone with the others.
-                    with contextlib.suppress(AirflowK8sAsyncError):
-                        if (
-                            made := await _of_run(client, kind, namespace, meta.get("name"), run)
-                        ) is not None:
+                    with contextlib.suppress(Exception):  # (not there, or unknown: the cancel goes on)
+                        look = _of_run(client, kind, namespace, meta.get("name"), run)
+                        if (made := await asyncio.wait_for(look, LOOKUP_SECONDS)) is not None:
                             created.append(_created(resource, kind, namespace, made))
                     raise
                 except AirflowK8sAsyncError as exc:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from airflow_k8s_async._kube.perloop import close_loop_resources
+from airflow_k8s_async.triggers.asynctasks import keep_running
 
 __all__ = [
+    "run_kill",
     "run_sync",
 ]
 
@@ -28,12 +29,17 @@ def run_sync(make: Callable[[], Awaitable[T]]) -> T:
         finally:
             await close_loop_resources()
 
+    return asyncio.run(main())
+
+
+def run_kill(make: Callable[[], Awaitable[Any]]) -> None:
+    """``on_kill()``'s work. Airflow's task runner calls ``on_kill`` from its SIGTERM handler, which
+    can interrupt ``execute()``'s own ``run_sync`` in this thread: then the work is started on that
+    running loop and the handler returns at once (waiting there could wait on a lock the interrupted
+    code holds, e.g. a log file's), and ``execute``'s wait sees its effect. Otherwise it runs now."""
     try:
-        asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(main())
-    # A loop already runs in this thread: Airflow's SIGTERM handler calls on_kill() in the middle of
-    # execute()'s own run_sync (a kill while the task creates or waits on the worker). Run the kill
-    # on a loop of its own in a thread, and wait for it: the handler returns once it is done.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="run_sync") as pool:
-        return pool.submit(asyncio.run, main()).result()
+        run_sync(make)
+        return
+    loop.call_soon_threadsafe(lambda: keep_running(asyncio.ensure_future(make())))
