@@ -36,6 +36,7 @@ __all__ = [
     "Creation",
     "clear_earlier_tries",
     "create_all",
+    "created_entry",
     "same_start",
     "undone_on_failure",
 ]
@@ -67,14 +68,10 @@ async def undone_on_failure(
     except BaseException as exc:
         if on_cancel or not isinstance(exc, asyncio.CancelledError):
             try:  # to its end even if cancelled again; never in place of the block's exception
-                await run_shielded(_delete(client, created, log=log))
+                await run_shielded(delete_resources(client, created, log=log))
             except Exception as undo:
                 log.warning("Could not delete what was created before the failure: %s", undo)
         raise
-
-
-async def _delete(client: KubeClient, created: Sequence[CreatedResource], *, log: TaskLog) -> None:
-    await delete_resources(client, created, log=log)
 
 
 async def same_start(client: KubeClient, path: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -123,7 +120,7 @@ async def create_all(
                     if not adopt:  # the server may have made it before the cancel landed: undone too
                         with contextlib.suppress(Exception):  # (not there, or unknown: the cancel goes on)
                             made = await asyncio.wait_for(same_start(client, path, labels), LOOKUP_SECONDS)
-                            created.append(_created(resource, kind, ns, made))
+                            created.append(created_entry(resource, kind, ns, made))
                     raise
                 except KubeConflictError:
                     if not adopt:
@@ -147,15 +144,17 @@ async def create_all(
                         "suspend): the Job runs at once",
                         meta["name"],
                     )
-            created.append(_created(resource, kind, ns, answer))
+            created.append(created_entry(resource, kind, ns, answer))
             log.info("Created %s %s", resource["kind"], meta["name"])
     return creation
 
 
-def _created(
+def created_entry(
     resource: Mapping[str, Any], kind: Resource, namespace: str | None, answer: Mapping[str, Any]
 ) -> CreatedResource:
-    name = str(resource["metadata"]["name"])
+    """What a task created, as it is deleted later: ``resource`` as the API server's ``answer``
+    names it (the server's name, for an object with only ``generateName``)."""
+    name = metadata_of(answer).get("name") or str(resource["metadata"].get("name", ""))
     return {
         "apiVersion": str(resource["apiVersion"]),
         "kind": str(resource["kind"]),

@@ -398,18 +398,18 @@ class KubernetesPodOperator(KubeOperatorMixin, BaseOperator, _PodKeywordAttribut
             self._finish_pod(event)
 
     def _finish_pod(self, event: Mapping[str, Any]) -> None:
+        async def finish() -> None:
+            client = await get_client(self._target().cluster)
+            await apply_finish_action(client, event, action=self.on_finish_action, log=self.log)
+
         try:
-            run_sync(lambda: self._apply_finish_action(event, action=self.on_finish_action))
+            run_sync(finish)
         except AirflowK8sAsyncError as exc:  # never hide the task's own outcome behind this
             self.log.warning("Could not finish pod %s/%s: %s", event.get("namespace"), event.get("name"), exc)
 
     def deletes_at_finish(self, event: Mapping[str, Any]) -> bool:
         """Whether ``on_finish_action`` deletes the pod the trigger's ``event`` is about."""
         return deletes_at_end(self.on_finish_action, event)
-
-    async def _apply_finish_action(self, event: Mapping[str, Any], *, action: str) -> None:
-        client = await get_client(self._target().cluster)
-        await apply_finish_action(client, event, action=action, log=self.log)
 
     def on_kill(self) -> None:
         """Worker-side kill (``deferrable=False``): delete the pod, as the trigger does when deferred."""

@@ -26,7 +26,7 @@ from airflow_k8s_async._kube.mapping import as_map, metadata_of
 from airflow_k8s_async._kube.subscription import Resource
 from airflow_k8s_async.errors import AirflowK8sAsyncError, ConfigurationError, KubeConflictError
 from airflow_k8s_async.hooks.kubernetes import DEFAULT_CONN_ID
-from airflow_k8s_async.operators.jobcreate import LOOKUP_SECONDS, undone_on_failure
+from airflow_k8s_async.operators.jobcreate import LOOKUP_SECONDS, created_entry, undone_on_failure
 from airflow_k8s_async.operators.shared import KubeOperatorMixin, templated
 from airflow_k8s_async.operators.sync import run_sync
 from airflow_k8s_async.triggers.events import CreatedResource
@@ -154,14 +154,14 @@ class KubernetesCreateResourceOperator(_ResourceOperator):
                     with contextlib.suppress(Exception):  # (not there, or unknown: the cancel goes on)
                         look = _of_run(client, kind, namespace, meta.get("name"), run)
                         if (made := await asyncio.wait_for(look, LOOKUP_SECONDS)) is not None:
-                            created.append(_created(resource, kind, namespace, made))
+                            created.append(created_entry(resource, kind, namespace, made))
                     raise
                 except AirflowK8sAsyncError as exc:
                     raise AirflowException(
                         f"creating object {index} of {len(placed)} ({what}) failed: {exc}; "
                         f"the {len(created)} created before it were deleted"
                     ) from exc
-                created.append(_created(resource, kind, namespace, answer))
+                created.append(created_entry(resource, kind, namespace, answer))
         self.log.info("Created %d object(s); they stay when the task ends", len(created))
 
     async def _create_one(
@@ -195,18 +195,6 @@ async def _of_run(
         return None
     found: dict[str, Any] = await client.request("GET", kind.path(namespace=namespace, name=name))
     return found if as_map(metadata_of(found).get("annotations")).get(CREATED_BY) == run else None
-
-
-def _created(
-    resource: dict[str, Any], kind: Resource, namespace: str | None, answer: dict[str, Any]
-) -> CreatedResource:
-    name = metadata_of(answer).get("name", "")
-    return {
-        "kind": resource["kind"],
-        "name": name,
-        "uid": metadata_of(answer).get("uid"),
-        "path": kind.path(namespace=namespace, name=name),
-    }
 
 
 class KubernetesDeleteResourceOperator(_ResourceOperator):

@@ -48,7 +48,7 @@ async def first_of(step: Awaitable[_T], *, failing: asyncio.Future[Any], timeout
     raise asyncio.TimeoutError
 
 
-async def run_shielded(work: Coroutine[Any, Any, None]) -> None:
+async def run_shielded(work: Coroutine[Any, Any, object]) -> None:
     """Run ``work`` to its end even if the caller is cancelled meanwhile (the caller's wait is)."""
     await asyncio.shield(keep_running(asyncio.ensure_future(work)))
 
